@@ -1,0 +1,40 @@
+// Starts one real control plane (etcd, kube-apiserver, controller-manager,
+// scheduler) for the integration run and hands its kubeconfig to the tests.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { TestProject } from 'vitest/node';
+
+const run = promisify(execFile);
+const script = path.resolve(import.meta.dirname, '../../hack/control-plane.sh');
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kubeconfig: string;
+    controlPlaneDir: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'holdfast-cp-'));
+  const started = Date.now();
+  try {
+    // --owner-pid: if this process dies without running teardown, the
+    // control plane's watchdog stops it anyway.
+    const { stdout } = await run(script, ['start', dir, '--controllers', '--owner-pid', String(process.pid)], {
+      maxBuffer: 16 << 20,
+    });
+    project.provide('kubeconfig', stdout.trim().split('\n').at(-1) ?? '');
+    project.provide('controlPlaneDir', dir);
+  } catch (err) {
+    await run(script, ['stop', dir]).catch(() => undefined);
+    throw err;
+  }
+  console.log(`control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s (${dir})`);
+  return async () => {
+    await run(script, ['stop', dir]);
+    if (!process.env.HOLDFAST_KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true });
+  };
+}

@@ -1,0 +1,64 @@
+// Kubernetes clients for integration tests, bound to the run's control plane.
+import * as k8s from '@kubernetes/client-node';
+import { inject } from 'vitest';
+import { uniqueName } from './names.js';
+
+export function adminConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(inject('kubeconfig'));
+  return kc;
+}
+
+/** A KubeConfig that authenticates with a bearer token instead of the admin cert. */
+export function tokenConfig(token: string): k8s.KubeConfig {
+  const admin = adminConfig();
+  const cluster = admin.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: 'token-user', token }],
+    contexts: [{ name: 'token', cluster: cluster.name, user: 'token-user' }],
+    currentContext: 'token',
+  });
+  return kc;
+}
+
+/** Waits until `probe` returns a value other than undefined, or fails with `what`. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const reason = lastError instanceof Error ? `: ${lastError.message}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Creates a namespace with a unique name and waits for its default
+ * ServiceAccount (pods in it are refused until the controller manager has
+ * made one). Returns the name and a cleanup function.
+ */
+export async function testNamespace(prefix: string): Promise<{ name: string; remove: () => Promise<void> }> {
+  const core = adminConfig().makeApiClient(k8s.CoreV1Api);
+  const name = uniqueName(prefix);
+  await core.createNamespace({ body: { metadata: { name, labels: { 'holdfast.io/test': 'true' } } } });
+  await eventually(`default ServiceAccount in ${name}`, async () =>
+    (await core.readNamespacedServiceAccount({ name: 'default', namespace: name })) ?? undefined,
+  );
+  return {
+    name,
+    remove: async () => {
+      await core.deleteNamespace({ name }).catch(() => undefined);
+    },
+  };
+}
