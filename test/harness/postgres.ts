@@ -88,7 +88,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   await chmod(path.join(dir, 'server.key'), 0o600);
 
   await runAsServerUser(path.join(bin, 'initdb'), [
-    '-D', data, '-U', user, '--pwfile', path.join(dir, 'pwfile'), '--auth-local', 'trust',
+    '-D', data, '--no-sync', '-U', user, '--pwfile', path.join(dir, 'pwfile'), '--auth-local', 'trust',
     '--auth-host', 'scram-sha-256', '-E', 'UTF8', '--locale', 'C.UTF-8',
   ]);
   // TCP only with TLS: a plain connection finds no matching hba line.

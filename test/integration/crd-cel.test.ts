@@ -57,20 +57,33 @@ describe('custom resources on the test apiserver', () => {
   it('creates a custom resource and delivers it to a watcher', async () => {
     const name = uniqueName('g');
     const events: { type: string; name: string | undefined; max: unknown }[] = [];
-    const watch = await new k8s.Watch(kc).watch(
-      `/apis/${group}/v1/namespaces/${namespace}/${plural}`,
-      {},
-      (type: string, obj: k8s.KubernetesObject & { spec?: { max?: unknown } }) =>
-        events.push({ type, name: obj.metadata?.name, max: obj.spec?.max }),
-      () => undefined,
-    );
+    let watchError: unknown;
+    // Right after a CRD is established the apiserver may answer a watch with
+    // 429 while its watch cache initialises; clients retry, as informers do.
+    const watch = await eventually('an open watch', async () => {
+      watchError = undefined;
+      const req = await new k8s.Watch(kc).watch(
+        `/apis/${group}/v1/namespaces/${namespace}/${plural}`,
+        {},
+        (type: string, obj: k8s.KubernetesObject & { spec?: { max?: unknown } }) =>
+          events.push({ type, name: obj.metadata?.name, max: obj.spec?.max }),
+        (err: unknown) => {
+          if (err) watchError = err;
+        },
+      );
+      if (watchError) throw watchError;
+      return req;
+    });
     try {
       // Created only once the watch is open, so the event cannot be missed.
       await custom.createNamespacedCustomObject({
         group, version: 'v1', namespace, plural,
         body: { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name }, spec: { min: 1, max: 3 } },
       });
-      const added = await eventually('ADDED event', async () => events.find((e) => e.name === name));
+      const added = await eventually('ADDED event', async () => {
+        if (watchError) throw watchError;
+        return events.find((e) => e.name === name);
+      });
       expect(added).toEqual({ type: 'ADDED', name, max: 3 });
     } finally {
       watch.abort();
