@@ -52,16 +52,24 @@ export async function freePort(): Promise<number> {
 }
 
 // PostgreSQL refuses to run as root; as root, the server runs as the
-// `postgres` system user that Debian's package creates.
+// `postgres` system user that Debian's package creates. Spawned with that
+// uid directly (not through runuser) so signals reach the server itself.
 const asRoot = userInfo().uid === 0;
-async function runAsServerUser(cmd: string, args: string[]): Promise<void> {
-  if (asRoot) await run('runuser', ['-u', 'postgres', '--', cmd, ...args]);
-  else await run(cmd, args);
+let serverUser: { uid: number; gid: number } | undefined;
+async function serverUserIds(): Promise<{ uid?: number; gid?: number }> {
+  if (!asRoot) return {};
+  if (!serverUser) {
+    const { stdout: uid } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    serverUser = { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+  }
+  return serverUser;
 }
-function spawnAsServerUser(cmd: string, args: string[]): ChildProcess {
-  return asRoot
-    ? spawn('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-    : spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+async function runAsServerUser(cmd: string, args: string[]): Promise<void> {
+  await run(cmd, args, { ...(await serverUserIds()), cwd: '/' });
+}
+async function spawnAsServerUser(cmd: string, args: string[]): Promise<ChildProcess> {
+  return spawn(cmd, args, { ...(await serverUserIds()), cwd: '/', stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 async function openssl(args: string[], cwd: string): Promise<void> {
@@ -99,7 +107,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   if (asRoot) await run('chown', ['postgres:postgres', path.join(data, 'pg_hba.conf')]);
 
   const port = await freePort();
-  const proc = spawnAsServerUser(path.join(bin, 'postgres'), [
+  const proc = await spawnAsServerUser(path.join(bin, 'postgres'), [
     '-D', data, '-p', String(port), '-k', dir,
     '-c', 'listen_addresses=127.0.0.1',
     '-c', 'ssl=on',
@@ -146,7 +154,7 @@ export async function startPostgres(): Promise<TestPostgres> {
       await runAsServerUser(path.join(bin, 'pg_ctl'), ['reload', '-D', data, '-s']);
     },
     async stop() {
-      // SIGINT is PostgreSQL's "fast shutdown"; runuser forwards it.
+      // SIGINT is PostgreSQL's "fast shutdown".
       proc.kill('SIGINT');
       const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
       await exited;

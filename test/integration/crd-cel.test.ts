@@ -57,21 +57,22 @@ describe('custom resources on the test apiserver', () => {
   it('creates a custom resource and delivers it to a watcher', async () => {
     const name = uniqueName('g');
     const events: { type: string; name: string | undefined; max: unknown }[] = [];
-    let watchError: unknown;
+    const watchState: { error?: Error } = {};
     // Right after a CRD is established the apiserver may answer a watch with
     // 429 while its watch cache initialises; clients retry, as informers do.
     const watch = await eventually('an open watch', async () => {
-      watchError = undefined;
+      delete watchState.error;
       const req = await new k8s.Watch(kc).watch(
         `/apis/${group}/v1/namespaces/${namespace}/${plural}`,
         {},
         (type: string, obj: k8s.KubernetesObject & { spec?: { max?: unknown } }) =>
           events.push({ type, name: obj.metadata?.name, max: obj.spec?.max }),
         (err: unknown) => {
-          if (err) watchError = err;
+          if (err) watchState.error = err instanceof Error ? err : new Error(JSON.stringify(err));
         },
       );
-      if (watchError) throw watchError;
+      const failed = watchState.error as Error | undefined; // set by the callback during the await
+      if (failed) throw failed;
       return req;
     });
     try {
@@ -81,7 +82,7 @@ describe('custom resources on the test apiserver', () => {
         body: { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name }, spec: { min: 1, max: 3 } },
       });
       const added = await eventually('ADDED event', async () => {
-        if (watchError) throw watchError;
+        if (watchState.error) throw watchState.error;
         return events.find((e) => e.name === name);
       });
       expect(added).toEqual({ type: 'ADDED', name, max: 3 });
