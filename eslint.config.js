@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'crds/', 'charts/'] },
+  { ignores: ['dist/', 'node_modules/', 'crds/', 'charts/', '.holdfast/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

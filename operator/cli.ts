@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// One entrypoint for every role, so that jobs run the operator's own image:
+//   holdfast operator        run the controller (leader-elected)
+//   holdfast crds            print the CustomResourceDefinitions as YAML
+import * as k8s from '@kubernetes/client-node';
+import { Operator } from './controller.js';
+import { renderCrds } from './api/render.js';
+import { createLogger } from './runtime/log.js';
+
+function env(name: string, fallback: string): string {
+  return process.env[name] ?? fallback;
+}
+
+async function runOperator(): Promise<void> {
+  const log = createLogger('operator');
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  const concurrency = Number(env('HOLDFAST_CONCURRENCY', '10'));
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new Error(`HOLDFAST_CONCURRENCY must be a whole number of at least 1, not "${process.env.HOLDFAST_CONCURRENCY}"`);
+  }
+  const leaseMs = process.env.HOLDFAST_LEASE_DURATION_MS ? Number(process.env.HOLDFAST_LEASE_DURATION_MS) : undefined;
+  const operator = new Operator({
+    kubeconfig: kc,
+    log,
+    namespace: env('HOLDFAST_NAMESPACE', 'holdfast-system'),
+    concurrency,
+    healthAddress: env('HOLDFAST_HEALTH_ADDRESS', '0.0.0.0:8080'),
+    ...(leaseMs ? { leaseDurationMs: leaseMs } : {}),
+    ...(process.env.HOLDFAST_WORKSPACE_SELECTOR ? { workspaceSelector: process.env.HOLDFAST_WORKSPACE_SELECTOR } : {}),
+    ...(process.env.HOLDFAST_LEASE_NAME ? { leaseName: process.env.HOLDFAST_LEASE_NAME } : {}),
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'signal received');
+    operator.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: String(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  await operator.run();
+}
+
+const [command] = process.argv.slice(2);
+switch (command) {
+  case 'operator':
+    await runOperator();
+    break;
+  case 'crds':
+    process.stdout.write(renderCrds().map(([, text]) => text).join('---\n'));
+    break;
+  default:
+    process.stderr.write('usage: holdfast <operator | crds>\n');
+    process.exit(2);
+}

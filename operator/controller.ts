@@ -1,0 +1,164 @@
+// The operator process: leader election, informers, the work queue and the
+// Workspace reconciler, plus health and metrics. Standby replicas serve
+// /healthz and wait for the Lease.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Workspace } from './api/workspace.js';
+import { Applier } from './runtime/apply.js';
+import { EventRecorder } from './runtime/events.js';
+import { startHealthServer, type HealthServer } from './runtime/health.js';
+import { Informer } from './runtime/informer.js';
+import { LeaderElector } from './runtime/leader.js';
+import { Metrics } from './runtime/metrics.js';
+import { WorkQueue } from './runtime/queue.js';
+import { Rest, type KubeObject } from './runtime/rest.js';
+import { WORKSPACE_LABEL } from './workspace/owner.js';
+import { WorkspaceReconciler, type Caches } from './workspace/reconcile.js';
+import type { StorageClass } from './workspace/volume/desired.js';
+
+export interface OperatorOptions {
+  kubeconfig: k8s.KubeConfig;
+  log: Logger;
+  /** Namespace of the leader Lease. */
+  namespace: string;
+  concurrency: number;
+  healthAddress: string;
+  identity?: string;
+  leaseDurationMs?: number;
+  /** Only Workspaces matching this label selector (for sharding and tests). */
+  workspaceSelector?: string;
+  /** Name of the leader Lease; replicas sharing it elect one leader. */
+  leaseName?: string;
+}
+
+export class Operator {
+  readonly metrics = new Metrics();
+  private readonly elector: LeaderElector;
+  private readonly identity: string;
+  private queue?: WorkQueue;
+  private caches?: Caches;
+  private health?: HealthServer;
+  private synced = false;
+  private stopping = false;
+
+  constructor(private readonly opts: OperatorOptions) {
+    this.identity = opts.identity ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+    this.elector = new LeaderElector(
+      opts.kubeconfig,
+      {
+        namespace: opts.namespace,
+        name: opts.leaseName ?? 'holdfast-operator',
+        identity: this.identity,
+        ...(opts.leaseDurationMs ? { leaseDurationMs: opts.leaseDurationMs, renewDeadlineMs: Math.floor(opts.leaseDurationMs * 0.66), retryPeriodMs: Math.max(500, Math.floor(opts.leaseDurationMs / 7)) } : {}),
+      },
+      opts.log.child({ part: 'leader' }),
+    );
+  }
+
+  get healthPort(): number | undefined {
+    return this.health?.port;
+  }
+
+  async run(): Promise<void> {
+    const { log } = this.opts;
+    // Ready while standing by too: a standby is healthy, it just is not leading.
+    this.health = await startHealthServer(this.opts.healthAddress, this.metrics, () => this.synced || !this.elector.isLeader);
+    log.info({ identity: this.identity, health: this.health.port }, 'waiting to lead');
+    await this.elector.acquire(() => {
+      // Another replica may already be acting: stop at once, as client-go does.
+      log.fatal('leadership lost; exiting so that the new leader acts alone');
+      process.exit(1);
+    });
+    if (this.stopping) return;
+    this.metrics.leader.set(1);
+    await this.startControllers();
+  }
+
+  private async startControllers(): Promise<void> {
+    const { kubeconfig: kc, log } = this.opts;
+    const rest = new Rest(kc);
+    const owned = { labelSelector: WORKSPACE_LABEL };
+    const il = log.child({ part: 'informer' });
+    const caches: Caches = {
+      workspaces: new Informer<Workspace & KubeObject>(kc, { kind: 'Workspace', ...(this.opts.workspaceSelector ? { labelSelector: this.opts.workspaceSelector } : {}) }, il),
+      namespaces: new Informer(kc, { kind: 'Namespace', ...owned }, il),
+      networkPolicies: new Informer(kc, { kind: 'NetworkPolicy', ...owned }, il),
+      resourceQuotas: new Informer(kc, { kind: 'ResourceQuota', ...owned }, il),
+      limitRanges: new Informer(kc, { kind: 'LimitRange', ...owned }, il),
+      claims: new Informer(kc, { kind: 'PersistentVolumeClaim', ...owned }, il),
+      storageClasses: new Informer<StorageClass>(kc, { kind: 'StorageClass' }, il),
+    };
+    this.caches = caches;
+    const reconciler = new WorkspaceReconciler({
+      rest,
+      applier: new Applier(rest, this.metrics),
+      caches,
+      events: new EventRecorder(kc, this.identity, this.metrics, log),
+      metrics: this.metrics,
+      log,
+    });
+    const queue = new WorkQueue({
+      concurrency: this.opts.concurrency,
+      handler: async (key) => {
+        const end = this.metrics.reconcileSeconds.startTimer({ controller: 'workspace' });
+        try {
+          const outcome = await reconciler.reconcile(key);
+          this.metrics.reconciles.inc({ controller: 'workspace', result: outcome?.requeueAfterMs ? 'requeue' : 'success' });
+          return outcome;
+        } finally {
+          end();
+        }
+      },
+      onError: (key, err, retryInMs) => {
+        this.metrics.reconciles.inc({ controller: 'workspace', result: 'error' });
+        this.metrics.reconcileErrors.inc({ controller: 'workspace' });
+        log.warn({ workspace: key, err: err instanceof Error ? err.message : String(err), retryInMs }, 'reconcile failed; retrying');
+      },
+      onDepth: (depth) => this.metrics.queueDepth.set({ controller: 'workspace' }, depth),
+    });
+    this.queue = queue;
+
+    // Keys, never payloads: the worker reads the current object from the cache.
+    caches.workspaces.onChange((ws) => queue.add(ws.metadata.name));
+    for (const cache of [caches.namespaces, caches.networkPolicies, caches.resourceQuotas, caches.limitRanges, caches.claims]) {
+      cache.onChange((obj) => {
+        const owner = obj.metadata.labels?.[WORKSPACE_LABEL];
+        if (owner && caches.workspaces.get(owner)) queue.add(owner);
+      });
+    }
+    caches.storageClasses.onChange(() => {
+      for (const ws of caches.workspaces.list()) queue.add(ws.metadata.name);
+    });
+    caches.workspaces.onChange(() => this.countPhases());
+
+    const started = Date.now();
+    // Owned objects first, so that the first reconciles see them.
+    await Promise.all(Object.values(caches).filter((c) => c !== caches.workspaces).map((c) => (c as Informer<KubeObject>).start()));
+    await caches.workspaces.start();
+    this.synced = true;
+    log.info({ workspaces: caches.workspaces.list().length, ms: Date.now() - started }, 'caches synced; reconciling');
+  }
+
+  private countPhases(): void {
+    const counts = new Map<string, number>();
+    for (const ws of this.caches?.workspaces.list() ?? []) {
+      const phase = ws.status?.phase ?? 'Pending';
+      counts.set(phase, (counts.get(phase) ?? 0) + 1);
+    }
+    this.metrics.workspaces.reset();
+    for (const [phase, n] of counts) this.metrics.workspaces.set({ phase }, n);
+  }
+
+  /** Finishes in-flight reconciles, stops watching, and releases the Lease. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.opts.log.info('shutting down: finishing in-flight reconciles');
+    await this.queue?.shutdown();
+    await Promise.all(Object.values(this.caches ?? {}).map((c) => (c as Informer<KubeObject>).stop()));
+    await this.elector.release();
+    this.metrics.leader.set(0);
+    await this.health?.close();
+  }
+}

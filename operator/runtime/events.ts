@@ -1,0 +1,61 @@
+// Kubernetes Events about Workspaces (events.k8s.io/v1). A Workspace is
+// cluster-scoped, so its Events live in the `default` namespace, where
+// `kubectl describe workspace` finds them.
+import { randomBytes } from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Metrics } from './metrics.js';
+import type { ObjectMeta } from './rest.js';
+
+/** What an Event is about: any object with apiVersion, kind and metadata. */
+export interface Regarding {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: Pick<ObjectMeta, 'name' | 'namespace' | 'uid' | 'resourceVersion'>;
+}
+
+export type EventType = 'Normal' | 'Warning';
+
+export class EventRecorder {
+  private readonly api: k8s.EventsV1Api;
+
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly instance: string,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.api = kc.makeApiClient(k8s.EventsV1Api);
+  }
+
+  async record(regarding: Regarding, type: EventType, reason: string, action: string, note: string): Promise<void> {
+    const name = regarding.metadata?.name ?? 'unknown';
+    const namespace = regarding.metadata?.namespace ?? 'default';
+    try {
+      await this.api.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: `${name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
+          eventTime: new k8s.V1MicroTime(),
+          type,
+          reason,
+          action,
+          note: note.slice(0, 1024),
+          reportingController: 'holdfast.io/operator',
+          reportingInstance: this.instance.slice(0, 128),
+          regarding: {
+            apiVersion: regarding.apiVersion,
+            kind: regarding.kind,
+            name,
+            uid: regarding.metadata?.uid,
+            resourceVersion: regarding.metadata?.resourceVersion,
+          },
+        },
+      });
+      this.metrics.apiWrites.inc({ kind: 'Event', verb: 'create' });
+    } catch (err) {
+      // An Event that cannot be written must not fail the reconcile.
+      this.log.warn({ err: String(err), reason }, 'could not record event');
+    }
+  }
+}

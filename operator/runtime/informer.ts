@@ -1,0 +1,94 @@
+// A list+watch cache of one resource type. client-node's ListWatch resumes
+// from the last resourceVersion and re-lists on 410 Gone; it stops on any
+// other error, so this restarts it with backoff.
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { collectionPath, RESOURCES, Rest, type Kind, type KubeObject } from './rest.js';
+
+export type ChangeHandler<T> = (obj: T, kind: 'add' | 'update' | 'delete') => void;
+
+export interface InformerSpec {
+  kind: Kind;
+  labelSelector?: string;
+}
+
+/** Objects are kept in wire format (watch events are; lists are made so). */
+export class Informer<T extends KubeObject> {
+  // client-node types timestamps as Date; the wire objects here hold strings.
+  private readonly listWatch: k8s.ListWatch<k8s.KubernetesObject>;
+  private readonly handlers: ChangeHandler<T>[] = [];
+  private stopped = false;
+  private restarts = 0;
+
+  constructor(
+    kc: k8s.KubeConfig,
+    readonly spec: InformerSpec,
+    private readonly log: Logger,
+  ) {
+    const rest = new Rest(kc);
+    const path = collectionPath(spec.kind);
+    const { apiVersion } = RESOURCES[spec.kind];
+    const list = async (): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> => {
+      const l = await rest.get<k8s.KubernetesListObject<k8s.KubernetesObject>>(path, { labelSelector: spec.labelSelector });
+      // List items come without apiVersion and kind; watch events carry them.
+      for (const item of l.items) Object.assign(item, { apiVersion, kind: spec.kind });
+      return l;
+    };
+    this.listWatch = new k8s.ListWatch<k8s.KubernetesObject>(path, new k8s.Watch(kc), list, false, spec.labelSelector);
+    this.listWatch.on(k8s.ADD, (o) => this.emit(o as unknown as T, 'add'));
+    this.listWatch.on(k8s.UPDATE, (o) => this.emit(o as unknown as T, 'update'));
+    this.listWatch.on(k8s.DELETE, (o) => this.emit(o as unknown as T, 'delete'));
+    this.listWatch.on(k8s.ERROR, (err) => this.restart(err));
+  }
+
+  onChange(handler: ChangeHandler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  /** Lists, then watches; resolves once the cache holds the first list. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    for (;;) {
+      try {
+        await this.listWatch.start();
+        return;
+      } catch (err) {
+        // Right after a CRD is installed the apiserver may refuse for a moment.
+        this.log.warn({ err: String(err), resource: this.spec.kind }, 'initial list failed; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+        if (this.stopped) return;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.listWatch.stop();
+  }
+
+  list(): readonly T[] {
+    return this.listWatch.list() as unknown as readonly T[];
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.listWatch.get(name, namespace) as unknown as T | undefined;
+  }
+
+  private emit(obj: T, kind: 'add' | 'update' | 'delete'): void {
+    for (const h of this.handlers) h(obj, kind);
+  }
+
+  private restart(err: unknown): void {
+    if (this.stopped) return;
+    const delay = Math.min(1000 * 2 ** this.restarts, 30_000);
+    this.restarts++;
+    this.log.warn({ err: String(err), resource: this.spec.kind, retryInMs: delay }, 'watch failed; restarting');
+    setTimeout(() => {
+      if (this.stopped) return;
+      this.listWatch.start().then(
+        () => (this.restarts = 0),
+        (e: unknown) => this.restart(e),
+      );
+    }, delay).unref();
+  }
+}

@@ -1,0 +1,148 @@
+// Leader election on a coordination.k8s.io Lease, as client-go does it: the
+// holder renews every `retryPeriodMs`; a candidate takes the Lease once it has
+// seen no renewal for `leaseDurationMs` of its own clock (so clock skew between
+// replicas does not matter); writes use the Lease's resourceVersion, so two
+// candidates can never both win.
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+export interface LeaderOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+export class LeaderElector {
+  private readonly api: k8s.CoordinationV1Api;
+  private readonly leaseDurationMs: number;
+  private readonly renewDeadlineMs: number;
+  private readonly retryPeriodMs: number;
+  private observed?: { holder: string; renewTime: string; at: number };
+  private leading = false;
+  private stopped = false;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly opts: LeaderOptions,
+    private readonly log: Logger,
+  ) {
+    this.api = kc.makeApiClient(k8s.CoordinationV1Api);
+    this.leaseDurationMs = opts.leaseDurationMs ?? 15_000;
+    this.renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
+    this.retryPeriodMs = opts.retryPeriodMs ?? 2_000;
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /**
+   * Resolves when this replica becomes the leader. `onLost` is called if it
+   * later fails to renew within the renew deadline.
+   */
+  async acquire(onLost: () => void): Promise<void> {
+    while (!this.stopped) {
+      if (await this.tryAcquireOrRenew()) {
+        this.leading = true;
+        this.log.info({ lease: `${this.opts.namespace}/${this.opts.name}` }, 'became leader');
+        this.keepRenewing(onLost);
+        return;
+      }
+      await sleep(this.retryPeriodMs);
+    }
+  }
+
+  /** Gives the Lease up so a standby can take over at once. */
+  async release(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (!this.leading) return;
+    this.leading = false;
+    try {
+      const lease = await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
+      if (lease.spec?.holderIdentity !== this.opts.identity) return;
+      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new k8s.V1MicroTime() };
+      await this.api.replaceNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace, body: lease });
+      this.log.info('released leadership');
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'could not release the lease; it expires by itself');
+    }
+  }
+
+  private keepRenewing(onLost: () => void): void {
+    let lastRenewal = Date.now();
+    const tick = async (): Promise<void> => {
+      if (this.stopped) return;
+      if (await this.tryAcquireOrRenew()) lastRenewal = Date.now();
+      if (Date.now() - lastRenewal > this.renewDeadlineMs) {
+        this.leading = false;
+        this.log.error('lost leadership: could not renew the lease in time');
+        onLost();
+        return;
+      }
+      this.timer = setTimeout(() => void tick(), this.retryPeriodMs);
+    };
+    this.timer = setTimeout(() => void tick(), this.retryPeriodMs);
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { name, namespace, identity } = this.opts;
+    const now = new k8s.V1MicroTime();
+    const durationSeconds = Math.ceil(this.leaseDurationMs / 1000);
+    let lease: k8s.V1Lease;
+    try {
+      lease = await this.api.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      if (!(err instanceof k8s.ApiException) || err.code !== 404) {
+        this.log.warn({ err: String(err) }, 'reading the lease failed');
+        return false;
+      }
+      try {
+        await this.api.createNamespacedLease({
+          namespace,
+          body: {
+            metadata: { name, namespace },
+            spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+          },
+        });
+        return true;
+      } catch {
+        return false; // someone else created it first
+      }
+    }
+    const spec = lease.spec ?? {};
+    const holder = spec.holderIdentity ?? '';
+    const renewTime = spec.renewTime ? new Date(spec.renewTime).toISOString() : '';
+    if (!this.observed || this.observed.holder !== holder || this.observed.renewTime !== renewTime) {
+      this.observed = { holder, renewTime, at: Date.now() };
+    }
+    const heldByOther = holder !== '' && holder !== identity;
+    const observedDuration = (spec.leaseDurationSeconds ?? durationSeconds) * 1000;
+    if (heldByOther && Date.now() < this.observed.at + observedDuration) return false;
+
+    lease.spec = {
+      holderIdentity: identity,
+      leaseDurationSeconds: durationSeconds,
+      acquireTime: holder === identity && spec.acquireTime ? spec.acquireTime : now,
+      renewTime: now,
+      leaseTransitions: (spec.leaseTransitions ?? 0) + (holder === identity ? 0 : 1),
+    };
+    try {
+      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      return true;
+    } catch (err) {
+      if (!(err instanceof k8s.ApiException) || err.code !== 409) {
+        this.log.warn({ err: String(err) }, 'updating the lease failed');
+      }
+      return false;
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,51 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly reconciles = new Counter({
+    name: 'holdfast_reconcile_total',
+    help: 'Reconciles by controller and result (success, requeue, error).',
+    labelNames: ['controller', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileSeconds = new Histogram({
+    name: 'holdfast_reconcile_duration_seconds',
+    help: 'Time taken by one reconcile.',
+    labelNames: ['controller'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly reconcileErrors = new Counter({
+    name: 'holdfast_reconcile_errors_total',
+    help: 'Reconciles that failed and will be retried.',
+    labelNames: ['controller'] as const,
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'holdfast_workqueue_depth',
+    help: 'Keys waiting in the work queue.',
+    labelNames: ['controller'] as const,
+    registers: [this.registry],
+  });
+  readonly workspaces = new Gauge({
+    name: 'holdfast_workspaces',
+    help: 'Workspaces by phase.',
+    labelNames: ['phase'] as const,
+    registers: [this.registry],
+  });
+  readonly apiWrites = new Counter({
+    name: 'holdfast_api_writes_total',
+    help: 'Writes the operator made to the Kubernetes API, by kind and verb.',
+    labelNames: ['kind', 'verb'] as const,
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: 'holdfast_leader',
+    help: '1 while this replica holds the leader lease.',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'holdfast_operator_' });
+  }
+}

@@ -1,0 +1,140 @@
+// A small JSON client for the Kubernetes API that keeps objects in their wire
+// format. The operator compares desired objects with cached ones field by
+// field, so both must look exactly as the apiserver sends them (client-node's
+// typed models rename fields such as NetworkPolicy `from` to `_from`).
+import https from 'node:https';
+import type * as k8s from '@kubernetes/client-node';
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: k8s.V1OwnerReference[];
+  finalizers?: string[];
+  deletionTimestamp?: string;
+  creationTimestamp?: string;
+}
+
+/** An object as the apiserver sends it. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  [field: string]: unknown;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const isNotFound = (err: unknown): boolean => err instanceof ApiError && err.code === 404;
+export const isConflict = (err: unknown): boolean => err instanceof ApiError && err.code === 409;
+
+export interface RequestOptions {
+  body?: unknown;
+  contentType?: string;
+  query?: Record<string, string | undefined>;
+}
+
+export class Rest {
+  private readonly server: URL;
+
+  constructor(private readonly kc: k8s.KubeConfig) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster; set KUBECONFIG or run in a pod');
+    this.server = new URL(cluster.server);
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    const options: https.RequestOptions = {
+      method,
+      headers: { Accept: 'application/json' },
+    };
+    await this.kc.applyToHTTPSOptions(options);
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    if (body !== undefined) {
+      options.headers = { ...options.headers, 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) };
+    }
+    return new Promise<T>((resolve, reject) => {
+      const req = https.request(url, options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          let parsed: unknown;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          if (status >= 200 && status < 300) return resolve(parsed as T);
+          const st = (parsed ?? {}) as { reason?: string; message?: string };
+          reject(new ApiError(status, st.reason ?? 'Unknown', st.message ?? `${method} ${path}: HTTP ${status}`));
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${path}: timed out after 30s`)));
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  get<T>(path: string, query?: Record<string, string | undefined>): Promise<T> {
+    return this.request<T>('GET', path, { query });
+  }
+}
+
+interface ResourceInfo {
+  apiVersion: string;
+  plural: string;
+  namespaced: boolean;
+}
+
+/** The kinds the operator reads and writes, and where they live in the API. */
+export const RESOURCES = {
+  Namespace: { apiVersion: 'v1', plural: 'namespaces', namespaced: false },
+  PersistentVolumeClaim: { apiVersion: 'v1', plural: 'persistentvolumeclaims', namespaced: true },
+  ResourceQuota: { apiVersion: 'v1', plural: 'resourcequotas', namespaced: true },
+  LimitRange: { apiVersion: 'v1', plural: 'limitranges', namespaced: true },
+  NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', plural: 'networkpolicies', namespaced: true },
+  StorageClass: { apiVersion: 'storage.k8s.io/v1', plural: 'storageclasses', namespaced: false },
+  Lease: { apiVersion: 'coordination.k8s.io/v1', plural: 'leases', namespaced: true },
+  Workspace: { apiVersion: 'holdfast.io/v1alpha1', plural: 'workspaces', namespaced: false },
+} as const satisfies Record<string, ResourceInfo>;
+
+export type Kind = keyof typeof RESOURCES;
+
+function prefix(apiVersion: string): string {
+  return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+}
+
+/** Collection path, across all namespaces when `namespace` is omitted. */
+export function collectionPath(kind: Kind, namespace?: string): string {
+  const r = RESOURCES[kind];
+  const ns = r.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  return `${prefix(r.apiVersion)}${ns}/${r.plural}`;
+}
+
+export function objectPath(kind: Kind, name: string, namespace?: string): string {
+  return `${collectionPath(kind, namespace)}/${encodeURIComponent(name)}`;
+}
+
+export function pathOf(obj: KubeObject): string {
+  if (!(obj.kind in RESOURCES)) throw new Error(`unknown kind ${obj.kind}`);
+  return objectPath(obj.kind as Kind, obj.metadata.name, obj.metadata.namespace);
+}

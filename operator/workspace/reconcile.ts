@@ -1,0 +1,162 @@
+// Reconciles one Workspace: runs each concern in a fixed order (namespace,
+// network, quota, volume), derives Ready in one place, and writes status only
+// when it changed. Reads come from informer caches; writes are server-side
+// applies that are skipped when the cache already matches.
+import type { Logger } from 'pino';
+import { WorkspaceSpec, namespaceOf, type Condition, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
+import type { Applier } from '../runtime/apply.js';
+import { APPLY_PATCH, FIELD_MANAGER, isSubset } from '../runtime/apply.js';
+import type { EventRecorder } from '../runtime/events.js';
+import type { Informer } from '../runtime/informer.js';
+import type { Metrics } from '../runtime/metrics.js';
+import type { Outcome } from '../runtime/queue.js';
+import { objectPath, type KubeObject, type Rest } from '../runtime/rest.js';
+import { findCondition, setCondition, type ConditionInput } from './conditions.js';
+import { finalizeWorkspace, FINALIZER, ensureFinalizer } from './deletion.js';
+import { desiredNamespace } from './namespace/desired.js';
+import { desiredNetworkPolicies } from './network/desired.js';
+import { WORKSPACE_LABEL } from './owner.js';
+import { desiredLimitRange, desiredResourceQuota } from './quota/desired.js';
+import { DATA_CLAIM, type StorageClass } from './volume/desired.js';
+import { decideVolume } from './volume/check.js';
+
+export interface Caches {
+  workspaces: Informer<Workspace & KubeObject>;
+  namespaces: Informer<KubeObject>;
+  networkPolicies: Informer<KubeObject>;
+  resourceQuotas: Informer<KubeObject>;
+  limitRanges: Informer<KubeObject>;
+  claims: Informer<KubeObject>;
+  storageClasses: Informer<StorageClass>;
+}
+
+export interface Deps {
+  rest: Rest;
+  applier: Applier;
+  caches: Caches;
+  events: EventRecorder;
+  metrics: Metrics;
+  log: Logger;
+  now?: () => Date;
+}
+
+/** Conditions whose transitions are worth an Event. */
+const EVENTFUL = ['Ready', 'VolumeReady', 'VolumeEncrypted'];
+
+export class WorkspaceReconciler {
+  constructor(private readonly d: Deps) {}
+
+  async reconcile(name: string): Promise<Outcome> {
+    const cached = this.d.caches.workspaces.get(name);
+    if (!cached) return;
+    const parsed = WorkspaceSpec.safeParse(cached.spec ?? {});
+    if (!parsed.success) {
+      // The CRD rules refuse such specs; this only happens with an older CRD.
+      const message = parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; ');
+      await this.writeStatus(cached, { ...cached.status, phase: 'Degraded' }, [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message }]);
+      return;
+    }
+    const ws: Workspace = { ...cached, spec: parsed.data };
+
+    if (ws.metadata.deletionTimestamp) {
+      if (!ws.metadata.finalizers?.includes(FINALIZER)) return;
+      return finalizeWorkspace(ws, this.d, (status, conditions) => this.writeStatus(ws, status, conditions));
+    }
+    await ensureFinalizer(ws, this.d);
+
+    if (ws.spec.suspend) {
+      if (ws.status?.phase !== 'Suspended') {
+        await this.d.events.record(ws, 'Normal', 'Suspended', 'Suspend', 'spec.suspend is true: no changes are made until it is false');
+      }
+      await this.writeStatus(ws, { ...ws.status, phase: 'Suspended' }, []);
+      return;
+    }
+
+    const { caches, applier } = this.d;
+    const ns = namespaceOf(name);
+    const nsObject = desiredNamespace(ws);
+    await applier.apply(nsObject, caches.namespaces.get(ns));
+
+    const policies = desiredNetworkPolicies(ws);
+    for (const p of policies) await applier.apply(p, caches.networkPolicies.get(p.metadata.name, ns));
+    await this.prune(caches.networkPolicies, 'NetworkPolicy', name, ns, new Set(policies.map((p) => p.metadata.name)));
+
+    const quota = desiredResourceQuota(ws);
+    await applier.apply(quota, caches.resourceQuotas.get(quota.metadata.name, ns));
+    const limits = desiredLimitRange(ws);
+    await applier.apply(limits, caches.limitRanges.get(limits.metadata.name, ns));
+
+    const claim = caches.claims.get(DATA_CLAIM, ns);
+    const volume = decideVolume({ ws, classes: caches.storageClasses.list(), claim });
+    if (volume.desired) await applier.apply(volume.desired, claim);
+
+    const volumeReady = volume.conditions.find((c) => c.type === 'VolumeReady')!;
+    const ready: ConditionInput =
+      volumeReady.status === 'True'
+        ? {
+            type: 'Ready',
+            status: 'True',
+            reason: 'Provisioned',
+            message: `namespace ${ns} is isolated (restricted pods, default-deny network, quota) and its volume is ready`,
+          }
+        : { type: 'Ready', status: 'False', reason: volumeReady.reason, message: volumeReady.message };
+    const phase: WorkspaceStatus['phase'] =
+      ready.status === 'True' ? 'Ready' : volume.desired ? 'Provisioning' : 'Degraded';
+
+    const status: WorkspaceStatus = {
+      ...ws.status,
+      phase,
+      namespace: ns,
+      volume: {
+        claimName: DATA_CLAIM,
+        ...(volume.storageClassName ? { storageClassName: volume.storageClassName } : {}),
+        encrypted: volume.encrypted,
+        ...((claim?.status as { phase?: string } | undefined)?.phase ? { phase: (claim!.status as { phase: string }).phase } : {}),
+      },
+    };
+    const transitions = await this.writeStatus(ws, status, [...volume.conditions, ready]);
+    if (volume.warning && transitions.includes('VolumeEncrypted')) {
+      await this.d.events.record(ws, 'Warning', volume.warning.reason, 'CheckVolume', volume.warning.message);
+    }
+  }
+
+  /** Deletes objects of `kind` this workspace owns that are no longer desired. */
+  private async prune(cache: Informer<KubeObject>, kind: 'NetworkPolicy', workspace: string, ns: string, keep: Set<string>): Promise<void> {
+    for (const obj of cache.list()) {
+      if (obj.metadata.namespace !== ns || obj.metadata.labels?.[WORKSPACE_LABEL] !== workspace) continue;
+      if (keep.has(obj.metadata.name) || obj.metadata.deletionTimestamp) continue;
+      await this.d.rest.request('DELETE', objectPath(kind, obj.metadata.name, ns));
+      this.d.metrics.apiWrites.inc({ kind, verb: 'delete' });
+    }
+  }
+
+  /**
+   * Writes status with server-side apply when it differs from the cached one.
+   * Returns the condition types whose status changed (and records Events).
+   */
+  private async writeStatus(ws: Workspace, base: WorkspaceStatus, updates: ConditionInput[]): Promise<string[]> {
+    const now = (this.d.now ?? (() => new Date()))();
+    const generation = ws.metadata.generation;
+    let conditions: Condition[] = ws.status?.conditions ?? [];
+    for (const u of updates) conditions = setCondition(conditions, u, generation, now);
+    const status: WorkspaceStatus = { ...base, observedGeneration: generation, conditions };
+    const transitions = updates
+      .filter((u) => findCondition(ws.status?.conditions, u.type)?.status !== u.status)
+      .map((u) => u.type);
+    if (isSubset(status, ws.status) && isSubset(ws.status, status)) return [];
+
+    await this.d.rest.request('PATCH', `${objectPath('Workspace', ws.metadata.name)}/status`, {
+      body: { apiVersion: ws.apiVersion, kind: ws.kind, metadata: { name: ws.metadata.name }, status },
+      contentType: APPLY_PATCH,
+      query: { fieldManager: FIELD_MANAGER, force: 'true' },
+    });
+    this.d.metrics.apiWrites.inc({ kind: 'Workspace', verb: 'status' });
+    for (const type of transitions.filter((t) => EVENTFUL.includes(t))) {
+      const c = conditions.find((x) => x.type === type)!;
+      // An unencrypted volume is recorded by the caller, with what to change.
+      if (type === 'VolumeEncrypted' && c.status !== 'True') continue;
+      await this.d.events.record(ws, c.status === 'True' ? 'Normal' : 'Warning', c.reason, `Set${type}`, `${type}=${c.status}: ${c.message}`);
+    }
+    return transitions;
+  }
+}

@@ -1,0 +1,116 @@
+// Runs the real operator as a child process against the test control plane.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { inject } from 'vitest';
+import { allCrds } from '../../operator/api/crd.js';
+import { adminConfig, eventually } from './kube.js';
+import { freePort } from './postgres.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+/** Applies the generated CRDs (server-side, idempotent) and waits until served. */
+export async function installCrds(): Promise<void> {
+  const kc = adminConfig();
+  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+  for (const crd of allCrds()) {
+    await objects.patch(crd, undefined, undefined, 'holdfast-test', true, k8s.PatchStrategy.ServerSideApply);
+    await eventually(`CRD ${crd.metadata!.name} established`, async () => {
+      const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
+      return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+    });
+  }
+}
+
+export async function ensureNamespace(name: string): Promise<void> {
+  const core = adminConfig().makeApiClient(k8s.CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name } } }).catch((err: unknown) => {
+    if (!(err instanceof k8s.ApiException) || err.code !== 409) throw err;
+  });
+}
+
+export interface RunningOperator {
+  process: ChildProcess;
+  healthPort: number;
+  logFile: string;
+  /** SIGTERM and wait for a graceful exit (in-flight work finished, Lease released). */
+  stop(): Promise<number | null>;
+  /** SIGKILL: no chance to finish anything. */
+  kill(): Promise<void>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+export interface OperatorOptions {
+  /** Workspaces this operator handles (label selector); isolates test files. */
+  selector: string;
+  leaseName: string;
+  leaseNamespace?: string;
+  leaseDurationMs?: number;
+  name?: string;
+}
+
+export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
+  const leaseNamespace = opts.leaseNamespace ?? 'holdfast-system';
+  await ensureNamespace(leaseNamespace);
+  const healthPort = await freePort();
+  const logDir = path.join(inject('controlPlaneDir'), 'operator-logs');
+  await mkdir(logDir, { recursive: true });
+  const logFile = path.join(logDir, `${opts.name ?? opts.leaseName}-${healthPort}.log`);
+  const log = createWriteStream(logFile);
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'operator/cli.ts'), 'operator'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      KUBECONFIG: inject('kubeconfig'),
+      HOLDFAST_NAMESPACE: leaseNamespace,
+      HOLDFAST_HEALTH_ADDRESS: `127.0.0.1:${healthPort}`,
+      HOLDFAST_WORKSPACE_SELECTOR: opts.selector,
+      HOLDFAST_LEASE_NAME: opts.leaseName,
+      ...(opts.leaseDurationMs ? { HOLDFAST_LEASE_DURATION_MS: String(opts.leaseDurationMs) } : {}),
+      HOLDFAST_LOG_LEVEL: 'debug',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  await eventually('operator /healthz', async () => {
+    if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}; see ${logFile}`);
+    const res = await fetch(`http://127.0.0.1:${healthPort}/healthz`);
+    return res.ok ? true : undefined;
+  }, 30_000);
+  return {
+    process: child,
+    healthPort,
+    logFile,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async metric(name, labels = {}) {
+      const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+      let total = 0;
+      for (const line of text.split('\n')) {
+        if (!line.startsWith(name)) continue;
+        const m = /^([a-z_]+)(\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const have: Record<string, string> = {};
+        for (const kv of (m[3] ?? '').split(',').filter(Boolean)) {
+          const [k = '', v = ''] = kv.split('=');
+          have[k] = v.replace(/^"|"$/g, '');
+        }
+        if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[4]);
+      }
+      return total;
+    },
+  };
+}
