@@ -220,7 +220,7 @@ export const RetentionSpec = withRules(
 
 export const BackupSpec = z.object({
   schedule: cron('spec.backup.schedule', '0 4 * * *').default('0 4 * * *').describe('When to back up (cron, UTC).'),
-  retention: RetentionSpec.default({} as never).describe('Grandfather-father-son tiers.'),
+  retention: RetentionSpec.prefault({}).describe('Grandfather-father-son tiers.'),
   destinations: z
     .array(z.object({ name: z.string().min(1).max(253).describe('A BackupDestination name.') }))
     .max(8)
@@ -246,14 +246,14 @@ export const BackupSpec = z.object({
     .describe('Extra age recipients (escrow keys) every backup is encrypted to.'),
   verify: z
     .object({ schedule: cron('spec.backup.verify.schedule', '0 5 * * 0').default('0 5 * * 0') })
-    .default({} as never)
+    .prefault({})
     .describe('Restore drill schedule.'),
   export: z
     .object({
       schedule: cron('spec.backup.export.schedule', '30 4 * * *').default('30 4 * * *'),
       retentionDays: z.int().min(1).max(3650).default(365),
     })
-    .default({} as never)
+    .prefault({})
     .describe('Daily portable export (SpreadsheetML + CSV).'),
 });
 
@@ -275,18 +275,18 @@ export const WorkspaceSpec = z.object({
   ])
     .optional()
     .describe('The console tenant this workspace belongs to.'),
-  database: DatabaseSpec.default({} as never),
-  volume: VolumeSpec.default({} as never),
-  tls: TlsSpec.default({} as never),
-  backup: BackupSpec.default({} as never),
-  quota: QuotaSpec.default({} as never),
+  database: DatabaseSpec.prefault({}),
+  volume: VolumeSpec.prefault({}),
+  tls: TlsSpec.prefault({}),
+  backup: BackupSpec.prefault({}),
+  quota: QuotaSpec.prefault({}),
   deletionPolicy: z
     .enum(['Retain', 'Snapshot', 'Delete'])
     .default('Snapshot')
     .describe('What deleting the Workspace does to its data.'),
   retention: z
     .object({ afterDeletion: duration('spec.retention.afterDeletion', '8760h').default('8760h') })
-    .default({} as never)
+    .prefault({})
     .describe('How long the final backup is kept after deletion.'),
   suspend: z.boolean().default(false).describe('Stop all changes (and backups) without deleting anything.'),
 });

@@ -115,6 +115,7 @@ export const RESOURCES = {
   StorageClass: { apiVersion: 'storage.k8s.io/v1', plural: 'storageclasses', namespaced: false },
   Lease: { apiVersion: 'coordination.k8s.io/v1', plural: 'leases', namespaced: true },
   Workspace: { apiVersion: 'holdfast.io/v1alpha1', plural: 'workspaces', namespaced: false },
+  CustomResourceDefinition: { apiVersion: 'apiextensions.k8s.io/v1', plural: 'customresourcedefinitions', namespaced: false },
 } as const satisfies Record<string, ResourceInfo>;
 
 export type Kind = keyof typeof RESOURCES;

@@ -72,23 +72,17 @@ export class WorkspaceReconciler {
       return;
     }
 
-    const { caches, applier } = this.d;
+    let volume: ReturnType<typeof decideVolume>;
+    let claim: KubeObject | undefined;
+    try {
+      ({ volume, claim } = await this.applyObjects(ws));
+    } catch (err) {
+      // Said in status and an Event, then retried with backoff by the queue.
+      const message = `could not apply the workspace's objects: ${err instanceof Error ? err.message : String(err)}`;
+      await this.writeStatus(ws, { ...ws.status, phase: 'Degraded' }, [{ type: 'Ready', status: 'False', reason: 'ApplyFailed', message }]);
+      throw err;
+    }
     const ns = namespaceOf(name);
-    const nsObject = desiredNamespace(ws);
-    await applier.apply(nsObject, caches.namespaces.get(ns));
-
-    const policies = desiredNetworkPolicies(ws);
-    for (const p of policies) await applier.apply(p, caches.networkPolicies.get(p.metadata.name, ns));
-    await this.prune(caches.networkPolicies, 'NetworkPolicy', name, ns, new Set(policies.map((p) => p.metadata.name)));
-
-    const quota = desiredResourceQuota(ws);
-    await applier.apply(quota, caches.resourceQuotas.get(quota.metadata.name, ns));
-    const limits = desiredLimitRange(ws);
-    await applier.apply(limits, caches.limitRanges.get(limits.metadata.name, ns));
-
-    const claim = caches.claims.get(DATA_CLAIM, ns);
-    const volume = decideVolume({ ws, classes: caches.storageClasses.list(), claim });
-    if (volume.desired) await applier.apply(volume.desired, claim);
 
     const volumeReady = volume.conditions.find((c) => c.type === 'VolumeReady')!;
     const ready: ConditionInput =
@@ -118,6 +112,28 @@ export class WorkspaceReconciler {
     if (volume.warning && transitions.includes('VolumeEncrypted')) {
       await this.d.events.record(ws, 'Warning', volume.warning.reason, 'CheckVolume', volume.warning.message);
     }
+  }
+
+  /** Namespace, network policies, quota and volume, in that order. */
+  private async applyObjects(ws: Workspace): Promise<{ volume: ReturnType<typeof decideVolume>; claim: KubeObject | undefined }> {
+    const { caches, applier } = this.d;
+    const name = ws.metadata.name;
+    const ns = namespaceOf(name);
+    await applier.apply(desiredNamespace(ws), caches.namespaces.get(ns));
+
+    const policies = desiredNetworkPolicies(ws);
+    for (const p of policies) await applier.apply(p, caches.networkPolicies.get(p.metadata.name, ns));
+    await this.prune(caches.networkPolicies, 'NetworkPolicy', name, ns, new Set(policies.map((p) => p.metadata.name)));
+
+    const quota = desiredResourceQuota(ws);
+    await applier.apply(quota, caches.resourceQuotas.get(quota.metadata.name, ns));
+    const limits = desiredLimitRange(ws);
+    await applier.apply(limits, caches.limitRanges.get(limits.metadata.name, ns));
+
+    const claim = caches.claims.get(DATA_CLAIM, ns);
+    const volume = decideVolume({ ws, classes: caches.storageClasses.list(), claim });
+    if (volume.desired) await applier.apply(volume.desired, claim);
+    return { volume, claim };
   }
 
   /** Deletes objects of `kind` this workspace owns that are no longer desired. */

@@ -6,6 +6,8 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { allCrds } from '../../operator/api/crd.js';
+import { APPLY_PATCH } from '../../operator/runtime/apply.js';
+import { Rest, objectPath } from '../../operator/runtime/rest.js';
 import { adminConfig, eventually } from './kube.js';
 import { freePort } from './postgres.js';
 
@@ -14,10 +16,16 @@ const root = path.resolve(import.meta.dirname, '../..');
 /** Applies the generated CRDs (server-side, idempotent) and waits until served. */
 export async function installCrds(): Promise<void> {
   const kc = adminConfig();
-  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const rest = new Rest(kc);
   const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
   for (const crd of allCrds()) {
-    await objects.patch(crd, undefined, undefined, 'holdfast-test', true, k8s.PatchStrategy.ServerSideApply);
+    // Through the wire-format client: client-node's typed serializer would
+    // drop `default` and `x-kubernetes-validations` from the schema.
+    await rest.request('PATCH', objectPath('CustomResourceDefinition', crd.metadata!.name!), {
+      body: crd,
+      contentType: APPLY_PATCH,
+      query: { fieldManager: 'holdfast-test', force: 'true' },
+    });
     await eventually(`CRD ${crd.metadata!.name} established`, async () => {
       const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
       return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;

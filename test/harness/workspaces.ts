@@ -1,0 +1,103 @@
+// Workspace helpers for integration tests, in wire format through the same
+// small REST client the operator uses.
+import type { Condition, Workspace } from '../../operator/api/workspace.js';
+import { API_VERSION } from '../../operator/api/workspace.js';
+import { Rest, collectionPath, isNotFound, objectPath, type Kind, type KubeObject } from '../../operator/runtime/rest.js';
+import { adminConfig, eventually } from './kube.js';
+import { uniqueName } from './names.js';
+
+export const TEST_LABEL = 'holdfast.io/test';
+const MERGE = 'application/merge-patch+json';
+
+export type WireWorkspace = Workspace & KubeObject;
+
+export class Workspaces {
+  readonly rest = new Rest(adminConfig());
+  /** Label value that the operator under test selects on. */
+  readonly run = uniqueName('run');
+  get selector(): string {
+    return `${TEST_LABEL}=${this.run}`;
+  }
+
+  async create(prefix: string, spec: Record<string, unknown> = {}): Promise<string> {
+    const name = uniqueName(prefix);
+    await this.rest.request('POST', collectionPath('Workspace'), {
+      body: { apiVersion: API_VERSION, kind: 'Workspace', metadata: { name, labels: { [TEST_LABEL]: this.run } }, spec },
+    });
+    return name;
+  }
+
+  get(name: string): Promise<WireWorkspace> {
+    return this.rest.get<WireWorkspace>(objectPath('Workspace', name));
+  }
+
+  async find(name: string): Promise<WireWorkspace | undefined> {
+    return this.get(name).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+  }
+
+  /** JSON merge patch of spec (null removes a field). */
+  async patchSpec(name: string, spec: Record<string, unknown>): Promise<void> {
+    await this.rest.request('PATCH', objectPath('Workspace', name), { body: { spec }, contentType: MERGE });
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.rest.request('DELETE', objectPath('Workspace', name)).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+
+  condition(ws: WireWorkspace, type: string): Condition | undefined {
+    return ws.status?.conditions?.find((c) => c.type === type);
+  }
+
+  /** Waits until `type` has `status` (and the status is for the current generation). */
+  async waitForCondition(name: string, type: string, status: 'True' | 'False', timeoutMs = 30_000): Promise<WireWorkspace> {
+    return eventually(`${name}: ${type}=${status}`, async () => {
+      const ws = await this.get(name);
+      const c = this.condition(ws, type);
+      return c?.status === status && ws.status?.observedGeneration === ws.metadata.generation ? ws : undefined;
+    }, timeoutMs);
+  }
+
+  async waitGone(name: string, timeoutMs = 30_000): Promise<void> {
+    await eventually(`${name} to be deleted`, async () => ((await this.find(name)) ? undefined : true), timeoutMs);
+  }
+
+  async object(kind: Kind, name: string, namespace?: string): Promise<KubeObject | undefined> {
+    return this.rest.get<KubeObject>(objectPath(kind, name, namespace)).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+  }
+
+  async list(kind: Kind, namespace: string): Promise<KubeObject[]> {
+    return (await this.rest.get<{ items: KubeObject[] }>(collectionPath(kind, namespace))).items;
+  }
+
+  async events(name: string): Promise<{ type: string; reason: string; note: string }[]> {
+    const list = await this.rest.get<{ items: { type: string; reason: string; note?: string; regarding?: { name?: string; kind?: string } }[] }>(
+      '/apis/events.k8s.io/v1/namespaces/default/events',
+    );
+    return list.items
+      .filter((e) => e.regarding?.kind === 'Workspace' && e.regarding.name === name)
+      .map((e) => ({ type: e.type, reason: e.reason, note: e.note ?? '' }));
+  }
+
+  /** A StorageClass for this run; never the default, so runs do not collide. */
+  async storageClass(opts: { encrypted: boolean; immediate?: boolean }): Promise<string> {
+    const name = uniqueName(opts.encrypted ? 'enc' : 'plain');
+    await this.rest.request('POST', collectionPath('StorageClass'), {
+      body: {
+        apiVersion: 'storage.k8s.io/v1',
+        kind: 'StorageClass',
+        metadata: { name, ...(opts.encrypted ? { annotations: { 'holdfast.io/encrypted': 'true' } } : {}) },
+        provisioner: 'holdfast.test/none',
+        volumeBindingMode: opts.immediate ? 'Immediate' : 'WaitForFirstConsumer',
+      },
+    });
+    return name;
+  }
+}
