@@ -1,0 +1,144 @@
+// Benchmark: N Workspaces from creation to Ready, then the operator's API
+// writes during a quiet period; and, as the raw baseline in the same run, the
+// same objects applied directly with the same concurrency.
+//
+//   npx tsx hack/bench/workspaces.ts [--count 100] [--quiet-seconds 300]
+//
+// Starts its own control plane (hack/control-plane.sh) and the built operator
+// (npm run build first).
+import { execFile, spawn } from 'node:child_process';
+import net from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { allCrds } from '../../operator/api/crd.js';
+import { WorkspaceSpec, type Workspace } from '../../operator/api/workspace.js';
+import { APPLY_PATCH } from '../../operator/runtime/apply.js';
+import { Rest, collectionPath, objectPath, pathOf, type KubeObject } from '../../operator/runtime/rest.js';
+import { desiredNamespace } from '../../operator/workspace/namespace/desired.js';
+import { desiredNetworkPolicies } from '../../operator/workspace/network/desired.js';
+import { desiredLimitRange, desiredResourceQuota } from '../../operator/workspace/quota/desired.js';
+import { desiredDataClaim } from '../../operator/workspace/volume/desired.js';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '../..');
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const COUNT = arg('count', 100);
+const QUIET_S = arg('quiet-seconds', 300);
+const CONCURRENCY = 10;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'holdfast-bench-'));
+  const script = path.join(root, 'hack/control-plane.sh');
+  const { stdout } = await run(script, ['start', dir, '--controllers', '--owner-pid', String(process.pid)]);
+  const kubeconfig = stdout.trim().split('\n').at(-1)!;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const rest = new Rest(kc);
+  const apply = (obj: unknown, p: string, manager: string) =>
+    rest.request('PATCH', p, { body: obj, contentType: APPLY_PATCH, query: { fieldManager: manager, force: 'true' } });
+  try {
+    for (const crd of allCrds()) await apply(crd, objectPath('CustomResourceDefinition', crd.metadata!.name!), 'bench');
+    await sleep(2000);
+    await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'holdfast-system' } }, objectPath('Namespace', 'holdfast-system'), 'bench');
+    await apply({
+      apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',
+      metadata: { name: 'bench', annotations: { 'holdfast.io/encrypted': 'true' } },
+      provisioner: 'holdfast.bench/none', volumeBindingMode: 'WaitForFirstConsumer',
+    }, objectPath('StorageClass', 'bench'), 'bench');
+
+    const port = await freePort();
+    const operator = spawn(process.execPath, [path.join(root, 'dist/operator/cli.js'), 'operator'], {
+      env: { ...process.env, KUBECONFIG: kubeconfig, HOLDFAST_HEALTH_ADDRESS: `127.0.0.1:${port}`, HOLDFAST_LOG_LEVEL: 'warn', HOLDFAST_CONCURRENCY: String(CONCURRENCY) },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    await sleep(1500);
+
+    // --- the operator: create N, wait for all Ready ---------------------------
+    const names = Array.from({ length: COUNT }, (_, i) => `bench-${String(i).padStart(3, '0')}`);
+    const t0 = performance.now();
+    await pool(names, CONCURRENCY, async (name) => {
+      await rest.request('POST', collectionPath('Workspace'), {
+        body: { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name }, spec: { volume: { storageClassName: 'bench' } } },
+      });
+    });
+    const created = performance.now() - t0;
+    for (;;) {
+      const list = await rest.get<{ items: Workspace[] }>(collectionPath('Workspace'));
+      const ready = list.items.filter((w) => w.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      if (ready.length === COUNT) break;
+      await sleep(100);
+    }
+    const allReady = performance.now() - t0;
+
+    // --- quiet period: what does the operator write? ---------------------------
+    await sleep(5000); // let the last status updates and Events settle
+    const metric = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return text.split('\n').filter((l) => l.startsWith('holdfast_api_writes_total')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+    };
+    const writesBefore = await metric();
+    const quietStart = new Date();
+    await sleep(QUIET_S * 1000);
+    const writesAfter = await metric();
+    // An outside check: managedFields entries of holdfast-operator stamped in the window.
+    let stamped = 0;
+    for (const kind of ['Namespace', 'NetworkPolicy', 'ResourceQuota', 'LimitRange', 'PersistentVolumeClaim', 'Workspace'] as const) {
+      const list = await rest.get<{ items: KubeObject[] }>(collectionPath(kind), { labelSelector: kind === 'Workspace' ? undefined : 'holdfast.io/workspace' });
+      for (const o of list.items) {
+        const mf = (o.metadata as { managedFields?: { manager: string; time?: string }[] }).managedFields ?? [];
+        stamped += mf.filter((m) => m.manager === 'holdfast-operator' && m.time && new Date(m.time) > quietStart).length;
+      }
+    }
+    operator.kill('SIGTERM');
+    await new Promise((r) => operator.once('exit', r));
+
+    // --- raw baseline: the same objects, applied directly ------------------------
+    const t1 = performance.now();
+    await pool(names, CONCURRENCY, async (n) => {
+      const name = `raw-${n}`;
+      const ws: Workspace = { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name, uid: '00000000-0000-0000-0000-000000000000' }, spec: WorkspaceSpec.parse({ volume: { storageClassName: 'bench' } }) };
+      const strip = (o: KubeObject): KubeObject => ({ ...o, metadata: { ...o.metadata, ownerReferences: undefined } });
+      for (const o of [desiredNamespace(ws), ...desiredNetworkPolicies(ws), desiredResourceQuota(ws), desiredLimitRange(ws), desiredDataClaim(ws, 'bench')]) {
+        await apply(strip(o), pathOf(o), 'bench-raw');
+      }
+    });
+    const raw = performance.now() - t1;
+
+    const s = (ms: number) => (ms / 1000).toFixed(2);
+    console.log(`workspaces                      ${COUNT} (operator concurrency ${CONCURRENCY})`);
+    console.log(`created (API calls)             ${s(created)} s`);
+    console.log(`all Ready after creation began  ${s(allReady)} s  (${(COUNT / (allReady / 1000)).toFixed(1)} workspaces/s)`);
+    console.log(`raw baseline, same objects      ${s(raw)} s  (direct server-side applies, no operator)`);
+    console.log(`ratio operator / raw            ${(allReady / raw).toFixed(2)}`);
+    console.log(`quiet period                    ${QUIET_S} s`);
+    console.log(`operator API writes in quiet    ${writesAfter - writesBefore} (holdfast_api_writes_total)`);
+    console.log(`managedFields stamped in quiet  ${stamped} (holdfast-operator entries newer than the quiet start)`);
+  } finally {
+    await run(script, ['stop', dir]);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((ok) => server.close(ok));
+  return port;
+}
+
+await main();
