@@ -57,6 +57,14 @@ describe('Workspace lifecycle', () => {
     expect(w.condition(ws, 'VolumeEncrypted')).toMatchObject({ status: 'True', reason: 'ClassEncrypted' });
     expect(w.condition(ws, 'VolumeReady')).toMatchObject({ status: 'True', reason: 'WaitingForFirstConsumer' });
     expect((await w.events(name)).map((e) => e.reason)).toContain('Provisioned');
+
+    // What a Prometheus scrape of the operator sees.
+    expect((await fetch(`http://127.0.0.1:${operator.healthPort}/readyz`)).status).toBe(200);
+    expect(await operator.metric('holdfast_workspaces', { phase: 'Ready' })).toBeGreaterThanOrEqual(1);
+    expect(await operator.metric('holdfast_reconcile_total', { controller: 'workspace', result: 'success' })).toBeGreaterThan(0);
+    expect(await operator.metric('holdfast_reconcile_duration_seconds_count')).toBeGreaterThan(0);
+    expect(await operator.metric('holdfast_workqueue_depth')).toBe(0);
+    expect(await operator.metric('holdfast_leader')).toBe(1);
   });
 
   it('enforces Pod Security restricted in the workspace namespace', async () => {
