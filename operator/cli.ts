@@ -6,9 +6,17 @@ import * as k8s from '@kubernetes/client-node';
 import { Operator } from './controller.js';
 import { renderCrds } from './api/render.js';
 import { createLogger } from './runtime/log.js';
+import { parseDuration } from './workspace/certificate/internal.js';
 
 function env(name: string, fallback: string): string {
   return process.env[name] ?? fallback;
+}
+
+function durationSetting(name: string): number {
+  const text = process.env[name] ?? '';
+  const ms = /^([0-9.]+(ms|s|m|h))+$/.test(text) ? parseDuration(text) : NaN;
+  if (!(ms > 0)) throw new Error(`${name} must be a duration such as "43800h" or "90s", not "${text}"`);
+  return ms;
 }
 
 async function runOperator(): Promise<void> {
@@ -29,6 +37,9 @@ async function runOperator(): Promise<void> {
     ...(leaseMs ? { leaseDurationMs: leaseMs } : {}),
     ...(process.env.HOLDFAST_WORKSPACE_SELECTOR ? { workspaceSelector: process.env.HOLDFAST_WORKSPACE_SELECTOR } : {}),
     ...(process.env.HOLDFAST_LEASE_NAME ? { leaseName: process.env.HOLDFAST_LEASE_NAME } : {}),
+    ...(process.env.HOLDFAST_CA_SECRET ? { caSecretName: process.env.HOLDFAST_CA_SECRET } : {}),
+    ...(process.env.HOLDFAST_CA_DURATION ? { caDurationMs: durationSetting('HOLDFAST_CA_DURATION') } : {}),
+    ...(process.env.HOLDFAST_CA_OVERLAP ? { caOverlapMs: durationSetting('HOLDFAST_CA_OVERLAP') } : {}),
   });
   let stopping = false;
   const stop = (signal: string) => {

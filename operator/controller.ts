@@ -17,6 +17,8 @@ import { Rest, type KubeObject } from './runtime/rest.js';
 import { WORKSPACE_LABEL } from './workspace/owner.js';
 import { WorkspaceReconciler, type Caches } from './workspace/reconcile.js';
 import type { StorageClass } from './workspace/volume/desired.js';
+import type { SecretObject } from './tls/authority.js';
+import { CA_KEY, CaController } from './tls/controller.js';
 
 export interface OperatorOptions {
   kubeconfig: k8s.KubeConfig;
@@ -31,6 +33,10 @@ export interface OperatorOptions {
   workspaceSelector?: string;
   /** Name of the leader Lease; replicas sharing it elect one leader. */
   leaseName?: string;
+  /** Secret (in `namespace`) holding the installation CA. */
+  caSecretName?: string;
+  caDurationMs?: number;
+  caOverlapMs?: number;
 }
 
 export class Operator {
@@ -39,6 +45,7 @@ export class Operator {
   private readonly identity: string;
   private queue?: WorkQueue;
   private caches?: Caches;
+  private caSecrets?: Informer<SecretObject>;
   private health?: HealthServer;
   private synced = false;
   private stopping = false;
@@ -89,23 +96,45 @@ export class Operator {
       limitRanges: new Informer(kc, { kind: 'LimitRange', ...owned }, il),
       claims: new Informer(kc, { kind: 'PersistentVolumeClaim', ...owned }, il),
       storageClasses: new Informer<StorageClass>(kc, { kind: 'StorageClass' }, il),
+      tlsSecrets: new Informer<SecretObject>(kc, { kind: 'Secret', labelSelector: 'holdfast.io/component=tls' }, il),
     };
+    const caSecrets = new Informer<SecretObject>(kc, { kind: 'Secret', namespace: this.opts.namespace }, il);
     this.caches = caches;
+    this.caSecrets = caSecrets;
+    const applier = new Applier(rest, this.metrics);
+    const events = new EventRecorder(kc, this.identity, this.metrics, log);
+    const ca = new CaController({
+      rest,
+      applier,
+      secrets: caSecrets,
+      // Bundles of internally issued certificates; cert-manager's are its own.
+      workspaceBundles: () =>
+        caches.tlsSecrets.list()
+          .filter((s) => s.metadata.annotations?.['holdfast.io/signer-serial'] !== undefined)
+          .map((s) => Buffer.from(s.data?.['ca.crt'] ?? '', 'base64').toString('utf8')),
+      events,
+      log: log.child({ part: 'ca' }),
+      secretName: this.opts.caSecretName ?? 'holdfast-ca',
+      namespace: this.opts.namespace,
+      policy: { durationMs: this.opts.caDurationMs ?? 5 * 365 * 24 * 3600e3, overlapMs: this.opts.caOverlapMs ?? 24 * 3600e3 },
+    });
     const reconciler = new WorkspaceReconciler({
       rest,
-      applier: new Applier(rest, this.metrics),
+      applier,
       caches,
-      events: new EventRecorder(kc, this.identity, this.metrics, log),
+      events,
       metrics: this.metrics,
       log,
+      authority: () => ca.authority(),
     });
     const queue = new WorkQueue({
       concurrency: this.opts.concurrency,
       handler: async (key) => {
-        const end = this.metrics.reconcileSeconds.startTimer({ controller: 'workspace' });
+        const controller = key === CA_KEY ? 'ca' : 'workspace';
+        const end = this.metrics.reconcileSeconds.startTimer({ controller });
         try {
-          const outcome = await reconciler.reconcile(key);
-          this.metrics.reconciles.inc({ controller: 'workspace', result: outcome?.requeueAfterMs ? 'requeue' : 'success' });
+          const outcome = key === CA_KEY ? await ca.reconcile() : await reconciler.reconcile(key);
+          this.metrics.reconciles.inc({ controller, result: 'success' });
           return outcome;
         } finally {
           end();
@@ -122,21 +151,30 @@ export class Operator {
 
     // Keys, never payloads: the worker reads the current object from the cache.
     caches.workspaces.onChange((ws) => queue.add(ws.metadata.name));
-    for (const cache of [caches.namespaces, caches.networkPolicies, caches.resourceQuotas, caches.limitRanges, caches.claims]) {
+    for (const cache of [caches.namespaces, caches.networkPolicies, caches.resourceQuotas, caches.limitRanges, caches.claims, caches.tlsSecrets]) {
       cache.onChange((obj) => {
         const owner = obj.metadata.labels?.[WORKSPACE_LABEL];
         if (owner && caches.workspaces.get(owner)) queue.add(owner);
       });
     }
-    caches.storageClasses.onChange(() => {
+    const everyWorkspace = () => {
       for (const ws of caches.workspaces.list()) queue.add(ws.metadata.name);
+    };
+    caches.storageClasses.onChange(everyWorkspace);
+    // A CA change reaches every bundle; a bundle change may complete a rotation step.
+    caSecrets.onChange(() => {
+      queue.add(CA_KEY);
+      everyWorkspace();
     });
+    caches.tlsSecrets.onChange(() => queue.add(CA_KEY));
     caches.workspaces.onChange(() => this.countPhases());
 
     const started = Date.now();
     // Owned objects first, so that the first reconciles see them.
     await Promise.all(Object.values(caches).filter((c) => c !== caches.workspaces).map((c) => (c as Informer<KubeObject>).start()));
+    await caSecrets.start();
     await caches.workspaces.start();
+    queue.add(CA_KEY);
     this.synced = true;
     log.info({ workspaces: caches.workspaces.list().length, ms: Date.now() - started }, 'caches synced; reconciling');
   }
@@ -156,7 +194,8 @@ export class Operator {
     this.stopping = true;
     this.opts.log.info('shutting down: finishing in-flight reconciles');
     await this.queue?.shutdown();
-    await Promise.all(Object.values(this.caches ?? {}).map((c) => (c as Informer<KubeObject>).stop()));
+    const informers: Informer<KubeObject>[] = [...(Object.values(this.caches ?? {}) as Informer<KubeObject>[]), ...(this.caSecrets ? [this.caSecrets] : [])];
+    await Promise.all(informers.map((c) => c.stop()));
     await this.elector.release();
     this.metrics.leader.set(0);
     await this.health?.close();

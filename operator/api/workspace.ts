@@ -316,6 +316,16 @@ export const WorkspaceStatus = z.object({
       phase: z.string().optional(),
     })
     .optional(),
+  certificate: z
+    .object({
+      secretName: z.string(),
+      serial: z.string().optional(),
+      notAfter: z.string().optional(),
+      renewalTime: z.string().optional(),
+      issuer: z.string().optional(),
+      dnsNames: z.array(z.string()).optional(),
+    })
+    .optional(),
   lastBackupTime: z.string().optional(),
   lastVerifiedTime: z.string().optional(),
   lastExportTime: z.string().optional(),

@@ -47,6 +47,7 @@ export class EventRecorder {
             apiVersion: regarding.apiVersion,
             kind: regarding.kind,
             name,
+            ...(regarding.metadata?.namespace ? { namespace: regarding.metadata.namespace } : {}),
             uid: regarding.metadata?.uid,
             resourceVersion: regarding.metadata?.resourceVersion,
           },

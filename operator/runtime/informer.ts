@@ -10,6 +10,8 @@ export type ChangeHandler<T> = (obj: T, kind: 'add' | 'update' | 'delete') => vo
 export interface InformerSpec {
   kind: Kind;
   labelSelector?: string;
+  /** Only this namespace; all namespaces when omitted. */
+  namespace?: string;
 }
 
 /** Objects are kept in wire format (watch events are; lists are made so). */
@@ -26,7 +28,7 @@ export class Informer<T extends KubeObject> {
     private readonly log: Logger,
   ) {
     const rest = new Rest(kc);
-    const path = collectionPath(spec.kind);
+    const path = collectionPath(spec.kind, spec.namespace);
     const { apiVersion } = RESOURCES[spec.kind];
     const list = async (): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> => {
       const l = await rest.get<k8s.KubernetesListObject<k8s.KubernetesObject>>(path, { labelSelector: spec.labelSelector });

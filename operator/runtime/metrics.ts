@@ -4,7 +4,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly reconciles = new Counter({
     name: 'holdfast_reconcile_total',
-    help: 'Reconciles by controller and result (success, requeue, error).',
+    help: 'Reconciles by controller and result (success, error).',
     labelNames: ['controller', 'result'] as const,
     registers: [this.registry],
   });

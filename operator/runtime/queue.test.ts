@@ -90,3 +90,14 @@ describe('WorkQueue', () => {
     expect(q.depth).toBe(0);
   });
 });
+
+describe('WorkQueue far-off requeues', () => {
+  it('does not fire a requeue months away at once', async () => {
+    let runs = 0;
+    const q = new WorkQueue({ concurrency: 1, handler: async () => (++runs === 1 ? { requeueAfterMs: 90 * 24 * 3600e3 } : undefined) });
+    q.add('k');
+    await tick(50);
+    expect(runs).toBe(1);
+    await q.shutdown();
+  });
+});

@@ -3,6 +3,8 @@
 // being processed runs again afterwards), failures retry with per-key
 // exponential backoff, and at most `concurrency` keys are processed at a time.
 
+const MAX_DELAY_MS = 24 * 3600 * 1000;
+
 export type Outcome = { requeueAfterMs?: number } | void;
 export type Handler = (key: string) => Promise<Outcome>;
 
@@ -50,6 +52,9 @@ export class WorkQueue {
   addAfter(key: string, delayMs: number): void {
     if (this.stopping) return;
     if (delayMs <= 0) return this.add(key);
+    // Timers hold 32-bit milliseconds; a far-off requeue (a renewal in 60
+    // days) simply comes back daily and is rescheduled.
+    delayMs = Math.min(delayMs, MAX_DELAY_MS);
     const at = Date.now() + delayMs;
     const pending = this.timers.get(key);
     if (pending && pending.at <= at) return;

@@ -114,6 +114,8 @@ export const RESOURCES = {
   NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', plural: 'networkpolicies', namespaced: true },
   StorageClass: { apiVersion: 'storage.k8s.io/v1', plural: 'storageclasses', namespaced: false },
   Lease: { apiVersion: 'coordination.k8s.io/v1', plural: 'leases', namespaced: true },
+  Secret: { apiVersion: 'v1', plural: 'secrets', namespaced: true },
+  Certificate: { apiVersion: 'cert-manager.io/v1', plural: 'certificates', namespaced: true },
   Workspace: { apiVersion: 'holdfast.io/v1alpha1', plural: 'workspaces', namespaced: false },
   CustomResourceDefinition: { apiVersion: 'apiextensions.k8s.io/v1', plural: 'customresourcedefinitions', namespaced: false },
 } as const satisfies Record<string, ResourceInfo>;

@@ -42,8 +42,8 @@ async function removeFinalizer(ws: Workspace, d: Deps): Promise<void> {
 function ownedObjects(ws: Workspace, d: Deps): KubeObject[] {
   const uid = ws.metadata.uid;
   const ns = namespaceOf(ws.metadata.name);
-  const { namespaces, networkPolicies, resourceQuotas, limitRanges, claims } = d.caches;
-  const inNs = [networkPolicies, resourceQuotas, limitRanges, claims].flatMap((c) => c.list().filter((o) => o.metadata.namespace === ns));
+  const { namespaces, networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets } = d.caches;
+  const inNs = [networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets].flatMap((c) => c.list().filter((o) => o.metadata.namespace === ns));
   const all = [...namespaces.list().filter((n) => n.metadata.name === ns), ...inNs];
   return all.filter((o) => o.metadata.ownerReferences?.some((r) => r.uid === uid));
 }

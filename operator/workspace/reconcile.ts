@@ -19,6 +19,10 @@ import { WORKSPACE_LABEL } from './owner.js';
 import { desiredLimitRange, desiredResourceQuota } from './quota/desired.js';
 import { DATA_CLAIM, type StorageClass } from './volume/desired.js';
 import { decideVolume } from './volume/check.js';
+import { CERT_MANAGER_MISSING, certManagerCondition, desiredCertManagerCertificate } from './certificate/certmanager.js';
+import { TLS_SECRET, decideInternalCertificate, type CertificateDecision } from './certificate/internal.js';
+import type { Authority, SecretObject } from '../tls/authority.js';
+import { ApiError, isNotFound } from '../runtime/rest.js';
 
 export interface Caches {
   workspaces: Informer<Workspace & KubeObject>;
@@ -28,6 +32,8 @@ export interface Caches {
   limitRanges: Informer<KubeObject>;
   claims: Informer<KubeObject>;
   storageClasses: Informer<StorageClass>;
+  /** The db-tls Secrets of all workspaces. */
+  tlsSecrets: Informer<SecretObject>;
 }
 
 export interface Deps {
@@ -37,11 +43,13 @@ export interface Deps {
   events: EventRecorder;
   metrics: Metrics;
   log: Logger;
+  /** The installation CA, once it exists. */
+  authority: () => Authority | undefined;
   now?: () => Date;
 }
 
 /** Conditions whose transitions are worth an Event. */
-const EVENTFUL = ['Ready', 'VolumeReady', 'VolumeEncrypted'];
+const EVENTFUL = ['Ready', 'VolumeReady', 'VolumeEncrypted', 'CertificateReady'];
 
 export class WorkspaceReconciler {
   constructor(private readonly d: Deps) {}
@@ -74,8 +82,10 @@ export class WorkspaceReconciler {
 
     let volume: ReturnType<typeof decideVolume>;
     let claim: KubeObject | undefined;
+    let certificate: CertificateDecision;
     try {
       ({ volume, claim } = await this.applyObjects(ws));
+      certificate = await this.applyCertificate(ws);
     } catch (err) {
       // Said in status and an Event, then retried with backoff by the queue.
       const message = `could not apply the workspace's objects: ${err instanceof Error ? err.message : String(err)}`;
@@ -84,18 +94,20 @@ export class WorkspaceReconciler {
     }
     const ns = namespaceOf(name);
 
+    // Ready is derived here, and only here, from the conditions the concerns own.
     const volumeReady = volume.conditions.find((c) => c.type === 'VolumeReady')!;
-    const ready: ConditionInput =
-      volumeReady.status === 'True'
-        ? {
-            type: 'Ready',
-            status: 'True',
-            reason: 'Provisioned',
-            message: `namespace ${ns} is isolated (restricted pods, default-deny network, quota) and its volume is ready`,
-          }
-        : { type: 'Ready', status: 'False', reason: volumeReady.reason, message: volumeReady.message };
+    const certReady = certificate.conditions.find((c) => c.type === 'CertificateReady')!;
+    const blocking = [volumeReady, certReady].find((c) => c.status !== 'True');
+    const ready: ConditionInput = blocking
+      ? { type: 'Ready', status: 'False', reason: blocking.reason, message: blocking.message }
+      : {
+          type: 'Ready',
+          status: 'True',
+          reason: 'Provisioned',
+          message: `namespace ${ns} is isolated (restricted pods, default-deny network, quota); its volume and certificate are ready`,
+        };
     const phase: WorkspaceStatus['phase'] =
-      ready.status === 'True' ? 'Ready' : volume.desired ? 'Provisioning' : 'Degraded';
+      ready.status === 'True' ? 'Ready' : volume.desired && certReady.reason !== 'CertManagerNotInstalled' ? 'Provisioning' : 'Degraded';
 
     const status: WorkspaceStatus = {
       ...ws.status,
@@ -107,11 +119,43 @@ export class WorkspaceReconciler {
         encrypted: volume.encrypted,
         ...((claim?.status as { phase?: string } | undefined)?.phase ? { phase: (claim!.status as { phase: string }).phase } : {}),
       },
+      ...(certificate.status ? { certificate: certificate.status } : {}),
     };
-    const transitions = await this.writeStatus(ws, status, [...volume.conditions, ready]);
+    const transitions = await this.writeStatus(ws, status, [...volume.conditions, ...certificate.conditions, ready]);
     if (volume.warning && transitions.includes('VolumeEncrypted')) {
       await this.d.events.record(ws, 'Warning', volume.warning.reason, 'CheckVolume', volume.warning.message);
     }
+    if (certificate.issued) await this.d.events.record(ws, 'Normal', 'CertificateIssued', 'IssueCertificate', certificate.issued);
+    return certificate.requeueAfterMs !== undefined ? { requeueAfterMs: certificate.requeueAfterMs } : undefined;
+  }
+
+  /** The server certificate, from the internal CA or through cert-manager. */
+  private async applyCertificate(ws: Workspace): Promise<CertificateDecision> {
+    const ns = namespaceOf(ws.metadata.name);
+    if (ws.spec.tls.issuer === 'Internal') {
+      const existing = this.d.caches.tlsSecrets.get(TLS_SECRET, ns);
+      const decision = await decideInternalCertificate(ws, this.d.authority(), existing, (this.d.now ?? (() => new Date()))());
+      if (decision.secret) await this.d.applier.apply(decision.secret, existing);
+      return decision;
+    }
+    // cert-manager may not be installed, so its objects are read directly
+    // rather than through an informer.
+    const desired = desiredCertManagerCertificate(ws);
+    const path = objectPath('Certificate', TLS_SECRET, ns);
+    let current: KubeObject | undefined;
+    try {
+      current = await this.d.rest.get<KubeObject>(path);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    try {
+      await this.d.applier.apply(desired, current);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 404) return { conditions: [CERT_MANAGER_MISSING], requeueAfterMs: 60_000 };
+      throw err;
+    }
+    const condition = certManagerCondition(current);
+    return { conditions: [condition], ...(condition.status === 'True' ? {} : { requeueAfterMs: 10_000 }) };
   }
 
   /** Namespace, network policies, quota and volume, in that order. */

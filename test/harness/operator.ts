@@ -58,6 +58,7 @@ export interface OperatorOptions {
   leaseNamespace?: string;
   leaseDurationMs?: number;
   name?: string;
+  env?: Record<string, string>;
 }
 
 export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
@@ -77,6 +78,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       HOLDFAST_HEALTH_ADDRESS: `127.0.0.1:${healthPort}`,
       HOLDFAST_WORKSPACE_SELECTOR: opts.selector,
       HOLDFAST_LEASE_NAME: opts.leaseName,
+      // Replicas of one test share a CA, as they share a Lease; other tests do not.
+      HOLDFAST_CA_SECRET: `ca-${opts.leaseName}`,
+      ...(opts.env ?? {}),
       ...(opts.leaseDurationMs ? { HOLDFAST_LEASE_DURATION_MS: String(opts.leaseDurationMs) } : {}),
       HOLDFAST_LOG_LEVEL: 'debug',
     },
