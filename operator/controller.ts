@@ -107,10 +107,16 @@ export class Operator {
       rest,
       applier,
       secrets: caSecrets,
-      // Bundles of internally issued certificates; cert-manager's are its own.
+      // Bundles of the certificates this operator issues: its own workspaces
+      // (others may belong to another shard), not suspended (they take the
+      // new bundle on resume), internal issuer (cert-manager's are its own).
       workspaceBundles: () =>
         caches.tlsSecrets.list()
-          .filter((s) => s.metadata.annotations?.['holdfast.io/signer-serial'] !== undefined)
+          .filter((s) => {
+            const ws = caches.workspaces.get(s.metadata.labels?.[WORKSPACE_LABEL] ?? '');
+            return ws !== undefined && !ws.spec.suspend && !ws.metadata.deletionTimestamp &&
+              s.metadata.annotations?.['holdfast.io/signer-serial'] !== undefined;
+          })
           .map((s) => Buffer.from(s.data?.['ca.crt'] ?? '', 'base64').toString('utf8')),
       events,
       log: log.child({ part: 'ca' }),

@@ -6,8 +6,9 @@ const t0 = new Date('2026-01-01T00:00:00Z');
 const at = (ms: number) => new Date(t0.getTime() + ms);
 const policy = { durationMs: 30 * day, overlapMs: day };
 
-function ca(serial: string, from: number, to: number) {
-  return [serial, { certPem: '', keyPem: '', info: { serial, subject: '', issuer: '', notBefore: at(from), notAfter: at(to), dnsNames: [] } }] as const;
+type Pair = Authority['pairs'] extends Map<string, infer P> ? P : never;
+function ca(serial: string, from: number, to: number): [string, Pair] {
+  return [serial, { certPem: '', keyPem: '', info: { serial, subject: '', issuer: '', notBefore: at(from), notAfter: at(to), dnsNames: [] } }];
 }
 function authority(state: Authority['state'], ...pairs: ReturnType<typeof ca>[]): Authority {
   return { external: false, state, pairs: new Map(pairs) };
