@@ -19,7 +19,8 @@ bin_dir() {
     kubernetes) echo "$CACHE/bin/kubernetes-$KUBERNETES_VERSION" ;;
     etcd) echo "$CACHE/bin/etcd-$ETCD_VERSION" ;;
     helm) echo "$CACHE/bin/helm-$HELM_VERSION" ;;
-    *) echo "unknown component: $1 (kubernetes, etcd, helm)" >&2; return 2 ;;
+    cert-manager-crds) echo "$CACHE/crds/cert-manager-$CERT_MANAGER_VERSION" ;;
+    *) echo "unknown component: $1 (kubernetes, etcd, helm, cert-manager-crds)" >&2; return 2 ;;
   esac
 }
 
@@ -88,6 +89,13 @@ build_helm() {
   go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" -o "$out/helm" helm.sh/helm/v3/cmd/helm
 }
 
+build_cert-manager-crds() {
+  local out=$1 dir
+  dir=$(go mod download -json "github.com/cert-manager/cert-manager@v$CERT_MANAGER_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  cp "$dir"/deploy/crds/cert-manager.io_*.yaml "$out/"
+  chmod u+w "$out"/*.yaml
+}
+
 build() { # <component>
   local c=$1 out start
   out=$(bin_dir "$c")
@@ -101,6 +109,6 @@ build() { # <component>
   log "$c: built in $(( $(date +%s) - start ))s"
 }
 
-mkdir -p "$CACHE/bin" "$CACHE/build"
-components=("$@"); [[ ${#components[@]} -gt 0 ]] || components=(etcd kubernetes helm)
+mkdir -p "$CACHE/bin" "$CACHE/build" "$CACHE/crds"
+components=("$@"); [[ ${#components[@]} -gt 0 ]] || components=(etcd kubernetes helm cert-manager-crds)
 for c in "${components[@]}"; do build "$c"; done

@@ -21,6 +21,7 @@ import { desiredNamespace } from '../../operator/workspace/namespace/desired.js'
 import { desiredNetworkPolicies } from '../../operator/workspace/network/desired.js';
 import { desiredLimitRange, desiredResourceQuota } from '../../operator/workspace/quota/desired.js';
 import { desiredDataClaim } from '../../operator/workspace/volume/desired.js';
+import { createCa, issueServerCertificate } from '../../operator/tls/x509.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -76,13 +77,16 @@ async function main(): Promise<void> {
       });
     });
     const created = performance.now() - t0;
+    let allCertified: number | undefined;
     for (;;) {
       const list = await rest.get<{ items: Workspace[] }>(collectionPath('Workspace'));
-      const ready = list.items.filter((w) => w.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-      if (ready.length === COUNT) break;
+      const has = (type: string) => list.items.filter((w) => w.status?.conditions?.some((c) => c.type === type && c.status === 'True')).length;
+      if (allCertified === undefined && has('CertificateReady') === COUNT) allCertified = performance.now() - t0;
+      if (has('Ready') === COUNT) break;
       await sleep(100);
     }
     const allReady = performance.now() - t0;
+    allCertified ??= allReady;
 
     // --- quiet period: what does the operator write? ---------------------------
     await sleep(5000); // let the last status updates and Events settle
@@ -118,12 +122,23 @@ async function main(): Promise<void> {
     });
     const raw = performance.now() - t1;
 
+    // --- raw baseline of certificate issuance: the same code, no operator ------
+    const ca = await createCa({ commonName: 'bench', now: new Date(), durationMs: 365 * 86_400_000 });
+    const t2 = performance.now();
+    await pool(names, CONCURRENCY, async (n) => {
+      await issueServerCertificate({ ca, dnsNames: [`db.ws-${n}.svc`], now: new Date(), durationMs: 90 * 86_400_000 });
+    });
+    const rawCerts = performance.now() - t2;
+
     const s = (ms: number) => (ms / 1000).toFixed(2);
     console.log(`workspaces                      ${COUNT} (operator concurrency ${CONCURRENCY})`);
     console.log(`created (API calls)             ${s(created)} s`);
     console.log(`all Ready after creation began  ${s(allReady)} s  (${(COUNT / (allReady / 1000)).toFixed(1)} workspaces/s)`);
     console.log(`raw baseline, same objects      ${s(raw)} s  (direct server-side applies, no operator)`);
     console.log(`ratio operator / raw            ${(allReady / raw).toFixed(2)}`);
+    console.log(`all CertificateReady            ${s(allCertified)} s`);
+    console.log(`raw baseline, ${COUNT} certificates   ${s(rawCerts)} s  (RSA 2048 key + signature, same code, concurrency ${CONCURRENCY})`);
+    console.log(`ratio certificates / raw        ${(allCertified / rawCerts).toFixed(2)}`);
     console.log(`quiet period                    ${QUIET_S} s`);
     console.log(`operator API writes in quiet    ${writesAfter - writesBefore} (holdfast_api_writes_total)`);
     console.log(`managedFields stamped in quiet  ${stamped} (holdfast-operator entries newer than the quiet start)`);

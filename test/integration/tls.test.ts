@@ -209,4 +209,54 @@ describe('workspace certificates', () => {
     expect(w.condition(ws, 'CertificateReady')?.message).toContain('install cert-manager or set spec.tls.issuer: Internal');
     expect(w.condition(ws, 'Ready')).toMatchObject({ status: 'False', reason: 'CertManagerNotInstalled' });
   });
+
+  it("with cert-manager's CRDs installed, applies a Certificate they accept and follows its Ready condition", async () => {
+    const { stdout: crdDir } = await run(path.resolve(import.meta.dirname, '../../hack/build-tools.sh'), ['--print-dir', 'cert-manager-crds']);
+    const { stdout: k8sDir } = await run(path.resolve(import.meta.dirname, '../../hack/build-tools.sh'), ['--print-dir', 'kubernetes']);
+    const kubectl = (...args: string[]) => run(path.join(k8sDir.trim(), 'kubectl'), args, { env: { ...process.env, KUBECONFIG: inject('kubeconfig') } });
+    await kubectl('apply', '--server-side', '-f', crdDir.trim());
+    await kubectl('wait', '--for=condition=Established', '--timeout=60s', '-f', crdDir.trim());
+
+    const w = new Workspaces();
+    await operator(w);
+    const name = await w.create('cm-ok', {
+      volume: { storageClassName: encrypted },
+      tls: { issuer: 'CertManager', issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' }, duration: '720h', dnsNames: ['db.acme.example.com'] },
+    });
+    const ns = namespaceOf(name);
+    const waiting = await eventually('CertificateReady reason Issuing', async () => {
+      const ws = await w.get(name);
+      return w.condition(ws, 'CertificateReady')?.reason === 'Issuing' ? ws : undefined;
+    });
+    expect(w.condition(waiting, 'Ready')?.status).toBe('False');
+    const cert = (await w.object('Certificate', 'db-tls', ns)) as { spec: Record<string, unknown> } | undefined;
+    expect(cert?.spec).toMatchObject({
+      secretName: 'db-tls',
+      duration: '720h',
+      issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' },
+      privateKey: { algorithm: 'RSA', size: 2048 },
+    });
+    expect(cert?.spec.dnsNames).toEqual(expect.arrayContaining([`db.${ns}.svc`, 'db.acme.example.com']));
+
+    // What cert-manager's controller would do: write the Secret, then mark the Certificate Ready.
+    const { createCa, issueServerCertificate } = await import('../../operator/tls/x509.js');
+    const ca = await createCa({ commonName: 'corp-ca', now: new Date(), durationMs: 86_400_000 });
+    const leaf = await issueServerCertificate({ ca, dnsNames: cert!.spec.dnsNames as string[], now: new Date(), durationMs: 3_600_000 });
+    const b64 = (t: string) => Buffer.from(t).toString('base64');
+    await w.rest.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
+      body: {
+        apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
+        metadata: { name: 'db-tls', labels: { 'holdfast.io/workspace': name, 'holdfast.io/component': 'tls' } },
+        data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(ca.certPem) },
+      },
+    });
+    await w.rest.request('PATCH', `${objectPath('Certificate', 'db-tls', ns)}/status`, {
+      body: { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: 'Certificate is up to date and has not expired' }] } },
+      contentType: 'application/merge-patch+json',
+    });
+    const ready = await w.waitForCondition(name, 'Ready', 'True', 30_000);
+    expect(w.condition(ready, 'CertificateReady')?.message).toContain('Certificate is up to date');
+    await pg.useCertificate(leaf.certPem, leaf.keyPem);
+    await handshake(pg, ca.certPem, 'db.acme.example.com');
+  });
 });
