@@ -44,6 +44,12 @@ export class CaController {
     const forced = secret?.metadata.annotations?.[ROTATE_ANNOTATION] !== undefined;
     const nextPem = a?.state.next ? a.pairs.get(a.state.next)?.certPem : undefined;
     const allBundled = nextPem !== undefined && this.d.workspaceBundles().every((b) => b.includes(nextPem.trim()));
+    if (secret && !a) {
+      const message = `Secret ${this.d.namespace}/${this.d.secretName} holds no usable CA: for your own CA give it tls.crt and tls.key (type kubernetes.io/tls); to let Holdfast create one, delete the Secret`;
+      this.d.log.error(message);
+      await this.d.events.record({ apiVersion: 'v1', kind: 'Secret', metadata: secret.metadata }, 'Warning', 'CAInvalid', 'ReadCA', message);
+      return { requeueAfterMs: 60_000 };
+    }
     const step = planCa(a, { now, forced, allBundled, policy: this.d.policy });
     const pairs = new Map<string, KeyPair>([...(a?.pairs ?? new Map<string, KeyPair>())].map(([s, p]) => [s, { certPem: p.certPem, keyPem: p.keyPem }]));
     const name = (serial: string) => `Holdfast CA ${serial.slice(0, 8)}`;
