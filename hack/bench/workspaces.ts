@@ -95,6 +95,9 @@ async function main(): Promise<void> {
       return text.split('\n').filter((l) => l.startsWith('holdfast_api_writes_total')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
     };
     const writesBefore = await metric();
+    const byKind = (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
+      .split('\n').filter((l) => l.startsWith('holdfast_api_writes_total'))
+      .map((l) => l.replace('holdfast_api_writes_total', '')).join(' ');
     const quietStart = new Date();
     await sleep(QUIET_S * 1000);
     const writesAfter = await metric();
@@ -139,6 +142,7 @@ async function main(): Promise<void> {
     console.log(`all CertificateReady            ${s(allCertified)} s`);
     console.log(`raw baseline, ${COUNT} certificates   ${s(rawCerts)} s  (RSA 2048 key + signature, same code, concurrency ${CONCURRENCY})`);
     console.log(`ratio certificates / raw        ${(allCertified / rawCerts).toFixed(2)}`);
+    console.log(`writes until all Ready          ${writesBefore}: ${byKind}`);
     console.log(`quiet period                    ${QUIET_S} s`);
     console.log(`operator API writes in quiet    ${writesAfter - writesBefore} (holdfast_api_writes_total)`);
     console.log(`managedFields stamped in quiet  ${stamped} (holdfast-operator entries newer than the quiet start)`);

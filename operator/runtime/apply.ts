@@ -62,8 +62,12 @@ export function upToDate(desired: KubeObject, current: KubeObject | undefined): 
 }
 
 export const APPLY_PATCH = 'application/apply-patch+yaml';
+const RECENT_MS = 10_000;
 
 export class Applier {
+  /** What the apiserver answered to our latest applies, until the cache catches up. */
+  private readonly recent = new Map<string, { obj: KubeObject; at: number }>();
+
   constructor(
     private readonly rest: Rest,
     private readonly metrics: Metrics,
@@ -72,13 +76,40 @@ export class Applier {
 
   /** Applies `desired` unless `current` (from the cache) already matches it. */
   async apply(desired: KubeObject, current: KubeObject | undefined): Promise<'unchanged' | 'applied'> {
-    if (upToDate(desired, current)) return 'unchanged';
-    await this.rest.request('PATCH', pathOf(desired), {
+    if (upToDate(desired, this.fresher(desired, current))) return 'unchanged';
+    const written = await this.rest.request<KubeObject>('PATCH', pathOf(desired), {
       body: withHash(desired),
       contentType: APPLY_PATCH,
       query: { fieldManager: this.fieldManager, force: 'true' },
     });
     this.metrics.apiWrites.inc({ kind: desired.kind, verb: 'apply' });
+    this.recent.set(pathOf(desired), { obj: written, at: Date.now() });
     return 'applied';
+  }
+
+  /**
+   * The newer of the cached object and the one our own last apply returned.
+   * Informers lag a write by a moment; deciding from the stale copy would
+   * redo work (for a certificate: issue it twice).
+   */
+  fresher<T extends KubeObject>(like: KubeObject, cached: T | undefined): T | undefined {
+    const key = pathOf(like);
+    const entry = this.recent.get(key);
+    // Only for the moment the cache lags; an old answer could hide a deletion.
+    if (!entry || Date.now() - entry.at > RECENT_MS) {
+      this.recent.delete(key);
+      return cached;
+    }
+    const mine = entry.obj as T;
+    try {
+      // resourceVersions are etcd revisions: numbers that only grow.
+      if (cached && BigInt(cached.metadata.resourceVersion ?? '0') >= BigInt(mine.metadata.resourceVersion ?? '0')) {
+        this.recent.delete(key);
+        return cached;
+      }
+    } catch {
+      return cached;
+    }
+    return mine;
   }
 }

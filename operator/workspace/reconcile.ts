@@ -133,7 +133,10 @@ export class WorkspaceReconciler {
   private async applyCertificate(ws: Workspace): Promise<CertificateDecision> {
     const ns = namespaceOf(ws.metadata.name);
     if (ws.spec.tls.issuer === 'Internal') {
-      const existing = this.d.caches.tlsSecrets.get(TLS_SECRET, ns);
+      const existing = this.d.applier.fresher(
+        { apiVersion: 'v1', kind: 'Secret', metadata: { name: TLS_SECRET, namespace: ns } },
+        this.d.caches.tlsSecrets.get(TLS_SECRET, ns),
+      );
       const decision = await decideInternalCertificate(ws, this.d.authority(), existing, (this.d.now ?? (() => new Date()))());
       if (decision.secret) await this.d.applier.apply(decision.secret, existing);
       return decision;
