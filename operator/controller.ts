@@ -19,6 +19,7 @@ import { WorkspaceReconciler, type Caches } from './workspace/reconcile.js';
 import type { StorageClass } from './workspace/volume/desired.js';
 import type { SecretObject } from './tls/authority.js';
 import { CA_KEY, CaController } from './tls/controller.js';
+import { ServerPool, type SharedServer } from './workspace/database/shared.js';
 
 export interface OperatorOptions {
   kubeconfig: k8s.KubeConfig;
@@ -46,6 +47,7 @@ export class Operator {
   private queue?: WorkQueue;
   private caches?: Caches;
   private caSecrets?: Informer<SecretObject>;
+  private readonly servers = new ServerPool();
   private health?: HealthServer;
   private synced = false;
   private stopping = false;
@@ -97,6 +99,8 @@ export class Operator {
       claims: new Informer(kc, { kind: 'PersistentVolumeClaim', ...owned }, il),
       storageClasses: new Informer<StorageClass>(kc, { kind: 'StorageClass' }, il),
       tlsSecrets: new Informer<SecretObject>(kc, { kind: 'Secret', labelSelector: 'holdfast.io/component=tls' }, il),
+      appSecrets: new Informer<SecretObject>(kc, { kind: 'Secret', labelSelector: 'holdfast.io/component=database-credentials' }, il),
+      sharedServers: new Informer<SharedServer>(kc, { kind: 'SharedDatabaseServer' }, il),
     };
     const caSecrets = new Informer<SecretObject>(kc, { kind: 'Secret', namespace: this.opts.namespace }, il);
     this.caches = caches;
@@ -132,6 +136,7 @@ export class Operator {
       metrics: this.metrics,
       log,
       authority: () => ca.authority(),
+      servers: this.servers,
     });
     const queue = new WorkQueue({
       concurrency: this.opts.concurrency,
@@ -157,7 +162,7 @@ export class Operator {
 
     // Keys, never payloads: the worker reads the current object from the cache.
     caches.workspaces.onChange((ws) => queue.add(ws.metadata.name));
-    for (const cache of [caches.namespaces, caches.networkPolicies, caches.resourceQuotas, caches.limitRanges, caches.claims, caches.tlsSecrets]) {
+    for (const cache of [caches.namespaces, caches.networkPolicies, caches.resourceQuotas, caches.limitRanges, caches.claims, caches.tlsSecrets, caches.appSecrets]) {
       cache.onChange((obj) => {
         const owner = obj.metadata.labels?.[WORKSPACE_LABEL];
         if (owner && caches.workspaces.get(owner)) queue.add(owner);
@@ -167,6 +172,9 @@ export class Operator {
       for (const ws of caches.workspaces.list()) queue.add(ws.metadata.name);
     };
     caches.storageClasses.onChange(everyWorkspace);
+    caches.sharedServers.onChange((server) => {
+      for (const ws of caches.workspaces.list()) if (ws.spec.database?.serverRef === server.metadata.name) queue.add(ws.metadata.name);
+    });
     // A CA change reaches every bundle; a bundle change may complete a rotation step.
     caSecrets.onChange(() => {
       queue.add(CA_KEY);
@@ -202,6 +210,7 @@ export class Operator {
     await this.queue?.shutdown();
     const informers: Informer<KubeObject>[] = [...(Object.values(this.caches ?? {}) as Informer<KubeObject>[]), ...(this.caSecrets ? [this.caSecrets] : [])];
     await Promise.all(informers.map((c) => c.stop()));
+    await this.servers.close();
     await this.elector.release();
     this.metrics.leader.set(0);
     await this.health?.close();

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import {
   GROUP, VERSION, WORKSPACE_KIND, WORKSPACE_NAME_RULES, WORKSPACE_PLURAL, WorkspaceSpec, WorkspaceStatus,
 } from './workspace.js';
+import { SHARED_SERVER_KIND, SHARED_SERVER_PLURAL, SharedServerSpec, SharedServerStatus } from './shared-server.js';
 
 type Json = Record<string, unknown>;
 
@@ -94,6 +95,49 @@ export function workspaceCrd(): V1CustomResourceDefinition {
   };
 }
 
+export function sharedServerCrd(): V1CustomResourceDefinition {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${SHARED_SERVER_PLURAL}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'holdfast' } },
+    spec: {
+      group: GROUP,
+      scope: 'Cluster',
+      names: { kind: SHARED_SERVER_KIND, listKind: `${SHARED_SERVER_KIND}List`, plural: SHARED_SERVER_PLURAL, singular: 'shareddatabaseserver', shortNames: ['sds'], categories: ['holdfast'] },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Host', type: 'string', jsonPath: '.spec.host' },
+            { name: 'Port', type: 'integer', jsonPath: '.spec.port' },
+            { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+            { name: 'Version', type: 'string', jsonPath: '.status.version' },
+            { name: 'Workspaces', type: 'integer', jsonPath: '.status.workspaces' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description: 'A PostgreSQL server shared by Shared-mode workspaces, each with its own database and role.',
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: { ...schemaOf(SharedServerSpec), required: ['host', 'caSecretRef', 'adminSecretRef'] },
+                status: schemaOf(SharedServerStatus),
+              },
+              required: ['spec'],
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
 export function allCrds(): V1CustomResourceDefinition[] {
-  return [workspaceCrd()];
+  return [workspaceCrd(), sharedServerCrd()];
 }

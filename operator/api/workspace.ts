@@ -326,6 +326,19 @@ export const WorkspaceStatus = z.object({
       dnsNames: z.array(z.string()).optional(),
     })
     .optional(),
+  database: z
+    .object({
+      mode: z.string(),
+      provider: z.string(),
+      server: z.string().optional(),
+      host: z.string().optional(),
+      port: z.int().optional(),
+      name: z.string().optional(),
+      user: z.string().optional(),
+      secretName: z.string().optional(),
+      version: z.string().optional(),
+    })
+    .optional(),
   lastBackupTime: z.string().optional(),
   lastVerifiedTime: z.string().optional(),
   lastExportTime: z.string().optional(),

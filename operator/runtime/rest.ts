@@ -117,6 +117,10 @@ export const RESOURCES = {
   Secret: { apiVersion: 'v1', plural: 'secrets', namespaced: true },
   Certificate: { apiVersion: 'cert-manager.io/v1', plural: 'certificates', namespaced: true },
   Workspace: { apiVersion: 'holdfast.io/v1alpha1', plural: 'workspaces', namespaced: false },
+  SharedDatabaseServer: { apiVersion: 'holdfast.io/v1alpha1', plural: 'shareddatabaseservers', namespaced: false },
+  StatefulSet: { apiVersion: 'apps/v1', plural: 'statefulsets', namespaced: true },
+  Service: { apiVersion: 'v1', plural: 'services', namespaced: true },
+  ConfigMap: { apiVersion: 'v1', plural: 'configmaps', namespaced: true },
   CustomResourceDefinition: { apiVersion: 'apiextensions.k8s.io/v1', plural: 'customresourcedefinitions', namespaced: false },
 } as const satisfies Record<string, ResourceInfo>;
 

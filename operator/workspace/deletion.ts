@@ -11,6 +11,7 @@ import type { Outcome } from '../runtime/queue.js';
 import { isNotFound, pathOf, objectPath, type KubeObject } from '../runtime/rest.js';
 import type { ConditionInput } from './conditions.js';
 import type { Deps } from './reconcile.js';
+import { dropShared, type SharedDeps } from './database/shared.js';
 
 export const FINALIZER = 'holdfast.io/deletion-policy';
 export const RETAINED_ANNOTATION = 'holdfast.io/retained-from';
@@ -42,17 +43,27 @@ async function removeFinalizer(ws: Workspace, d: Deps): Promise<void> {
 function ownedObjects(ws: Workspace, d: Deps): KubeObject[] {
   const uid = ws.metadata.uid;
   const ns = namespaceOf(ws.metadata.name);
-  const { namespaces, networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets } = d.caches;
-  const inNs = [networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets].flatMap((c) => c.list().filter((o) => o.metadata.namespace === ns));
+  const { namespaces, networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets, appSecrets } = d.caches;
+  const inNs = [networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets, appSecrets].flatMap((c) => c.list().filter((o) => o.metadata.namespace === ns));
   const all = [...namespaces.list().filter((n) => n.metadata.name === ns), ...inNs];
   return all.filter((o) => o.metadata.ownerReferences?.some((r) => r.uid === uid));
 }
 
-export async function finalizeWorkspace(ws: Workspace, d: Deps, writeStatus: WriteStatus): Promise<Outcome> {
+const DROPPED = 'holdfast.io/database-dropped';
+
+export async function finalizeWorkspace(ws: Workspace, d: Deps, writeStatus: WriteStatus, sharedDeps: SharedDeps): Promise<Outcome> {
   const policy = ws.spec.deletionPolicy;
   const ns = namespaceOf(ws.metadata.name);
   try {
     if (policy === 'Delete') {
+      if (ws.spec.database.mode === 'Shared' && !ws.metadata.annotations?.[DROPPED]) {
+        await dropShared(ws, sharedDeps);
+        await d.rest.request('PATCH', objectPath('Workspace', ws.metadata.name), {
+          body: { metadata: { annotations: { [DROPPED]: new Date().toISOString() } } },
+          contentType: MERGE_PATCH,
+        });
+        await d.events.record(ws, 'Normal', 'DatabaseDropped', 'Delete', `deletionPolicy Delete: dropped database and role ${ws.metadata.name} on SharedDatabaseServer ${ws.spec.database.serverRef}`);
+      }
       const namespace = d.caches.namespaces.get(ns);
       if (namespace) {
         if (!namespace.metadata.deletionTimestamp) {

@@ -23,6 +23,7 @@ import { CERT_MANAGER_MISSING, certManagerCondition, desiredCertManagerCertifica
 import { TLS_SECRET, decideInternalCertificate, type CertificateDecision } from './certificate/internal.js';
 import type { Authority, SecretObject } from '../tls/authority.js';
 import { ApiError, isNotFound } from '../runtime/rest.js';
+import { APP_SECRET, reconcileShared, type DatabaseDecision, type ServerPool, type SharedDeps, type SharedServer } from './database/shared.js';
 
 export interface Caches {
   workspaces: Informer<Workspace & KubeObject>;
@@ -34,6 +35,9 @@ export interface Caches {
   storageClasses: Informer<StorageClass>;
   /** The db-tls Secrets of all workspaces. */
   tlsSecrets: Informer<SecretObject>;
+  /** The db-app Secrets of all workspaces. */
+  appSecrets: Informer<SecretObject>;
+  sharedServers: Informer<SharedServer>;
 }
 
 export interface Deps {
@@ -45,11 +49,12 @@ export interface Deps {
   log: Logger;
   /** The installation CA, once it exists. */
   authority: () => Authority | undefined;
+  servers: ServerPool;
   now?: () => Date;
 }
 
 /** Conditions whose transitions are worth an Event. */
-const EVENTFUL = ['Ready', 'VolumeReady', 'VolumeEncrypted', 'CertificateReady'];
+const EVENTFUL = ['Ready', 'VolumeReady', 'VolumeEncrypted', 'CertificateReady', 'DatabaseReady'];
 
 export class WorkspaceReconciler {
   constructor(private readonly d: Deps) {}
@@ -68,7 +73,7 @@ export class WorkspaceReconciler {
 
     if (ws.metadata.deletionTimestamp) {
       if (!ws.metadata.finalizers?.includes(FINALIZER)) return;
-      return finalizeWorkspace(ws, this.d, (status, conditions) => this.writeStatus(ws, status, conditions));
+      return finalizeWorkspace(ws, this.d, (status, conditions) => this.writeStatus(ws, status, conditions), this.sharedDeps());
     }
     await ensureFinalizer(ws, this.d);
 
@@ -83,9 +88,11 @@ export class WorkspaceReconciler {
     let volume: ReturnType<typeof decideVolume>;
     let claim: KubeObject | undefined;
     let certificate: CertificateDecision;
+    let database: DatabaseDecision | undefined;
     try {
       ({ volume, claim } = await this.applyObjects(ws));
       certificate = await this.applyCertificate(ws);
+      database = await this.applyDatabase(ws);
     } catch (err) {
       // Said in status and an Event, then retried with backoff by the queue.
       const message = `could not apply the workspace's objects: ${err instanceof Error ? err.message : String(err)}`;
@@ -97,14 +104,15 @@ export class WorkspaceReconciler {
     // Ready is derived here, and only here, from the conditions the concerns own.
     const volumeReady = volume.conditions.find((c) => c.type === 'VolumeReady')!;
     const certReady = certificate.conditions.find((c) => c.type === 'CertificateReady')!;
-    const blocking = [volumeReady, certReady].find((c) => c.status !== 'True');
+    const dbReady = database?.conditions.find((c) => c.type === 'DatabaseReady');
+    const blocking = [volumeReady, certReady, ...(dbReady ? [dbReady] : [])].find((c) => c.status !== 'True');
     const ready: ConditionInput = blocking
       ? { type: 'Ready', status: 'False', reason: blocking.reason, message: blocking.message }
       : {
           type: 'Ready',
           status: 'True',
           reason: 'Provisioned',
-          message: `namespace ${ns} is isolated (restricted pods, default-deny network, quota); its volume and certificate are ready`,
+          message: `namespace ${ns} is isolated (restricted pods, default-deny network, quota); its volume, certificate${dbReady ? ' and database' : ''} are ready`,
         };
     const phase: WorkspaceStatus['phase'] =
       ready.status === 'True' ? 'Ready' : volume.desired && certReady.reason !== 'CertManagerNotInstalled' ? 'Provisioning' : 'Degraded';
@@ -120,13 +128,37 @@ export class WorkspaceReconciler {
         ...((claim?.status as { phase?: string } | undefined)?.phase ? { phase: (claim!.status as { phase: string }).phase } : {}),
       },
       ...(certificate.status ? { certificate: certificate.status } : {}),
+      ...(database?.status ? { database: database.status } : {}),
     };
-    const transitions = await this.writeStatus(ws, status, [...volume.conditions, ...certificate.conditions, ready]);
+    const transitions = await this.writeStatus(ws, status, [...volume.conditions, ...certificate.conditions, ...(database?.conditions ?? []), ready]);
+    for (const e of database?.events ?? []) await this.d.events.record(ws, e.type, e.reason, 'ProvisionDatabase', e.message);
     if (volume.warning && transitions.includes('VolumeEncrypted')) {
       await this.d.events.record(ws, 'Warning', volume.warning.reason, 'CheckVolume', volume.warning.message);
     }
     if (certificate.issued) await this.d.events.record(ws, 'Normal', 'CertificateIssued', 'IssueCertificate', certificate.issued);
-    return certificate.requeueAfterMs !== undefined ? { requeueAfterMs: certificate.requeueAfterMs } : undefined;
+    const requeues = [certificate.requeueAfterMs, database?.requeueAfterMs].filter((n): n is number => n !== undefined);
+    return requeues.length ? { requeueAfterMs: Math.min(...requeues) } : undefined;
+  }
+
+  /** The database: Shared for now; Dedicated and CloudNativePG come with their own concerns. */
+  private async applyDatabase(ws: Workspace): Promise<DatabaseDecision | undefined> {
+    if (ws.spec.database.mode !== 'Shared') return undefined;
+    const ns = namespaceOf(ws.metadata.name);
+    const existing = this.d.applier.fresher(
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: APP_SECRET, namespace: ns } },
+      this.d.caches.appSecrets.get(APP_SECRET, ns),
+    );
+    return reconcileShared(ws, existing, this.sharedDeps());
+  }
+
+  sharedDeps(): SharedDeps {
+    return {
+      rest: this.d.rest,
+      pool: this.d.servers,
+      log: this.d.log,
+      server: (name) => this.d.caches.sharedServers.get(name),
+      applySecret: (secret, current) => this.d.applier.apply(secret, current),
+    };
   }
 
   /** The server certificate, from the internal CA or through cert-manager. */

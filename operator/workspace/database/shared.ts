@@ -1,0 +1,160 @@
+// Shared mode: a database and role on a SharedDatabaseServer, and the
+// application Secret `db-app` that frameworks can use as is.
+import type { Logger } from 'pino';
+import type { SharedServerSpec } from '../../api/shared-server.js';
+import { namespaceOf, type Workspace, type WorkspaceStatus } from '../../api/workspace.js';
+import {
+  canSignIn, connect, dropTenancy, generatePassword, provisionTenancy, setPassword, sharedIdentifier,
+  type ServerTarget, type Sql, type Tenancy,
+} from '../../database/shared.js';
+import { isNotFound, objectPath, type KubeObject, type Rest } from '../../runtime/rest.js';
+import type { SecretObject } from '../../tls/authority.js';
+import type { ConditionInput } from '../conditions.js';
+import { ownedMeta } from '../owner.js';
+
+export const APP_SECRET = 'db-app';
+export const ROTATE_PASSWORD_ANNOTATION = 'holdfast.io/rotate-password';
+const ROTATED_FOR = 'holdfast.io/rotated-for';
+
+export interface SharedServer extends KubeObject {
+  spec: SharedServerSpec;
+}
+
+export interface DatabaseDecision {
+  conditions: ConditionInput[];
+  status?: NonNullable<WorkspaceStatus['database']>;
+  requeueAfterMs?: number;
+  events: { type: 'Normal' | 'Warning'; reason: string; message: string }[];
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+const unb64 = (s: string | undefined) => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
+
+export function desiredAppSecret(ws: Workspace, c: { host: string; port: number; dbname: string; user: string; password: string; ca: string; rotatedFor?: string }): SecretObject {
+  const uri = `postgresql://${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}@${c.host}:${c.port}/${encodeURIComponent(c.dbname)}?sslmode=verify-full`;
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      ...ownedMeta(ws, APP_SECRET, { labels: { 'holdfast.io/component': 'database-credentials' } }),
+      ...(c.rotatedFor ? { annotations: { [ROTATED_FOR]: c.rotatedFor } } : {}),
+    },
+    // basic-auth, so that CloudNativePG and others take it as is.
+    type: 'kubernetes.io/basic-auth',
+    data: {
+      username: b64(c.user), password: b64(c.password), user: b64(c.user),
+      host: b64(c.host), port: b64(String(c.port)), dbname: b64(c.dbname), uri: b64(uri), 'ca.crt': b64(c.ca),
+    },
+  };
+}
+
+/** One admin connection pool per server, replaced when its settings change. */
+export class ServerPool {
+  private readonly pools = new Map<string, { key: string; sql: Sql }>();
+  get(name: string, target: ServerTarget): Sql {
+    const key = JSON.stringify(target);
+    const have = this.pools.get(name);
+    if (have?.key === key) return have.sql;
+    if (have) void have.sql.end({ timeout: 5 });
+    const sql = connect(target);
+    this.pools.set(name, { key, sql });
+    return sql;
+  }
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.sql.end({ timeout: 5 })));
+    this.pools.clear();
+  }
+}
+
+export interface SharedDeps {
+  rest: Rest;
+  pool: ServerPool;
+  log: Logger;
+  server: (name: string) => SharedServer | undefined;
+  /** Applies the app Secret (no write when unchanged). */
+  applySecret: (secret: SecretObject, current: SecretObject | undefined) => Promise<unknown>;
+}
+
+async function readSecret(rest: Rest, namespace: string, name: string): Promise<SecretObject | undefined> {
+  try {
+    return await rest.get<SecretObject>(objectPath('Secret', name, namespace));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Server connection details, or a condition that says what is missing. */
+export async function serverTarget(d: SharedDeps, serverName: string): Promise<{ target?: ServerTarget; problem?: ConditionInput; server?: SharedServer }> {
+  const server = d.server(serverName);
+  const fail = (reason: string, message: string) => ({ problem: { type: 'DatabaseReady', status: 'False' as const, reason, message } });
+  if (!server) return fail('ServerNotFound', `SharedDatabaseServer "${serverName}" does not exist; create it or correct spec.database.serverRef`);
+  const { adminSecretRef, caSecretRef } = server.spec;
+  const admin = await readSecret(d.rest, adminSecretRef.namespace, adminSecretRef.name);
+  const username = unb64(admin?.data?.username);
+  const password = unb64(admin?.data?.password);
+  if (!username || !password) {
+    return fail('AdminSecretInvalid', `Secret ${adminSecretRef.namespace}/${adminSecretRef.name} of SharedDatabaseServer "${serverName}" must exist with keys username and password`);
+  }
+  const caSecret = await readSecret(d.rest, caSecretRef.namespace, caSecretRef.name);
+  const ca = unb64(caSecret?.data?.[caSecretRef.key ?? 'ca.crt']);
+  if (!ca) return fail('CASecretInvalid', `Secret ${caSecretRef.namespace}/${caSecretRef.name} of SharedDatabaseServer "${serverName}" must hold the server's CA under key ${caSecretRef.key ?? 'ca.crt'}`);
+  return { server, target: { host: server.spec.host, port: server.spec.port ?? 5432, database: server.spec.database ?? 'postgres', ca, username, password } };
+}
+
+export async function reconcileShared(ws: Workspace, existing: SecretObject | undefined, d: SharedDeps): Promise<DatabaseDecision> {
+  const serverName = ws.spec.database.serverRef!;
+  const { target, problem } = await serverTarget(d, serverName);
+  if (!target) return { conditions: [problem!], requeueAfterMs: 30_000, events: [] };
+  const id = sharedIdentifier(ws.metadata.name);
+  const rotateTo = ws.metadata.annotations?.[ROTATE_PASSWORD_ANNOTATION];
+  const current = unb64(existing?.data?.password);
+  const rotating = rotateTo !== undefined && existing !== undefined && existing.metadata.annotations?.[ROTATED_FOR] !== rotateTo;
+  const tenancy: Tenancy = {
+    role: id,
+    database: id,
+    password: current && !rotating ? current : generatePassword(),
+    connectionLimit: ws.spec.database.connectionLimit ?? -1,
+  };
+  const events: DatabaseDecision['events'] = [];
+  try {
+    const sql = d.pool.get(serverName, target);
+    const { created, version } = await provisionTenancy(sql, tenancy);
+    if (created.length) events.push({ type: 'Normal', reason: 'DatabaseCreated', message: `created ${created.join(' and ')} on SharedDatabaseServer ${serverName}` });
+    const roleIsNew = created.some((c) => c.startsWith('role'));
+    // The role existed: make sure the Secret's password signs in (it may have
+    // been made before a crash, or rotation was asked for). Role first, then
+    // the Secret: sessions already open are not affected.
+    if (!roleIsNew && (rotating || !current || !(await canSignIn(target, tenancy)))) {
+      await setPassword(sql, tenancy.role, tenancy.password);
+      if (rotating) events.push({ type: 'Normal', reason: 'PasswordRotated', message: `the password of role ${id} was rotated; Secret ${APP_SECRET} has the new one` });
+    }
+    const secret = desiredAppSecret(ws, {
+      host: target.host, port: target.port, dbname: id, user: id, password: tenancy.password, ca: target.ca,
+      ...(rotateTo !== undefined ? { rotatedFor: rotateTo } : {}),
+    });
+    await d.applySecret(secret, existing);
+    return {
+      conditions: [{
+        type: 'DatabaseReady', status: 'True', reason: 'Provisioned',
+        message: `database ${id} and role ${id} on SharedDatabaseServer ${serverName} (PostgreSQL ${version}); credentials in Secret ${APP_SECRET}`,
+      }],
+      status: { mode: 'Shared', provider: 'builtin', server: serverName, host: target.host, port: target.port, name: id, user: id, secretName: APP_SECRET, version },
+      events,
+    };
+  } catch (err) {
+    const message = `could not provision on SharedDatabaseServer ${serverName} (${target.host}:${target.port}): ${err instanceof Error ? err.message : String(err)}`;
+    d.log.warn({ workspace: ws.metadata.name, err: message }, 'shared database provisioning failed');
+    return { conditions: [{ type: 'DatabaseReady', status: 'False', reason: 'ServerError', message }], requeueAfterMs: 15_000, events };
+  }
+}
+
+/** deletionPolicy Delete: the database and role go too. */
+export async function dropShared(ws: Workspace, d: SharedDeps): Promise<void> {
+  const serverName = ws.spec.database.serverRef!;
+  const { target, problem } = await serverTarget(d, serverName);
+  if (!target) throw new Error(`${problem!.message}; the database cannot be dropped until it is reachable`);
+  const id = sharedIdentifier(ws.metadata.name);
+  await dropTenancy(d.pool.get(serverName, target), { role: id, database: id });
+  d.log.info({ workspace: ws.metadata.name, namespace: namespaceOf(ws.metadata.name) }, 'dropped shared database and role');
+}
