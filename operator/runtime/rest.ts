@@ -121,6 +121,7 @@ export const RESOURCES = {
   StatefulSet: { apiVersion: 'apps/v1', plural: 'statefulsets', namespaced: true },
   Service: { apiVersion: 'v1', plural: 'services', namespaced: true },
   ConfigMap: { apiVersion: 'v1', plural: 'configmaps', namespaced: true },
+  ServiceAccount: { apiVersion: 'v1', plural: 'serviceaccounts', namespaced: true },
   CustomResourceDefinition: { apiVersion: 'apiextensions.k8s.io/v1', plural: 'customresourcedefinitions', namespaced: false },
 } as const satisfies Record<string, ResourceInfo>;
 
