@@ -20,7 +20,8 @@ bin_dir() {
     etcd) echo "$CACHE/bin/etcd-$ETCD_VERSION" ;;
     helm) echo "$CACHE/bin/helm-$HELM_VERSION" ;;
     cert-manager-crds) echo "$CACHE/crds/cert-manager-$CERT_MANAGER_VERSION" ;;
-    *) echo "unknown component: $1 (kubernetes, etcd, helm, cert-manager-crds)" >&2; return 2 ;;
+    cloudnative-pg-crds) echo "$CACHE/crds/cloudnative-pg-$CLOUDNATIVE_PG_VERSION" ;;
+    *) echo "unknown component: $1 (kubernetes, etcd, helm, cert-manager-crds, cloudnative-pg-crds)" >&2; return 2 ;;
   esac
 }
 
@@ -96,6 +97,13 @@ build_cert-manager-crds() {
   chmod u+w "$out"/*.yaml
 }
 
+build_cloudnative-pg-crds() {
+  local out=$1 dir
+  dir=$(go mod download -json "github.com/cloudnative-pg/cloudnative-pg@v$CLOUDNATIVE_PG_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  cp "$dir"/config/crd/bases/postgresql.cnpg.io_clusters.yaml "$out/"
+  chmod u+w "$out"/*.yaml
+}
+
 build() { # <component>
   local c=$1 out start
   out=$(bin_dir "$c")
@@ -110,5 +118,5 @@ build() { # <component>
 }
 
 mkdir -p "$CACHE/bin" "$CACHE/build" "$CACHE/crds"
-components=("$@"); [[ ${#components[@]} -gt 0 ]] || components=(etcd kubernetes helm cert-manager-crds)
+components=("$@"); [[ ${#components[@]} -gt 0 ]] || components=(etcd kubernetes helm cert-manager-crds cloudnative-pg-crds)
 for c in "${components[@]}"; do build "$c"; done

@@ -122,6 +122,7 @@ export const RESOURCES = {
   Service: { apiVersion: 'v1', plural: 'services', namespaced: true },
   ConfigMap: { apiVersion: 'v1', plural: 'configmaps', namespaced: true },
   ServiceAccount: { apiVersion: 'v1', plural: 'serviceaccounts', namespaced: true },
+  Cluster: { apiVersion: 'postgresql.cnpg.io/v1', plural: 'clusters', namespaced: true },
   CustomResourceDefinition: { apiVersion: 'apiextensions.k8s.io/v1', plural: 'customresourcedefinitions', namespaced: false },
 } as const satisfies Record<string, ResourceInfo>;
 

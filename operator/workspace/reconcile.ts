@@ -23,7 +23,11 @@ import { CERT_MANAGER_MISSING, certManagerCondition, desiredCertManagerCertifica
 import { TLS_SECRET, decideInternalCertificate, type CertificateDecision } from './certificate/internal.js';
 import type { Authority, SecretObject } from '../tls/authority.js';
 import { ApiError, isNotFound } from '../runtime/rest.js';
-import { APP_SECRET, reconcileShared, type DatabaseDecision, type ServerPool, type SharedDeps, type SharedServer } from './database/shared.js';
+import { CLUSTER_NAME, CNPG_MISSING, cnpgCondition, cnpgHost, desiredCluster } from './database/cloudnative-pg.js';
+import { generatePassword } from '../database/shared.js';
+import { DATABASE_PORT } from './network/desired.js';
+import { chooseStorageClass } from './volume/desired.js';
+import { APP_SECRET, desiredAppSecret, reconcileShared, type DatabaseDecision, type ServerPool, type SharedDeps, type SharedServer } from './database/shared.js';
 
 export interface Caches {
   workspaces: Informer<Workspace & KubeObject>;
@@ -140,15 +144,50 @@ export class WorkspaceReconciler {
     return requeues.length ? { requeueAfterMs: Math.min(...requeues) } : undefined;
   }
 
-  /** The database: Shared for now; Dedicated and CloudNativePG come with their own concerns. */
+  /**
+   * The database: Shared on a SharedDatabaseServer, or a CloudNativePG
+   * cluster. The built-in Dedicated StatefulSet (database/dedicated.ts) is
+   * applied once pods can run under test; until then it has no condition.
+   */
   private async applyDatabase(ws: Workspace): Promise<DatabaseDecision | undefined> {
-    if (ws.spec.database.mode !== 'Shared') return undefined;
     const ns = namespaceOf(ws.metadata.name);
     const existing = this.d.applier.fresher(
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: APP_SECRET, namespace: ns } },
       this.d.caches.appSecrets.get(APP_SECRET, ns),
     );
-    return reconcileShared(ws, existing, this.sharedDeps());
+    if (ws.spec.database.mode === 'Shared') return reconcileShared(ws, existing, this.sharedDeps());
+    if (ws.spec.database.provider !== 'cloudnative-pg') return undefined;
+
+    const tls = this.d.applier.fresher(
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: TLS_SECRET, namespace: ns } },
+      this.d.caches.tlsSecrets.get(TLS_SECRET, ns),
+    );
+    const password = existing?.data?.password ? Buffer.from(existing.data.password, 'base64').toString('utf8') : generatePassword();
+    await this.d.applier.apply(desiredAppSecret(ws, {
+      host: cnpgHost(ws), port: DATABASE_PORT, dbname: 'app', user: 'app', password,
+      ca: Buffer.from(tls?.data?.['ca.crt'] ?? '', 'base64').toString('utf8'),
+    }), existing);
+    const path = objectPath('Cluster', CLUSTER_NAME, ns);
+    let cluster: KubeObject | undefined;
+    try {
+      cluster = await this.d.rest.get<KubeObject>(path);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const storageClass = chooseStorageClass(ws, this.d.caches.storageClasses.list()).storageClass?.metadata.name;
+    try {
+      await this.d.applier.apply(desiredCluster(ws, storageClass), cluster);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 404) return { conditions: [CNPG_MISSING], requeueAfterMs: 60_000, events: [] };
+      throw err;
+    }
+    const condition = cnpgCondition(cluster);
+    return {
+      conditions: [condition],
+      status: { mode: 'Dedicated', provider: 'cloudnative-pg', host: cnpgHost(ws), port: DATABASE_PORT, name: 'app', user: 'app', secretName: APP_SECRET, version: ws.spec.database.version },
+      events: [],
+      ...(condition.status === 'True' ? {} : { requeueAfterMs: 15_000 }),
+    };
   }
 
   sharedDeps(): SharedDeps {

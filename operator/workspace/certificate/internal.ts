@@ -24,7 +24,10 @@ export function parseDuration(text: string): number {
 /** Names the database will answer to inside the cluster, then the user's. */
 export function certificateDnsNames(ws: Workspace): string[] {
   const ns = namespaceOf(ws.metadata.name);
-  const names = ['db', `db.${ns}`, `db.${ns}.svc`, `db.${ns}.svc.cluster.local`, ...(ws.spec.tls.dnsNames ?? [])];
+  const cnpg = ws.spec.database.provider === 'cloudnative-pg'
+    ? ['rw', 'ro', 'r'].flatMap((s) => [`db-${s}`, `db-${s}.${ns}`, `db-${s}.${ns}.svc`])
+    : [];
+  const names = ['db', `db.${ns}`, `db.${ns}.svc`, `db.${ns}.svc.cluster.local`, ...cnpg, ...(ws.spec.tls.dnsNames ?? [])];
   return [...new Set(names)];
 }
 
