@@ -101,6 +101,9 @@ export class Operator {
       tlsSecrets: new Informer<SecretObject>(kc, { kind: 'Secret', labelSelector: 'holdfast.io/component=tls' }, il),
       appSecrets: new Informer<SecretObject>(kc, { kind: 'Secret', labelSelector: 'holdfast.io/component=database-credentials' }, il),
       sharedServers: new Informer<SharedServer>(kc, { kind: 'SharedDatabaseServer' }, il),
+      statefulSets: new Informer(kc, { kind: 'StatefulSet', ...owned }, il),
+      services: new Informer(kc, { kind: 'Service', ...owned }, il),
+      configMaps: new Informer(kc, { kind: 'ConfigMap', ...owned }, il),
     };
     const caSecrets = new Informer<SecretObject>(kc, { kind: 'Secret', namespace: this.opts.namespace }, il);
     this.caches = caches;
@@ -162,7 +165,7 @@ export class Operator {
 
     // Keys, never payloads: the worker reads the current object from the cache.
     caches.workspaces.onChange((ws) => queue.add(ws.metadata.name));
-    for (const cache of [caches.namespaces, caches.networkPolicies, caches.resourceQuotas, caches.limitRanges, caches.claims, caches.tlsSecrets, caches.appSecrets]) {
+    for (const cache of [caches.namespaces, caches.networkPolicies, caches.resourceQuotas, caches.limitRanges, caches.claims, caches.tlsSecrets, caches.appSecrets, caches.statefulSets, caches.services, caches.configMaps]) {
       cache.onChange((obj) => {
         const owner = obj.metadata.labels?.[WORKSPACE_LABEL];
         if (owner && caches.workspaces.get(owner)) queue.add(owner);

@@ -21,7 +21,9 @@ import { desiredNamespace } from '../../operator/workspace/namespace/desired.js'
 import { desiredNetworkPolicies } from '../../operator/workspace/network/desired.js';
 import { desiredLimitRange, desiredResourceQuota } from '../../operator/workspace/quota/desired.js';
 import { desiredDataClaim } from '../../operator/workspace/volume/desired.js';
+import { desiredDatabaseObjects } from '../../operator/workspace/database/dedicated.js';
 import { createCa, issueServerCertificate } from '../../operator/tls/x509.js';
+import { standInKubelet } from '../../test/harness/stand-in-kubelet.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -67,6 +69,8 @@ async function main(): Promise<void> {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     await sleep(1500);
+    // Database pods cannot run here: report them ready as a kubelet would.
+    const kubelet = standInKubelet(kc);
 
     // --- the operator: create N, wait for all Ready ---------------------------
     const names = Array.from({ length: COUNT }, (_, i) => `bench-${String(i).padStart(3, '0')}`);
@@ -103,13 +107,14 @@ async function main(): Promise<void> {
     const writesAfter = await metric();
     // An outside check: managedFields entries of holdfast-operator stamped in the window.
     let stamped = 0;
-    for (const kind of ['Namespace', 'NetworkPolicy', 'ResourceQuota', 'LimitRange', 'PersistentVolumeClaim', 'Workspace'] as const) {
+    for (const kind of ['Namespace', 'NetworkPolicy', 'ResourceQuota', 'LimitRange', 'PersistentVolumeClaim', 'StatefulSet', 'Service', 'ConfigMap', 'Secret', 'Workspace'] as const) {
       const list = await rest.get<{ items: KubeObject[] }>(collectionPath(kind), { labelSelector: kind === 'Workspace' ? undefined : 'holdfast.io/workspace' });
       for (const o of list.items) {
         const mf = (o.metadata as { managedFields?: { manager: string; time?: string }[] }).managedFields ?? [];
         stamped += mf.filter((m) => m.manager === 'holdfast-operator' && m.time && new Date(m.time) > quietStart).length;
       }
     }
+    kubelet.stop();
     operator.kill('SIGTERM');
     await new Promise((r) => operator.once('exit', r));
 
@@ -119,7 +124,7 @@ async function main(): Promise<void> {
       const name = `raw-${n}`;
       const ws: Workspace = { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name, uid: '00000000-0000-0000-0000-000000000000' }, spec: WorkspaceSpec.parse({ volume: { storageClassName: 'bench' } }) };
       const strip = (o: KubeObject): KubeObject => ({ ...o, metadata: { ...o.metadata, ownerReferences: undefined } });
-      for (const o of [desiredNamespace(ws), ...desiredNetworkPolicies(ws), desiredResourceQuota(ws), desiredLimitRange(ws), desiredDataClaim(ws, 'bench')]) {
+      for (const o of [desiredNamespace(ws), ...desiredNetworkPolicies(ws), desiredResourceQuota(ws), desiredLimitRange(ws), desiredDataClaim(ws, 'bench'), ...desiredDatabaseObjects(ws)]) {
         await apply(strip(o), pathOf(o), 'bench-raw');
       }
     });

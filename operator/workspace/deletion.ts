@@ -43,8 +43,8 @@ async function removeFinalizer(ws: Workspace, d: Deps): Promise<void> {
 function ownedObjects(ws: Workspace, d: Deps): KubeObject[] {
   const uid = ws.metadata.uid;
   const ns = namespaceOf(ws.metadata.name);
-  const { namespaces, networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets, appSecrets } = d.caches;
-  const inNs = [networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets, appSecrets].flatMap((c) => c.list().filter((o) => o.metadata.namespace === ns));
+  const { namespaces, networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets, appSecrets, statefulSets, services, configMaps } = d.caches;
+  const inNs = [networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets, appSecrets, statefulSets, services, configMaps].flatMap((c) => c.list().filter((o) => o.metadata.namespace === ns));
   const all = [...namespaces.list().filter((n) => n.metadata.name === ns), ...inNs];
   return all.filter((o) => o.metadata.ownerReferences?.some((r) => r.uid === uid));
 }

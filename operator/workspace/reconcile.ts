@@ -23,6 +23,7 @@ import { CERT_MANAGER_MISSING, certManagerCondition, desiredCertManagerCertifica
 import { TLS_SECRET, decideInternalCertificate, type CertificateDecision } from './certificate/internal.js';
 import type { Authority, SecretObject } from '../tls/authority.js';
 import { ApiError, isNotFound } from '../runtime/rest.js';
+import { DATABASE_NAME, dedicatedCondition, dedicatedIdentity, desiredDatabaseObjects } from './database/dedicated.js';
 import { CLUSTER_NAME, CNPG_MISSING, cnpgCondition, cnpgHost, desiredCluster } from './database/cloudnative-pg.js';
 import { generatePassword } from '../database/shared.js';
 import { DATABASE_PORT } from './network/desired.js';
@@ -42,6 +43,9 @@ export interface Caches {
   /** The db-app Secrets of all workspaces. */
   appSecrets: Informer<SecretObject>;
   sharedServers: Informer<SharedServer>;
+  statefulSets: Informer<KubeObject>;
+  services: Informer<KubeObject>;
+  configMaps: Informer<KubeObject>;
 }
 
 export interface Deps {
@@ -144,11 +148,7 @@ export class WorkspaceReconciler {
     return requeues.length ? { requeueAfterMs: Math.min(...requeues) } : undefined;
   }
 
-  /**
-   * The database: Shared on a SharedDatabaseServer, or a CloudNativePG
-   * cluster. The built-in Dedicated StatefulSet (database/dedicated.ts) is
-   * applied once pods can run under test; until then it has no condition.
-   */
+  /** The database: Shared on a SharedDatabaseServer, a built-in StatefulSet, or a CloudNativePG cluster. */
   private async applyDatabase(ws: Workspace): Promise<DatabaseDecision | undefined> {
     const ns = namespaceOf(ws.metadata.name);
     const existing = this.d.applier.fresher(
@@ -156,17 +156,18 @@ export class WorkspaceReconciler {
       this.d.caches.appSecrets.get(APP_SECRET, ns),
     );
     if (ws.spec.database.mode === 'Shared') return reconcileShared(ws, existing, this.sharedDeps());
-    if (ws.spec.database.provider !== 'cloudnative-pg') return undefined;
 
     const tls = this.d.applier.fresher(
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: TLS_SECRET, namespace: ns } },
       this.d.caches.tlsSecrets.get(TLS_SECRET, ns),
     );
+    const cnpg = ws.spec.database.provider === 'cloudnative-pg';
     const password = existing?.data?.password ? Buffer.from(existing.data.password, 'base64').toString('utf8') : generatePassword();
     await this.d.applier.apply(desiredAppSecret(ws, {
-      host: cnpgHost(ws), port: DATABASE_PORT, dbname: 'app', user: 'app', password,
+      host: cnpg ? cnpgHost(ws) : dedicatedIdentity(ws).host, port: DATABASE_PORT, dbname: 'app', user: 'app', password,
       ca: Buffer.from(tls?.data?.['ca.crt'] ?? '', 'base64').toString('utf8'),
     }), existing);
+    if (!cnpg) return this.applyDedicated(ws);
     const path = objectPath('Cluster', CLUSTER_NAME, ns);
     let cluster: KubeObject | undefined;
     try {
@@ -187,6 +188,20 @@ export class WorkspaceReconciler {
       status: { mode: 'Dedicated', provider: 'cloudnative-pg', host: cnpgHost(ws), port: DATABASE_PORT, name: 'app', user: 'app', secretName: APP_SECRET, version: ws.spec.database.version },
       events: [],
       ...(condition.status === 'True' ? {} : { requeueAfterMs: 15_000 }),
+    };
+  }
+
+  private async applyDedicated(ws: Workspace): Promise<DatabaseDecision> {
+    const ns = namespaceOf(ws.metadata.name);
+    const { caches, applier } = this.d;
+    const cacheOf: Record<string, Informer<KubeObject>> = { StatefulSet: caches.statefulSets, Service: caches.services, ConfigMap: caches.configMaps };
+    for (const obj of desiredDatabaseObjects(ws)) await applier.apply(obj, cacheOf[obj.kind]?.get(obj.metadata.name, ns));
+    const condition = dedicatedCondition(caches.statefulSets.get(DATABASE_NAME, ns));
+    const { host, dbname, user } = dedicatedIdentity(ws);
+    return {
+      conditions: [condition],
+      status: { mode: 'Dedicated', provider: 'builtin', host, port: DATABASE_PORT, name: dbname, user, secretName: APP_SECRET, version: ws.spec.database.version },
+      events: [],
     };
   }
 

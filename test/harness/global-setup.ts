@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
+import { KubeConfig } from '@kubernetes/client-node';
+import { standInKubelet } from './stand-in-kubelet.js';
 
 const run = promisify(execFile);
 const script = path.resolve(import.meta.dirname, '../../hack/control-plane.sh');
@@ -33,7 +35,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw err;
   }
   console.log(`control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s (${dir})`);
+  const kc = new KubeConfig();
+  kc.loadFromFile(path.join(dir, 'kubeconfig'));
+  const kubelet = standInKubelet(kc);
   return async () => {
+    kubelet.stop();
     await run(script, ['stop', dir]);
     if (!process.env.HOLDFAST_KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true });
   };

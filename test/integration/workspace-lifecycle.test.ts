@@ -58,6 +58,17 @@ describe('Workspace lifecycle', () => {
     expect(w.condition(ws, 'VolumeReady')).toMatchObject({ status: 'True', reason: 'WaitingForFirstConsumer' });
     expect((await w.events(name)).map((e) => e.reason)).toContain('Provisioned');
 
+    // The built-in database: a StatefulSet on the data volume, two Services, credentials.
+    expect(w.condition(ws, 'DatabaseReady')).toMatchObject({ status: 'True', reason: 'Running' });
+    const sts = await w.object('StatefulSet', 'db', ns);
+    expect(ownedBy(sts, ws.metadata.uid)).toBe(true);
+    expect(JSON.stringify(sts?.spec)).toContain('"claimName":"data"');
+    expect((await w.object('Service', 'db', ns))?.spec).toMatchObject({ type: 'ClusterIP' });
+    expect((await w.object('Service', 'db-hl', ns))?.spec).toMatchObject({ clusterIP: 'None' });
+    const app = (await w.object('Secret', 'db-app', ns)) as unknown as { data: Record<string, string> };
+    expect(Buffer.from(app.data.host!, 'base64').toString()).toBe(`db.${ns}.svc`);
+    expect(ws.status?.database).toMatchObject({ mode: 'Dedicated', provider: 'builtin', secretName: 'db-app', version: '17' });
+
     // What a Prometheus scrape of the operator sees.
     expect((await fetch(`http://127.0.0.1:${operator.healthPort}/readyz`)).status).toBe(200);
     expect(await operator.metric('holdfast_workspaces', { phase: 'Ready' })).toBeGreaterThanOrEqual(1);
