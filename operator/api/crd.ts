@@ -44,32 +44,41 @@ function schemaOf(schema: z.ZodType): Json {
   return structural(z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0', unrepresentable: 'throw' })) as Json;
 }
 
-export function workspaceCrd(): V1CustomResourceDefinition {
+interface ClusterKind {
+  kind: string;
+  plural: string;
+  shortNames: string[];
+  description: string;
+  columns: NonNullable<V1CustomResourceDefinition['spec']['versions'][number]['additionalPrinterColumns']>;
+  spec: Json;
+  status: Json;
+  rules?: { rule: string; message: string }[];
+  /** Whether an object without spec is refused (when spec has no defaults). */
+  specRequired?: boolean;
+}
+
+/** A cluster-scoped Holdfast kind with a status subresource. */
+function clusterCrd(k: ClusterKind): V1CustomResourceDefinition {
   const openAPIV3Schema = {
     type: 'object',
-    description: 'A tenant of Holdfast: its namespace, database, encrypted volume, certificates and backups.',
-    properties: {
-      apiVersion: { type: 'string' },
-      kind: { type: 'string' },
-      metadata: { type: 'object' },
-      spec: { ...schemaOf(WorkspaceSpec), default: {} },
-      status: schemaOf(WorkspaceStatus),
-    },
-    'x-kubernetes-validations': WORKSPACE_NAME_RULES,
+    description: k.description,
+    properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' }, spec: k.spec, status: k.status },
+    ...(k.rules ? { 'x-kubernetes-validations': k.rules } : {}),
+    ...(k.specRequired ? { required: ['spec'] } : {}),
   };
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${WORKSPACE_PLURAL}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'holdfast' } },
+    metadata: { name: `${k.plural}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'holdfast' } },
     spec: {
       group: GROUP,
       scope: 'Cluster',
       names: {
-        kind: WORKSPACE_KIND,
-        listKind: `${WORKSPACE_KIND}List`,
-        plural: WORKSPACE_PLURAL,
-        singular: 'workspace',
-        shortNames: ['ws'],
+        kind: k.kind,
+        listKind: `${k.kind}List`,
+        plural: k.plural,
+        singular: k.kind.toLowerCase(),
+        shortNames: k.shortNames,
         categories: ['holdfast'],
       },
       versions: [
@@ -78,64 +87,49 @@ export function workspaceCrd(): V1CustomResourceDefinition {
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-            { name: 'Mode', type: 'string', jsonPath: '.spec.database.mode' },
-            { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-            { name: 'Last Backup', type: 'date', jsonPath: '.status.lastBackupTime' },
-            { name: 'Last Verified', type: 'date', jsonPath: '.status.lastVerifiedTime' },
-            { name: 'Reason', type: 'string', priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
-            { name: 'Namespace', type: 'string', priority: 1, jsonPath: '.status.namespace' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-          schema: { openAPIV3Schema: openAPIV3Schema as V1JSONSchemaProps },
+          additionalPrinterColumns: [...k.columns, { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
+          schema: { openAPIV3Schema: openAPIV3Schema },
         },
       ],
     },
   };
 }
 
+export function workspaceCrd(): V1CustomResourceDefinition {
+  return clusterCrd({
+    kind: WORKSPACE_KIND,
+    plural: WORKSPACE_PLURAL,
+    shortNames: ['ws'],
+    description: 'A tenant of Holdfast: its namespace, database, encrypted volume, certificates and backups.',
+    columns: [
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Mode', type: 'string', jsonPath: '.spec.database.mode' },
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      { name: 'Last Backup', type: 'date', jsonPath: '.status.lastBackupTime' },
+      { name: 'Last Verified', type: 'date', jsonPath: '.status.lastVerifiedTime' },
+      { name: 'Reason', type: 'string', priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
+      { name: 'Namespace', type: 'string', priority: 1, jsonPath: '.status.namespace' },
+    ],
+    spec: { ...schemaOf(WorkspaceSpec), default: {} },
+    status: schemaOf(WorkspaceStatus),
+    rules: WORKSPACE_NAME_RULES,
+  });
+}
+
 export function sharedServerCrd(): V1CustomResourceDefinition {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${SHARED_SERVER_PLURAL}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'holdfast' } },
-    spec: {
-      group: GROUP,
-      scope: 'Cluster',
-      names: { kind: SHARED_SERVER_KIND, listKind: `${SHARED_SERVER_KIND}List`, plural: SHARED_SERVER_PLURAL, singular: 'shareddatabaseserver', shortNames: ['sds'], categories: ['holdfast'] },
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Host', type: 'string', jsonPath: '.spec.host' },
-            { name: 'Port', type: 'integer', jsonPath: '.spec.port' },
-            { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-            { name: 'Version', type: 'string', jsonPath: '.status.version' },
-            { name: 'Workspaces', type: 'integer', jsonPath: '.status.workspaces' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              description: 'A PostgreSQL server shared by Shared-mode workspaces, each with its own database and role.',
-              properties: {
-                apiVersion: { type: 'string' },
-                kind: { type: 'string' },
-                metadata: { type: 'object' },
-                spec: { ...schemaOf(SharedServerSpec), required: ['host', 'caSecretRef', 'adminSecretRef'] },
-                status: schemaOf(SharedServerStatus),
-              },
-              required: ['spec'],
-            },
-          },
-        },
-      ],
-    },
-  };
+  return clusterCrd({
+    kind: SHARED_SERVER_KIND,
+    plural: SHARED_SERVER_PLURAL,
+    shortNames: ['sds'],
+    description: 'A PostgreSQL server shared by Shared-mode workspaces, each with its own database and role.',
+    columns: [
+      { name: 'Host', type: 'string', jsonPath: '.spec.host' },
+      { name: 'Port', type: 'integer', jsonPath: '.spec.port' },
+    ],
+    spec: { ...schemaOf(SharedServerSpec), required: ['host', 'caSecretRef', 'adminSecretRef'] },
+    status: schemaOf(SharedServerStatus),
+    specRequired: true,
+  });
 }
 
 export function allCrds(): V1CustomResourceDefinition[] {

@@ -97,6 +97,16 @@ export class Rest {
   get<T>(path: string, query?: Record<string, string | undefined>): Promise<T> {
     return this.request<T>('GET', path, { query });
   }
+
+  /** GET, with undefined for 404 Not Found. */
+  async find<T>(path: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(path);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
 }
 
 interface ResourceInfo {

@@ -22,7 +22,7 @@ import { decideVolume } from './volume/check.js';
 import { CERT_MANAGER_MISSING, certManagerCondition, desiredCertManagerCertificate } from './certificate/certmanager.js';
 import { TLS_SECRET, decideInternalCertificate, type CertificateDecision } from './certificate/internal.js';
 import type { Authority, SecretObject } from '../tls/authority.js';
-import { ApiError, isNotFound } from '../runtime/rest.js';
+import { ApiError } from '../runtime/rest.js';
 import { DATABASE_NAME, dedicatedCondition, dedicatedIdentity, desiredDatabaseObjects } from './database/dedicated.js';
 import { CLUSTER_NAME, CNPG_MISSING, cnpgCondition, cnpgHost, desiredCluster } from './database/cloudnative-pg.js';
 import { generatePassword } from '../database/shared.js';
@@ -168,13 +168,7 @@ export class WorkspaceReconciler {
       ca: Buffer.from(tls?.data?.['ca.crt'] ?? '', 'base64').toString('utf8'),
     }), existing);
     if (!cnpg) return this.applyDedicated(ws);
-    const path = objectPath('Cluster', CLUSTER_NAME, ns);
-    let cluster: KubeObject | undefined;
-    try {
-      cluster = await this.d.rest.get<KubeObject>(path);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    const cluster = await this.d.rest.find<KubeObject>(objectPath('Cluster', CLUSTER_NAME, ns));
     const storageClass = chooseStorageClass(ws, this.d.caches.storageClasses.list()).storageClass?.metadata.name;
     try {
       await this.d.applier.apply(desiredCluster(ws, storageClass), cluster);
@@ -230,13 +224,7 @@ export class WorkspaceReconciler {
     // cert-manager may not be installed, so its objects are read directly
     // rather than through an informer.
     const desired = desiredCertManagerCertificate(ws);
-    const path = objectPath('Certificate', TLS_SECRET, ns);
-    let current: KubeObject | undefined;
-    try {
-      current = await this.d.rest.get<KubeObject>(path);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    const current = await this.d.rest.find<KubeObject>(objectPath('Certificate', TLS_SECRET, ns));
     try {
       await this.d.applier.apply(desired, current);
     } catch (err) {

@@ -31,11 +31,8 @@ export class Workspaces {
     return this.rest.get<WireWorkspace>(objectPath('Workspace', name));
   }
 
-  async find(name: string): Promise<WireWorkspace | undefined> {
-    return this.get(name).catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
+  find(name: string): Promise<WireWorkspace | undefined> {
+    return this.rest.find<WireWorkspace>(objectPath('Workspace', name));
   }
 
   /** JSON merge patch of spec (null removes a field). */
@@ -66,11 +63,8 @@ export class Workspaces {
     await eventually(`${name} to be deleted`, async () => ((await this.find(name)) ? undefined : true), timeoutMs);
   }
 
-  async object(kind: Kind, name: string, namespace?: string): Promise<KubeObject | undefined> {
-    return this.rest.get<KubeObject>(objectPath(kind, name, namespace)).catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
+  object(kind: Kind, name: string, namespace?: string): Promise<KubeObject | undefined> {
+    return this.rest.find<KubeObject>(objectPath(kind, name, namespace));
   }
 
   async list(kind: Kind, namespace: string): Promise<KubeObject[]> {

@@ -7,7 +7,7 @@ import {
   canSignIn, connect, dropTenancy, generatePassword, provisionTenancy, setPassword, sharedIdentifier,
   type ServerTarget, type Sql, type Tenancy,
 } from '../../database/shared.js';
-import { isNotFound, objectPath, type KubeObject, type Rest } from '../../runtime/rest.js';
+import { objectPath, type KubeObject, type Rest } from '../../runtime/rest.js';
 import type { SecretObject } from '../../tls/authority.js';
 import type { ConditionInput } from '../conditions.js';
 import { ownedMeta } from '../owner.js';
@@ -75,13 +75,8 @@ export interface SharedDeps {
   applySecret: (secret: SecretObject, current: SecretObject | undefined) => Promise<unknown>;
 }
 
-async function readSecret(rest: Rest, namespace: string, name: string): Promise<SecretObject | undefined> {
-  try {
-    return await rest.get<SecretObject>(objectPath('Secret', name, namespace));
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+function readSecret(rest: Rest, namespace: string, name: string): Promise<SecretObject | undefined> {
+  return rest.find<SecretObject>(objectPath('Secret', name, namespace));
 }
 
 /** Server connection details, or a condition that says what is missing. */
