@@ -1,7 +1,7 @@
-// Builds the Workspace CustomResourceDefinition from the zod schema. The
+// Builds Holdfast's CustomResourceDefinitions from the zod schemas. The
 // YAML under crds/ is written from this by hack/gen-crds.ts, and a unit test
 // fails when it is stale.
-import type { V1CustomResourceDefinition, V1JSONSchemaProps } from '@kubernetes/client-node';
+import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { z } from 'zod';
 import {
   GROUP, VERSION, WORKSPACE_KIND, WORKSPACE_NAME_RULES, WORKSPACE_PLURAL, WorkspaceSpec, WorkspaceStatus,
