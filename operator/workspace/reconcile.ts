@@ -100,7 +100,11 @@ export class WorkspaceReconciler {
     try {
       ({ volume, claim } = await this.applyObjects(ws));
       certificate = await this.applyCertificate(ws);
-      database = await this.applyDatabase(ws);
+      // Storage that breaks the encryption policy gets no database either:
+      // the built-in and CloudNativePG servers would store on that class.
+      database = volume.desired
+        ? await this.applyDatabase(ws)
+        : { conditions: [{ type: 'DatabaseReady', status: 'False', reason: 'WaitingForVolume', message: 'no database is created until the volume meets spec.volume.encryption' }], events: [] };
     } catch (err) {
       // Said in status and an Event, then retried with backoff by the queue.
       const message = `could not apply the workspace's objects: ${err instanceof Error ? err.message : String(err)}`;

@@ -140,6 +140,8 @@ describe('Workspace lifecycle', () => {
     expect(w.condition(ws, 'Ready')).toMatchObject({ status: 'False', reason: 'EncryptionRequired' });
     expect(ws.status?.phase).toBe('Degraded');
     expect(await w.object('PersistentVolumeClaim', 'data', namespaceOf(name))).toBeUndefined();
+    expect(await w.object('StatefulSet', 'db', namespaceOf(name))).toBeUndefined();
+    expect(w.condition(ws, 'DatabaseReady')).toMatchObject({ status: 'False', reason: 'WaitingForVolume' });
     await eventually('a VolumeNotEncrypted warning', async () =>
       (await w.events(name)).find((e) => e.type === 'Warning' && e.reason === 'VolumeNotEncrypted'));
 
