@@ -61,6 +61,11 @@ export interface Deps {
   now?: () => Date;
 }
 
+/** Reasons that will not clear by waiting: the user has to act. */
+const NEEDS_ACTION = new Set([
+  'CertManagerNotInstalled', 'CloudNativePGNotInstalled', 'ServerNotFound', 'AdminSecretInvalid', 'CASecretInvalid',
+]);
+
 /** Conditions whose transitions are worth an Event. */
 const EVENTFUL = ['Ready', 'VolumeReady', 'VolumeEncrypted', 'CertificateReady', 'DatabaseReady'];
 
@@ -126,8 +131,13 @@ export class WorkspaceReconciler {
           reason: 'Provisioned',
           message: `namespace ${ns} is isolated (restricted pods, default-deny network, quota); its volume, certificate${dbReady ? ' and database' : ''} are ready`,
         };
+    // Degraded when someone must change something; Provisioning while it only takes time.
     const phase: WorkspaceStatus['phase'] =
-      ready.status === 'True' ? 'Ready' : volume.desired && certReady.reason !== 'CertManagerNotInstalled' ? 'Provisioning' : 'Degraded';
+      ready.status === 'True'
+        ? 'Ready'
+        : volume.desired && ![certReady, dbReady].some((c) => c?.status === 'False' && NEEDS_ACTION.has(c.reason))
+          ? 'Provisioning'
+          : 'Degraded';
 
     const status: WorkspaceStatus = {
       ...ws.status,

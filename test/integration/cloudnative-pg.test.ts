@@ -33,6 +33,7 @@ describe('CloudNativePG provider', () => {
     const ws = await w.waitForCondition(name, 'DatabaseReady', 'False');
     expect(w.condition(ws, 'DatabaseReady')).toMatchObject({ reason: 'CloudNativePGNotInstalled' });
     expect(w.condition(ws, 'Ready')?.status).toBe('False');
+    expect(ws.status?.phase).toBe('Degraded');
   });
 
   it('writes a Cluster the real CRD accepts and follows its readiness', async () => {

@@ -141,6 +141,7 @@ describe('Shared databases', () => {
     const ws = await w.waitForCondition(name, 'DatabaseReady', 'False');
     expect(w.condition(ws, 'DatabaseReady')).toMatchObject({ reason: 'ServerNotFound' });
     expect(w.condition(ws, 'DatabaseReady')?.message).toContain('SharedDatabaseServer "no-such-server" does not exist');
+    expect(ws.status?.phase).toBe('Degraded');
   });
 
   it('drops the database and role with deletionPolicy Delete', async () => {
