@@ -20,6 +20,7 @@ import type { StorageClass } from './workspace/volume/desired.js';
 import type { SecretObject } from './tls/authority.js';
 import { CA_KEY, CaController } from './tls/controller.js';
 import { ServerPool, type SharedServer } from './workspace/database/shared.js';
+import { fromBase64 } from './runtime/secret-data.js';
 
 export interface OperatorOptions {
   kubeconfig: k8s.KubeConfig;
@@ -124,7 +125,7 @@ export class Operator {
             return ws !== undefined && !ws.spec.suspend && !ws.metadata.deletionTimestamp &&
               s.metadata.annotations?.['holdfast.io/signer-serial'] !== undefined;
           })
-          .map((s) => Buffer.from(s.data?.['ca.crt'] ?? '', 'base64').toString('utf8')),
+          .map((s) => fromBase64(s.data?.['ca.crt'])),
       events,
       log: log.child({ part: 'ca' }),
       secretName: this.opts.caSecretName ?? 'holdfast-ca',

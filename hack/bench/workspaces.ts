@@ -7,7 +7,6 @@
 // Starts its own control plane (hack/control-plane.sh) and the built operator
 // (npm run build first).
 import { execFile, spawn } from 'node:child_process';
-import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,6 +23,7 @@ import { desiredDataClaim } from '../../operator/workspace/volume/desired.js';
 import { desiredDatabaseObjects } from '../../operator/workspace/database/dedicated.js';
 import { createCa, issueServerCertificate } from '../../operator/tls/x509.js';
 import { standInKubelet } from '../../test/harness/stand-in-kubelet.js';
+import { freePort } from '../../test/harness/postgres.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -155,14 +155,6 @@ async function main(): Promise<void> {
     await run(script, ['stop', dir]);
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((ok) => server.close(ok));
-  return port;
 }
 
 await main();

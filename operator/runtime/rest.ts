@@ -27,6 +27,8 @@ export interface KubeObject {
   [field: string]: unknown;
 }
 
+export const MERGE_PATCH = 'application/merge-patch+json';
+
 export class ApiError extends Error {
   constructor(
     readonly code: number,

@@ -14,6 +14,7 @@
 // used as is and never rotated.
 import type { KubeObject } from '../runtime/rest.js';
 import { certInfo, type CertInfo, type KeyPair } from './x509.js';
+import { fromBase64, toBase64 } from '../runtime/secret-data.js';
 
 export const CA_STATE_ANNOTATION = 'holdfast.io/ca-state';
 export const ROTATE_ANNOTATION = 'holdfast.io/rotate-ca';
@@ -38,15 +39,13 @@ export interface SecretObject extends KubeObject {
   data?: Record<string, string>;
 }
 
-const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-const unb64 = (s: string | undefined) => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
 
 export function readAuthority(secret: SecretObject | undefined): Authority | undefined {
   if (!secret) return undefined;
   const data = secret.data ?? {};
   if (secret.metadata.labels?.[MANAGED_BY_LABEL] !== 'holdfast') {
-    const certPem = unb64(data['tls.crt']);
-    const keyPem = unb64(data['tls.key']);
+    const certPem = fromBase64(data['tls.crt']);
+    const keyPem = fromBase64(data['tls.key']);
     if (!certPem || !keyPem) return undefined;
     const info = certInfo(certPem);
     return { external: true, state: { current: info.serial, retired: [] }, pairs: new Map([[info.serial, { certPem, keyPem, info }]]) };
@@ -56,8 +55,8 @@ export function readAuthority(secret: SecretObject | undefined): Authority | und
   const state = JSON.parse(raw) as CaState;
   const pairs = new Map<string, KeyPair & { info: CertInfo }>();
   for (const serial of [state.current, ...(state.next ? [state.next] : []), ...state.retired]) {
-    const certPem = unb64(data[`${serial}.crt`]);
-    const keyPem = unb64(data[`${serial}.key`]);
+    const certPem = fromBase64(data[`${serial}.crt`]);
+    const keyPem = fromBase64(data[`${serial}.key`]);
     if (certPem && keyPem) pairs.set(serial, { certPem, keyPem, info: certInfo(certPem) });
   }
   return { external: false, state, pairs };
@@ -72,11 +71,11 @@ export function bundleOf(a: Authority): string {
 export function desiredCaSecret(name: string, namespace: string, state: CaState, pairs: Map<string, KeyPair>): SecretObject {
   const data: Record<string, string> = {};
   for (const [serial, p] of pairs) {
-    data[`${serial}.crt`] = b64(p.certPem);
-    data[`${serial}.key`] = b64(p.keyPem);
+    data[`${serial}.crt`] = toBase64(p.certPem);
+    data[`${serial}.key`] = toBase64(p.keyPem);
   }
   const a: Authority = { external: false, state, pairs: new Map([...pairs].map(([s, p]) => [s, { ...p, info: certInfo(p.certPem) }])) };
-  data['ca.crt'] = b64(bundleOf(a));
+  data['ca.crt'] = toBase64(bundleOf(a));
   return {
     apiVersion: 'v1',
     kind: 'Secret',

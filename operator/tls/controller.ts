@@ -6,7 +6,7 @@ import type { Applier } from '../runtime/apply.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
 import type { Outcome } from '../runtime/queue.js';
-import { collectionPath, isConflict, objectPath, type Rest } from '../runtime/rest.js';
+import { MERGE_PATCH, collectionPath, isConflict, objectPath, type Rest } from '../runtime/rest.js';
 import {
   ROTATE_ANNOTATION, desiredCaSecret, planCa, readAuthority, type Authority, type CaPolicy, type SecretObject,
 } from './authority.js';
@@ -62,7 +62,7 @@ export class CaController {
       case 'create': {
         const serialHint = Date.now().toString(16);
         const ca = await createCa({ commonName: name(serialHint), now, durationMs: this.d.policy.durationMs });
-        const serial = certSerial(ca.certPem);
+        const serial = certInfo(ca.certPem).serial;
         // Created, not applied: should two operators ever race here, one
         // gets 409 Conflict instead of replacing the other's CA.
         try {
@@ -79,7 +79,7 @@ export class CaController {
       }
       case 'createNext': {
         const ca = await createCa({ commonName: name(Date.now().toString(16)), now, durationMs: this.d.policy.durationMs });
-        const serial = certSerial(ca.certPem);
+        const serial = certInfo(ca.certPem).serial;
         pairs.set(serial, ca);
         await this.write({ ...a!.state, next: serial, nextBundledAt: undefined }, pairs, secret);
         if (forced) await this.clearRotateAnnotation();
@@ -115,11 +115,8 @@ export class CaController {
   private async clearRotateAnnotation(): Promise<void> {
     await this.d.rest.request('PATCH', objectPath('Secret', this.d.secretName, this.d.namespace), {
       body: { metadata: { annotations: { [ROTATE_ANNOTATION]: null } } },
-      contentType: 'application/merge-patch+json',
+      contentType: MERGE_PATCH,
     });
   }
 }
 
-function certSerial(pem: string): string {
-  return certInfo(pem).serial;
-}

@@ -8,14 +8,13 @@
 // Workspace never hangs without saying why.
 import { namespaceOf, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
 import type { Outcome } from '../runtime/queue.js';
-import { isNotFound, pathOf, objectPath, type KubeObject } from '../runtime/rest.js';
+import { MERGE_PATCH, isNotFound, pathOf, objectPath, type KubeObject } from '../runtime/rest.js';
 import type { ConditionInput } from './conditions.js';
 import type { Deps } from './reconcile.js';
 import { dropShared, type SharedDeps } from './database/shared.js';
 
 export const FINALIZER = 'holdfast.io/deletion-policy';
 export const RETAINED_ANNOTATION = 'holdfast.io/retained-from';
-const MERGE_PATCH = 'application/merge-patch+json';
 
 type WriteStatus = (status: WorkspaceStatus, conditions: ConditionInput[]) => Promise<string[]>;
 

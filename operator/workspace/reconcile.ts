@@ -29,6 +29,7 @@ import { generatePassword } from '../database/shared.js';
 import { DATABASE_PORT } from './network/desired.js';
 import { chooseStorageClass } from './volume/desired.js';
 import { APP_SECRET, desiredAppSecret, reconcileShared, type DatabaseDecision, type ServerPool, type SharedDeps, type SharedServer } from './database/shared.js';
+import { fromBase64 } from '../runtime/secret-data.js';
 
 export interface Caches {
   workspaces: Informer<Workspace & KubeObject>;
@@ -176,10 +177,10 @@ export class WorkspaceReconciler {
       this.d.caches.tlsSecrets.get(TLS_SECRET, ns),
     );
     const cnpg = ws.spec.database.provider === 'cloudnative-pg';
-    const password = existing?.data?.password ? Buffer.from(existing.data.password, 'base64').toString('utf8') : generatePassword();
+    const password = fromBase64(existing?.data?.password) || generatePassword();
     await this.d.applier.apply(desiredAppSecret(ws, {
       host: cnpg ? cnpgHost(ws) : dedicatedIdentity(ws).host, port: DATABASE_PORT, dbname: 'app', user: 'app', password,
-      ca: Buffer.from(tls?.data?.['ca.crt'] ?? '', 'base64').toString('utf8'),
+      ca: fromBase64(tls?.data?.['ca.crt']),
     }), existing);
     if (!cnpg) return this.applyDedicated(ws);
     const cluster = await this.d.rest.find<KubeObject>(objectPath('Cluster', CLUSTER_NAME, ns));

@@ -8,6 +8,7 @@ import { bundleOf, type Authority, type SecretObject } from '../../tls/authority
 import { certInfo, issueServerCertificate, type KeyPair } from '../../tls/x509.js';
 import type { ConditionInput } from '../conditions.js';
 import { ownedMeta } from '../owner.js';
+import { fromBase64, toBase64 } from '../../runtime/secret-data.js';
 
 export const TLS_SECRET = 'db-tls';
 const SIGNER = 'holdfast.io/signer-serial';
@@ -40,8 +41,6 @@ export interface CertificateDecision {
   issued?: string;
 }
 
-const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-const unb64 = (s: string | undefined) => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
 
 function renewalTime(info: { notBefore: Date; notAfter: Date }, renewBeforeMs: number | undefined): Date {
   const lifetime = info.notAfter.getTime() - info.notBefore.getTime();
@@ -66,7 +65,7 @@ export async function decideInternalCertificate(
   const durationMs = parseDuration(ws.spec.tls.duration);
   const renewBeforeMs = ws.spec.tls.renewBefore ? parseDuration(ws.spec.tls.renewBefore) : undefined;
   const data: Record<string, string> = existing?.data ?? {};
-  const have: KeyPair = { certPem: unb64(data['tls.crt']), keyPem: unb64(data['tls.key']) };
+  const have: KeyPair = { certPem: fromBase64(data['tls.crt']), keyPem: fromBase64(data['tls.key']) };
 
   let why: string | undefined;
   let info = have.certPem ? certInfo(have.certPem) : undefined;
@@ -90,7 +89,7 @@ export async function decideInternalCertificate(
       annotations: { [SIGNER]: authority.state.current, [DURATION]: ws.spec.tls.duration },
     },
     type: 'kubernetes.io/tls',
-    data: { 'tls.crt': b64(pair.certPem), 'tls.key': b64(pair.keyPem), 'ca.crt': b64(bundleOf(authority)) },
+    data: { 'tls.crt': toBase64(pair.certPem), 'tls.key': toBase64(pair.keyPem), 'ca.crt': toBase64(bundleOf(authority)) },
   };
   return {
     secret,

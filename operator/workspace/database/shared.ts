@@ -11,6 +11,7 @@ import { objectPath, type KubeObject, type Rest } from '../../runtime/rest.js';
 import type { SecretObject } from '../../tls/authority.js';
 import type { ConditionInput } from '../conditions.js';
 import { ownedMeta } from '../owner.js';
+import { fromBase64, toBase64 } from '../../runtime/secret-data.js';
 
 export const APP_SECRET = 'db-app';
 export const ROTATE_PASSWORD_ANNOTATION = 'holdfast.io/rotate-password';
@@ -27,8 +28,6 @@ export interface DatabaseDecision {
   events: { type: 'Normal' | 'Warning'; reason: string; message: string }[];
 }
 
-const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-const unb64 = (s: string | undefined) => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
 
 export function desiredAppSecret(ws: Workspace, c: { host: string; port: number; dbname: string; user: string; password: string; ca: string; rotatedFor?: string }): SecretObject {
   const uri = `postgresql://${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}@${c.host}:${c.port}/${encodeURIComponent(c.dbname)}?sslmode=verify-full`;
@@ -42,8 +41,8 @@ export function desiredAppSecret(ws: Workspace, c: { host: string; port: number;
     // basic-auth, so that CloudNativePG and others take it as is.
     type: 'kubernetes.io/basic-auth',
     data: {
-      username: b64(c.user), password: b64(c.password), user: b64(c.user),
-      host: b64(c.host), port: b64(String(c.port)), dbname: b64(c.dbname), uri: b64(uri), 'ca.crt': b64(c.ca),
+      username: toBase64(c.user), password: toBase64(c.password), user: toBase64(c.user),
+      host: toBase64(c.host), port: toBase64(String(c.port)), dbname: toBase64(c.dbname), uri: toBase64(uri), 'ca.crt': toBase64(c.ca),
     },
   };
 }
@@ -86,13 +85,13 @@ export async function serverTarget(d: SharedDeps, serverName: string): Promise<{
   if (!server) return fail('ServerNotFound', `SharedDatabaseServer "${serverName}" does not exist; create it or correct spec.database.serverRef`);
   const { adminSecretRef, caSecretRef } = server.spec;
   const admin = await readSecret(d.rest, adminSecretRef.namespace, adminSecretRef.name);
-  const username = unb64(admin?.data?.username);
-  const password = unb64(admin?.data?.password);
+  const username = fromBase64(admin?.data?.username);
+  const password = fromBase64(admin?.data?.password);
   if (!username || !password) {
     return fail('AdminSecretInvalid', `Secret ${adminSecretRef.namespace}/${adminSecretRef.name} of SharedDatabaseServer "${serverName}" must exist with keys username and password`);
   }
   const caSecret = await readSecret(d.rest, caSecretRef.namespace, caSecretRef.name);
-  const ca = unb64(caSecret?.data?.[caSecretRef.key ?? 'ca.crt']);
+  const ca = fromBase64(caSecret?.data?.[caSecretRef.key ?? 'ca.crt']);
   if (!ca) return fail('CASecretInvalid', `Secret ${caSecretRef.namespace}/${caSecretRef.name} of SharedDatabaseServer "${serverName}" must hold the server's CA under key ${caSecretRef.key ?? 'ca.crt'}`);
   return { server, target: { host: server.spec.host, port: server.spec.port ?? 5432, database: server.spec.database ?? 'postgres', ca, username, password } };
 }
@@ -103,7 +102,7 @@ export async function reconcileShared(ws: Workspace, existing: SecretObject | un
   if (!target) return { conditions: [problem!], requeueAfterMs: 30_000, events: [] };
   const id = sharedIdentifier(ws.metadata.name);
   const rotateTo = ws.metadata.annotations?.[ROTATE_PASSWORD_ANNOTATION];
-  const current = unb64(existing?.data?.password);
+  const current = fromBase64(existing?.data?.password);
   const rotating = rotateTo !== undefined && existing !== undefined && existing.metadata.annotations?.[ROTATED_FOR] !== rotateTo;
   const tenancy: Tenancy = {
     role: id,
