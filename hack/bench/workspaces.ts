@@ -3,6 +3,10 @@
 // same objects applied directly with the same concurrency.
 //
 //   npx tsx hack/bench/workspaces.ts [--count 100] [--quiet-seconds 300]
+//   npx tsx hack/bench/workspaces.ts --shared [--count 50]
+//
+// --shared: N Shared workspaces on one real PostgreSQL until DatabaseReady,
+// against the raw baseline of the same SQL run directly.
 //
 // Starts its own control plane (hack/control-plane.sh) and the built operator
 // (npm run build first).
@@ -23,7 +27,9 @@ import { desiredDataClaim } from '../../operator/workspace/volume/desired.js';
 import { desiredDatabaseObjects } from '../../operator/workspace/database/dedicated.js';
 import { createCa, issueServerCertificate } from '../../operator/tls/x509.js';
 import { standInKubelet } from '../../test/harness/stand-in-kubelet.js';
-import { freePort } from '../../test/harness/postgres.js';
+import { freePort, startPostgres } from '../../test/harness/postgres.js';
+import { connect, generatePassword, provisionTenancy, sharedIdentifier } from '../../operator/database/shared.js';
+import { toBase64 } from '../../operator/runtime/secret-data.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -69,6 +75,12 @@ async function main(): Promise<void> {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     await sleep(1500);
+    if (process.argv.includes('--shared')) {
+      await sharedBench(rest);
+      operator.kill('SIGTERM');
+      await new Promise((r) => operator.once('exit', r));
+      return;
+    }
     // Database pods cannot run here: report them ready as a kubelet would.
     const kubelet = standInKubelet(kc);
 
@@ -154,6 +166,48 @@ async function main(): Promise<void> {
   } finally {
     await run(script, ['stop', dir]);
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function sharedBench(rest: Rest): Promise<void> {
+  const pg = await startPostgres();
+  try {
+    const ns = 'holdfast-system';
+    await rest.request('POST', collectionPath('Secret', ns), { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bench-admin' }, data: { username: toBase64(pg.user), password: toBase64(pg.password) } } });
+    await rest.request('POST', collectionPath('Secret', ns), { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bench-ca' }, data: { 'ca.crt': toBase64(pg.ca) } } });
+    await rest.request('POST', collectionPath('SharedDatabaseServer'), {
+      body: { apiVersion: 'holdfast.io/v1alpha1', kind: 'SharedDatabaseServer', metadata: { name: 'bench' },
+        spec: { host: 'localhost', port: pg.port, caSecretRef: { name: 'bench-ca', namespace: ns }, adminSecretRef: { name: 'bench-admin', namespace: ns } } },
+    });
+    const count = arg('count', 50);
+    const names = Array.from({ length: count }, (_, i) => `shared-${String(i).padStart(3, '0')}`);
+    const t0 = performance.now();
+    await pool(names, CONCURRENCY, async (name) => {
+      await rest.request('POST', collectionPath('Workspace'), {
+        body: { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name }, spec: { volume: { storageClassName: 'bench' }, database: { mode: 'Shared', serverRef: 'bench' } } },
+      });
+    });
+    for (;;) {
+      const list = await rest.get<{ items: Workspace[] }>(collectionPath('Workspace'));
+      if (list.items.filter((w) => w.status?.conditions?.some((c) => c.type === 'DatabaseReady' && c.status === 'True')).length === count) break;
+      await sleep(100);
+    }
+    const operatorMs = performance.now() - t0;
+
+    const sql = connect({ host: 'localhost', port: pg.port, database: 'postgres', ca: pg.ca, username: pg.user, password: pg.password });
+    const t1 = performance.now();
+    await pool(names, CONCURRENCY, async (n) => {
+      const id = sharedIdentifier(`raw-${n}`);
+      await provisionTenancy(sql, { role: id, database: id, password: generatePassword(), connectionLimit: -1 });
+    });
+    const rawMs = performance.now() - t1;
+    await sql.end();
+    console.log(`shared workspaces               ${count} on one PostgreSQL (operator concurrency ${CONCURRENCY})`);
+    console.log(`all DatabaseReady               ${(operatorMs / 1000).toFixed(2)} s`);
+    console.log(`raw baseline, same SQL          ${(rawMs / 1000).toFixed(2)} s  (role + database + revoke, direct, concurrency ${CONCURRENCY})`);
+    console.log(`ratio operator / raw            ${(operatorMs / rawMs).toFixed(2)}`);
+  } finally {
+    await pg.stop();
   }
 }
 
