@@ -1,8 +1,9 @@
 // Runs the real operator as a child process against the test control plane.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { allCrds } from '../../operator/api/crd.js';
@@ -12,6 +13,7 @@ import { adminConfig, eventually } from './kube.js';
 import { freePort } from './postgres.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
+const execFileP = promisify(execFile);
 
 /** Applies the generated CRDs (server-side, idempotent) and waits until served. */
 export async function installCrds(): Promise<void> {
@@ -30,6 +32,29 @@ export async function installCrds(): Promise<void> {
       const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
       return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
     });
+  }
+}
+
+/**
+ * Applies a third-party CRD bundle built by hack/build-tools.sh (cert-manager,
+ * CloudNativePG) with the real kubectl and waits until every CRD is served.
+ * `kubectl wait --for=condition=Established` is not used: it fails outright on
+ * a CRD whose status has no conditions yet.
+ */
+export async function installThirdPartyCrds(component: string): Promise<void> {
+  const tools = (c: string) => execFileP(path.join(root, 'hack/build-tools.sh'), ['--print-dir', c]).then((r) => r.stdout.trim());
+  const dir = await tools(component);
+  const kubectl = path.join(await tools('kubernetes'), 'kubectl');
+  const { stdout } = await execFileP(kubectl, ['apply', '--server-side', '--field-manager=holdfast-test', '-f', dir, '-o', 'name'], {
+    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
+  });
+  const ext = adminConfig().makeApiClient(k8s.ApiextensionsV1Api);
+  for (const line of stdout.split('\n').filter((l) => l.startsWith('customresourcedefinition'))) {
+    const name = line.slice(line.indexOf('/') + 1);
+    await eventually(`CRD ${name} established`, async () => {
+      const got = await ext.readCustomResourceDefinition({ name });
+      return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+    }, 60_000);
   }
 }
 

@@ -1,19 +1,13 @@
 // provider: cloudnative-pg against CloudNativePG's real CRDs: the Cluster the
 // operator writes is accepted, and its status (set here as CloudNativePG's
 // controller would, since its pods cannot run) becomes DatabaseReady.
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { namespaceOf } from '../../operator/api/workspace.js';
 import { objectPath } from '../../operator/runtime/rest.js';
 import { eventually } from '../harness/kube.js';
-import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
+import { installCrds, installThirdPartyCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { Workspaces } from '../harness/workspaces.js';
 
-const run = promisify(execFile);
-const hack = path.resolve(import.meta.dirname, '../../hack');
 
 describe('CloudNativePG provider', () => {
   const w = new Workspaces();
@@ -37,11 +31,7 @@ describe('CloudNativePG provider', () => {
   });
 
   it('writes a Cluster the real CRD accepts and follows its readiness', async () => {
-    const { stdout: crds } = await run(path.join(hack, 'build-tools.sh'), ['--print-dir', 'cloudnative-pg-crds']);
-    const { stdout: bin } = await run(path.join(hack, 'build-tools.sh'), ['--print-dir', 'kubernetes']);
-    const kubectl = (...args: string[]) => run(path.join(bin.trim(), 'kubectl'), args, { env: { ...process.env, KUBECONFIG: inject('kubeconfig') } });
-    await kubectl('apply', '--server-side', '-f', crds.trim());
-    await kubectl('wait', '--for=condition=Established', '--timeout=60s', '-f', crds.trim());
+    await installThirdPartyCrds('cloudnative-pg-crds');
 
     const name = await w.create('cnpg', { ...cnpg, volume: { storageClassName: encrypted } });
     const ns = namespaceOf(name);

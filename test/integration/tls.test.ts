@@ -12,7 +12,7 @@ import { objectPath } from '../../operator/runtime/rest.js';
 import { certInfo, signedBy, splitBundle } from '../../operator/tls/x509.js';
 import { eventually } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
-import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
+import { installCrds, installThirdPartyCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { startPostgres, type TestPostgres } from '../harness/postgres.js';
 import { Workspaces } from '../harness/workspaces.js';
 
@@ -211,11 +211,7 @@ describe('workspace certificates', () => {
   });
 
   it("with cert-manager's CRDs installed, applies a Certificate they accept and follows its Ready condition", async () => {
-    const { stdout: crdDir } = await run(path.resolve(import.meta.dirname, '../../hack/build-tools.sh'), ['--print-dir', 'cert-manager-crds']);
-    const { stdout: k8sDir } = await run(path.resolve(import.meta.dirname, '../../hack/build-tools.sh'), ['--print-dir', 'kubernetes']);
-    const kubectl = (...args: string[]) => run(path.join(k8sDir.trim(), 'kubectl'), args, { env: { ...process.env, KUBECONFIG: inject('kubeconfig') } });
-    await kubectl('apply', '--server-side', '-f', crdDir.trim());
-    await kubectl('wait', '--for=condition=Established', '--timeout=60s', '-f', crdDir.trim());
+    await installThirdPartyCrds('cert-manager-crds');
 
     const w = new Workspaces();
     await operator(w);
