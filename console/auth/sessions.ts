@@ -1,0 +1,93 @@
+// Server-side sessions. The cookie holds a random token; the database holds
+// only its hash. A session is replaced by a new one at every step of signing
+// in, ends after an idle period and after an absolute lifetime, and all of a
+// user's sessions end when their password changes.
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { and, eq, lt, ne, or } from 'drizzle-orm';
+import type { ConsoleDb } from '../db/client.js';
+import { sessions, users, type Session, type SessionStage, type User } from '../db/schema.js';
+
+export interface SessionTimeouts {
+  idleMs: number;
+  absoluteMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: SessionTimeouts = { idleMs: 30 * 60_000, absoluteMs: 12 * 3_600_000 };
+
+export interface ActiveSession {
+  token: string;
+  session: Session;
+  user: User;
+}
+
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+export class SessionStore {
+  constructor(
+    private readonly db: ConsoleDb,
+    private readonly timeouts: SessionTimeouts = DEFAULT_TIMEOUTS,
+  ) {}
+
+  async create(user: User, stage: SessionStage, method: string, client: { ip: string; userAgent: string }, replaces?: string): Promise<string> {
+    const token = randomBytes(32).toString('base64url');
+    await this.db.transaction(async (tx) => {
+      if (replaces) await tx.delete(sessions).where(eq(sessions.idHash, hashToken(replaces)));
+      await tx.insert(sessions).values({ idHash: hashToken(token), userId: user.id, stage, method, ip: client.ip, userAgent: client.userAgent.slice(0, 300) });
+    });
+    return token;
+  }
+
+  /** The session and its user, or undefined when unknown, expired or the user is disabled. */
+  async resolve(token: string | undefined, now = new Date()): Promise<ActiveSession | undefined> {
+    if (!token || token.length > 100) return undefined;
+    const [row] = await this.db.select().from(sessions).innerJoin(users, eq(users.id, sessions.userId)).where(eq(sessions.idHash, hashToken(token)));
+    if (!row) return undefined;
+    const { sessions: session, users: user } = row;
+    const idle = now.getTime() - session.lastSeenAt.getTime() > this.timeouts.idleMs;
+    const old = now.getTime() - session.createdAt.getTime() > this.timeouts.absoluteMs;
+    if (idle || old || user.disabled) {
+      await this.db.delete(sessions).where(eq(sessions.idHash, session.idHash));
+      return undefined;
+    }
+    // Touch at most once a minute: a page load is not a write.
+    if (now.getTime() - session.lastSeenAt.getTime() > 60_000) {
+      await this.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.idHash, session.idHash));
+    }
+    return { token, session, user };
+  }
+
+  async revoke(token: string): Promise<void> {
+    await this.db.delete(sessions).where(eq(sessions.idHash, hashToken(token)));
+  }
+
+  /** Ends every session of the user except, optionally, the one in use. */
+  async revokeUser(userId: string, keep?: string): Promise<void> {
+    await this.db.delete(sessions).where(and(eq(sessions.userId, userId), keep ? ne(sessions.idHash, hashToken(keep)) : undefined));
+  }
+
+  async purgeExpired(now = new Date()): Promise<void> {
+    await this.db.delete(sessions).where(or(
+      lt(sessions.lastSeenAt, new Date(now.getTime() - this.timeouts.idleMs)),
+      lt(sessions.createdAt, new Date(now.getTime() - this.timeouts.absoluteMs)),
+    ));
+  }
+}
+
+/**
+ * CSRF tokens bound to the session (or, before sign-in, to a random cookie):
+ * an HMAC that a page from another origin can neither read nor compute.
+ */
+export class CsrfTokens {
+  constructor(private readonly key: Buffer) {}
+
+  issue(binding: string): string {
+    return createHmac('sha256', this.key).update(`csrf:${binding}`).digest('base64url');
+  }
+
+  check(binding: string | undefined, token: string | undefined): boolean {
+    if (!binding || !token) return false;
+    const want = Buffer.from(this.issue(binding));
+    const got = Buffer.from(token);
+    return want.length === got.length && timingSafeEqual(want, got);
+  }
+}

@@ -1,0 +1,63 @@
+// `holdfast console`: opens the database, makes sure a first administrator
+// exists, and serves the console.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ServerBuild } from '@remix-run/node';
+import { createLogger } from '../operator/runtime/log.js';
+import { CsrfTokens } from './auth/sessions.js';
+import { bootstrapAdmin, csrfKey } from './bootstrap.js';
+import { openDatabase } from './db/client.js';
+import { buildConsole } from './server.js';
+import { ConsoleServices, DEFAULT_SETTINGS } from './services.js';
+import { WorkspaceStatuses } from './workspaces.js';
+
+/** build/ of `remix vite:build`, found from the sources and from dist/. */
+export function remixBuildDir(): string {
+  const candidates = [path.resolve(import.meta.dirname, '../build'), path.resolve(import.meta.dirname, '../../build')];
+  const found = candidates.find((d) => existsSync(path.join(d, 'server/index.js')));
+  if (!found) throw new Error('the console UI is not built: run `npm run build:app` (hack/up and hack/test do)');
+  return found;
+}
+
+export async function runConsole(): Promise<void> {
+  const log = createLogger('console');
+  const listen = process.env.HOLDFAST_CONSOLE_ADDRESS ?? '0.0.0.0:8443';
+  const [host, port] = [listen.slice(0, listen.lastIndexOf(':')), Number(listen.slice(listen.lastIndexOf(':') + 1))];
+  const database = await openDatabase({
+    url: process.env.DATABASE_URL,
+    dataDir: process.env.HOLDFAST_CONSOLE_DATA ?? path.resolve('.holdfast/console-data'),
+  });
+  log.info({ database: database.kind }, 'console database ready');
+  const publicUrl = process.env.HOLDFAST_PUBLIC_URL;
+  const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
+  const settings = {
+    ...DEFAULT_SETTINGS,
+    // Plain HTTP only on loopback (local runs); anywhere else TLS terminates in front.
+    secureCookies: process.env.HOLDFAST_INSECURE_COOKIES === 'true' ? false : !(loopback && !publicUrl?.startsWith('https:')),
+    ...(publicUrl ? { publicUrl } : {}),
+    ...(process.env.HOLDFAST_ALERT_WEBHOOK ? { alertWebhook: process.env.HOLDFAST_ALERT_WEBHOOK } : {}),
+  };
+  const services = new ConsoleServices(database, settings, new CsrfTokens(await csrfKey(database.db)), WorkspaceStatuses.fromEnvironment(log), log);
+  const buildDir = remixBuildDir();
+  const build = (await import(pathToFileURL(path.join(buildDir, 'server/index.js')).href)) as ServerBuild;
+  const app = await buildConsole({ services, remix: { build, clientDir: path.join(buildDir, 'client') }, logger: { level: process.env.HOLDFAST_LOG_LEVEL ?? 'info' }, trustProxy: process.env.HOLDFAST_TRUST_PROXY === 'true' });
+  const address = await app.listen({ host, port });
+
+  const boot = await bootstrapAdmin(database.db, process.env.HOLDFAST_ADMIN_EMAIL ?? 'admin@holdfast.local');
+  if (boot.oneTimePassword) {
+    // Printed once, on its own line, for the person installing the console (hack/up shows it).
+    process.stdout.write(`holdfast console: sign in as ${boot.email} with the one-time password ${boot.oneTimePassword}\n`);
+  }
+  log.info({ address, publicUrl }, 'console listening');
+  const purge = setInterval(() => void services.sessions.purgeExpired().catch(() => {}), 10 * 60_000);
+  purge.unref();
+  const stop = async () => {
+    clearInterval(purge);
+    await app.close();
+    await database.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+}

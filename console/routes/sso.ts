@@ -1,0 +1,119 @@
+// Single sign-on per tenant: /auth/sso/<tenant> starts it, the provider
+// sends the person back to the OIDC callback or the SAML ACS.
+import { createHash, randomBytes } from 'node:crypto';
+import { eq, lt } from 'drizzle-orm';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { OidcClient, type OidcPending } from '../auth/oidc.js';
+import { SamlClient } from '../auth/saml.js';
+import { SsoError } from '../auth/sso.js';
+import { signInRequests, type Tenant } from '../db/schema.js';
+import { clientOf } from '../plugins/security.js';
+import { nextPage } from '../stages.js';
+
+const REQUEST_TTL_MS = 10 * 60_000;
+const hash = (id: string) => createHash('sha256').update(id).digest('hex');
+
+export async function ssoRoutes(app: FastifyInstance): Promise<void> {
+  const { services } = app;
+  const db = services.database.db;
+  const oidcClients = new Map<string, Promise<OidcClient>>();
+  // One SAML client per tenant and settings: it remembers the requests it made.
+  const samlClients = new Map<string, SamlClient>();
+
+  const base = (request: FastifyRequest) => services.settings.publicUrl ?? `${request.protocol}://${request.host}`;
+  const oidcFor = (tenant: Tenant) => {
+    const key = JSON.stringify([tenant.id, tenant.oidc, tenant.oidcClientSecret]);
+    let client = oidcClients.get(key);
+    if (!client) {
+      client = OidcClient.discover({ ...tenant.oidc!, ...(tenant.oidcClientSecret ? { clientSecret: tenant.oidcClientSecret } : {}) });
+      client.catch(() => oidcClients.delete(key));
+      oidcClients.set(key, client);
+    }
+    return client;
+  };
+  const samlFor = (tenant: Tenant, request: FastifyRequest) => {
+    const key = JSON.stringify([tenant.id, tenant.saml]);
+    let client = samlClients.get(key);
+    if (!client) {
+      client = new SamlClient({ ...tenant.saml!, spEntityId: `${base(request)}/auth/saml/${tenant.id}` }, `${base(request)}/auth/saml/${tenant.id}/acs`);
+      samlClients.set(key, client);
+    }
+    return client;
+  };
+
+  const fail = (reply: FastifyReply, message: string) => reply.redirect(`/login?error=${encodeURIComponent(message)}`);
+
+  app.get('/auth/sso/:tenant', async (request, reply) => {
+    const { tenant: id } = request.params as { tenant: string };
+    const tenant = await services.tenants.forSignIn(id);
+    const via = (request.query as { via?: string }).via;
+    if (!tenant || (!tenant.oidc && !tenant.saml)) return fail(reply, `No single sign-on is set up for "${id}". Check the organization name or sign in with your password.`);
+    await db.delete(signInRequests).where(lt(signInRequests.createdAt, new Date(Date.now() - REQUEST_TTL_MS)));
+    const requestId = randomBytes(24).toString('base64url');
+    try {
+      if (tenant.oidc && via !== 'saml') {
+        const { url, pending } = (await oidcFor(tenant)).begin(`${base(request)}/auth/oidc/callback`);
+        await db.insert(signInRequests).values({ idHash: hash(requestId), tenantId: tenant.id, protocol: 'oidc', data: { ...pending } });
+        // Binds the callback to this browser, so nobody can sign a victim into their own account.
+        reply.setCookie(app.cookieNames.sso, requestId, { path: '/', httpOnly: true, secure: services.settings.secureCookies, sameSite: 'lax', maxAge: REQUEST_TTL_MS / 1000 });
+        return reply.redirect(url);
+      }
+      await db.insert(signInRequests).values({ idHash: hash(requestId), tenantId: tenant.id, protocol: 'saml', data: {} });
+      return reply.redirect(await samlFor(tenant, request).begin(requestId));
+    } catch (err) {
+      request.log.warn({ err: String(err), tenant: id }, 'single sign-on could not start');
+      return fail(reply, `Single sign-on for ${tenant.displayName} could not start: the identity provider did not answer as configured. Ask your administrator to check it.`);
+    }
+  });
+
+  app.get('/auth/oidc/callback', async (request, reply) => {
+    const requestId = request.cookies[app.cookieNames.sso];
+    reply.clearCookie(app.cookieNames.sso, { path: '/' });
+    const pending = requestId ? await take(requestId) : undefined;
+    if (!pending || pending.protocol !== 'oidc') return fail(reply, 'That sign-in link expired or was started in another browser. Start again.');
+    const tenant = await services.tenants.forSignIn(pending.tenantId);
+    if (!tenant?.oidc) return fail(reply, 'Single sign-on is no longer set up for this organization.');
+    try {
+      const identity = await (await oidcFor(tenant)).finish(new URL(request.url, base(request)), pending.data as unknown as OidcPending);
+      return finish(request, reply, await services.signIn.sso(tenant, identity, 'oidc', clientOf(request), request.auth?.token));
+    } catch (err) {
+      return fail(reply, err instanceof SsoError ? err.message : 'The identity provider\'s answer could not be checked. Start again.');
+    }
+  });
+
+  app.post('/auth/saml/:tenant/acs', async (request, reply) => {
+    const { tenant: id } = request.params as { tenant: string };
+    const body = Object.fromEntries(new URLSearchParams(typeof request.body === 'string' ? request.body : ''));
+    const tenant = await services.tenants.forSignIn(id);
+    if (!tenant?.saml) return fail(reply, 'Single sign-on is no longer set up for this organization.');
+    try {
+      const { identity, relayState } = await samlFor(tenant, request).finish(body);
+      const pending = relayState ? await take(relayState) : undefined;
+      if (!pending || pending.protocol !== 'saml' || pending.tenantId !== tenant.id) throw new SsoError('That sign-in expired. Start again.');
+      return finish(request, reply, await services.signIn.sso(tenant, identity, 'saml', clientOf(request), request.auth?.token));
+    } catch (err) {
+      request.log.warn({ err: String(err), tenant: id }, 'SAML response refused');
+      return fail(reply, err instanceof SsoError ? err.message : 'The identity provider\'s answer could not be checked. Start again.');
+    }
+  });
+
+  app.get('/auth/saml/:tenant/metadata', async (request, reply) => {
+    const { tenant: id } = request.params as { tenant: string };
+    const tenant = await services.tenants.forSignIn(id);
+    if (!tenant?.saml) return reply.code(404).send({ error: 'NotFound', message: `SAML is not set up for "${id}"` });
+    return reply.type('application/samlmetadata+xml').send(samlFor(tenant, request).metadata());
+  });
+
+  /** A sign-in request is used once: it is deleted as it is read. */
+  async function take(requestId: string) {
+    const [row] = await db.delete(signInRequests).where(eq(signInRequests.idHash, hash(requestId))).returning();
+    if (!row || Date.now() - row.createdAt.getTime() > REQUEST_TTL_MS) return undefined;
+    return row;
+  }
+
+  function finish(request: FastifyRequest, reply: FastifyReply, result: Awaited<ReturnType<typeof services.signIn.sso>>) {
+    if (!result.ok) return fail(reply, result.message);
+    app.setSessionCookie(reply, result.token);
+    return reply.redirect(nextPage(result.stage));
+  }
+}

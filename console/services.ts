@@ -1,0 +1,66 @@
+// The console's services, created once and handed to routes and to the
+// Remix loaders (through the load context).
+import type { Logger } from 'pino';
+import { AuditLog } from './audit/service.js';
+import { DEFAULT_POLICY, type PasswordPolicy } from './auth/passwords.js';
+import type { CsrfTokens} from './auth/sessions.js';
+import { DEFAULT_TIMEOUTS, SessionStore, type SessionTimeouts } from './auth/sessions.js';
+import { DEFAULT_LOCKOUT, SignIn, type LockoutAlert, type Lockout } from './auth/sign-in.js';
+import type { OpenedDb } from './db/client.js';
+import { Tenants } from './tenants/service.js';
+import type { WorkspaceStatuses } from './workspaces.js';
+
+export interface ConsoleSettings {
+  policy: PasswordPolicy;
+  lockout: Lockout;
+  timeouts: SessionTimeouts;
+  /** Cookies only over HTTPS; on unless serving plain HTTP on loopback. */
+  secureCookies: boolean;
+  /** Where SSO providers send people back, e.g. https://holdfast.example.com; else taken from the request. */
+  publicUrl?: string;
+  /** POSTed a JSON alert when an account is locked. */
+  alertWebhook?: string;
+}
+
+export const DEFAULT_SETTINGS: ConsoleSettings = {
+  policy: DEFAULT_POLICY, lockout: DEFAULT_LOCKOUT, timeouts: DEFAULT_TIMEOUTS, secureCookies: true,
+};
+
+export class ConsoleServices {
+  readonly sessions: SessionStore;
+  readonly signIn: SignIn;
+  readonly tenants: Tenants;
+  readonly audit: AuditLog;
+
+  constructor(
+    readonly database: OpenedDb,
+    readonly settings: ConsoleSettings,
+    readonly csrf: CsrfTokens,
+    readonly workspaces: WorkspaceStatuses | undefined,
+    readonly log: Logger,
+  ) {
+    const db = database.db;
+    this.sessions = new SessionStore(db, settings.timeouts);
+    this.signIn = new SignIn(db, this.sessions, settings.policy, settings.lockout, (a) => this.lockoutAlert(a));
+    this.tenants = new Tenants(db);
+    this.audit = new AuditLog(db);
+  }
+
+  /** The on-premise form of "an SMS on repeated unauthorized access". */
+  private lockoutAlert(alert: LockoutAlert): void {
+    this.log.warn({ alert: 'account-locked', ...alert }, `account ${alert.email} locked after ${alert.failures} failed sign-ins`);
+    if (this.settings.alertWebhook) {
+      fetch(this.settings.alertWebhook, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ alert: 'account-locked', ...alert, lockedUntil: alert.lockedUntil.toISOString() }),
+        signal: AbortSignal.timeout(10_000),
+      }).catch((err: unknown) => this.log.error({ err: String(err) }, 'could not deliver the lockout alert to HOLDFAST_ALERT_WEBHOOK'));
+    }
+    const workspaces = this.workspaces;
+    if (alert.tenantId && workspaces) {
+      void this.tenants.forSignIn(alert.tenantId).then((t) => t && workspaces.warn(t.workspace, 'AccountLocked',
+        `console account ${alert.email} locked after ${alert.failures} failed sign-ins from ${alert.ip}`));
+    }
+  }
+}

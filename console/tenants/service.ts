@@ -1,0 +1,203 @@
+// Tenants, their sign-in settings and their people. The API routes and the
+// pages both call this, so tenant scoping is decided once, here.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { and, asc, count, desc, eq, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { Forbidden, NotFound, requirePlatformAdmin, requireTenant, type Viewer } from '../access.js';
+import { appendAudit } from '../audit/log.js';
+import { hashPassword } from '../auth/passwords.js';
+import type { Client } from '../auth/sign-in.js';
+import type { ConsoleDb } from '../db/client.js';
+import { ROLES, tenants, users, type Tenant, type User } from '../db/schema.js';
+
+const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, 'use lower case letters, digits and "-", at most 40 characters, starting and ending with a letter or digit');
+
+export const OidcInput = z.object({
+  issuer: z.url({ message: 'issuer must be the provider URL, e.g. https://login.example.com' }),
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1).optional(),
+  scopes: z.string().optional(),
+  groupsClaim: z.string().optional(),
+});
+
+export const SamlInput = z.object({
+  entryPoint: z.url({ message: 'entryPoint must be the IdP single sign-on URL' }),
+  idpCert: z.string().includes('BEGIN CERTIFICATE', { message: 'idpCert must be the PEM certificate the IdP signs with' }),
+  idpIssuer: z.string().optional(),
+  emailAttribute: z.string().optional(),
+  groupsAttribute: z.string().optional(),
+});
+
+export const RoleMapping = z.array(z.object({ group: z.string().min(1), role: z.enum(['tenant-admin', 'auditor']) })).max(50);
+
+export const TenantCreate = z.object({
+  id: dnsLabel,
+  displayName: z.string().min(1).max(100),
+  workspace: dnsLabel.optional(),
+  totpRequired: z.boolean().optional(),
+});
+
+export const TenantUpdate = z.object({
+  displayName: z.string().min(1).max(100).optional(),
+  totpRequired: z.boolean().optional(),
+  oidc: OidcInput.nullable().optional(),
+  saml: SamlInput.nullable().optional(),
+  roleMapping: RoleMapping.optional(),
+});
+
+export const UserCreate = z.object({
+  email: z.email({ message: 'email must be an e-mail address' }),
+  name: z.string().max(100).optional(),
+  role: z.enum(ROLES),
+});
+
+export type TenantView = Omit<Tenant, 'oidcClientSecret'> & { oidcClientSecretSet: boolean; userCount: number };
+export type UserView = Pick<User, 'id' | 'email' | 'name' | 'role' | 'tenantId' | 'lastSignInAt' | 'lockedUntil' | 'disabled' | 'createdAt'> & { totp: boolean; sso: boolean };
+
+export const TENANT_SORTS = { name: tenants.displayName, id: tenants.id, created: tenants.createdAt } as const;
+export type TenantSort = keyof typeof TENANT_SORTS;
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  page: number;
+  pageSize: number;
+}
+
+function tenantView(t: Tenant, userCount: number): TenantView {
+  const { oidcClientSecret, ...rest } = t;
+  return { ...rest, oidcClientSecretSet: Boolean(oidcClientSecret), userCount };
+}
+
+function userView(u: User): UserView {
+  return {
+    id: u.id, email: u.email, name: u.name, role: u.role, tenantId: u.tenantId, lastSignInAt: u.lastSignInAt,
+    lockedUntil: u.lockedUntil && u.lockedUntil > new Date() ? u.lockedUntil : null, disabled: u.disabled, createdAt: u.createdAt,
+    totp: Boolean(u.totpSecret), sso: Boolean(u.ssoSubject),
+  };
+}
+
+export class Tenants {
+  constructor(private readonly db: ConsoleDb) {}
+
+  async list(viewer: Viewer, opts: { sort?: TenantSort; desc?: boolean; page?: number; pageSize?: number } = {}): Promise<Page<TenantView>> {
+    const pageSize = Math.min(Math.max(opts.pageSize ?? 20, 1), 100);
+    const page = Math.max(opts.page ?? 1, 1);
+    const scope = viewer.tenantId === null ? undefined : eq(tenants.id, viewer.tenantId);
+    const column = TENANT_SORTS[opts.sort ?? 'name'];
+    const rows = await this.db.select({ tenant: tenants, users: sql<number>`(select count(*) from ${users} where ${users.tenantId} = ${tenants.id})`.mapWith(Number) })
+      .from(tenants).where(scope).orderBy(opts.desc ? desc(column) : asc(column), asc(tenants.id))
+      .limit(pageSize).offset((page - 1) * pageSize);
+    const [total] = await this.db.select({ n: count() }).from(tenants).where(scope);
+    return { items: rows.map((r) => tenantView(r.tenant, r.users)), total: total?.n ?? 0, page, pageSize };
+  }
+
+  async get(viewer: Viewer, id: string): Promise<TenantView> {
+    requireTenant(viewer, id, false);
+    const [row] = await this.db.select().from(tenants).where(eq(tenants.id, id));
+    if (!row) throw new NotFound(`no tenant "${id}"`);
+    const [n] = await this.db.select({ n: count() }).from(users).where(eq(users.tenantId, id));
+    return tenantView(row, n?.n ?? 0);
+  }
+
+  /** For sign-in: a tenant's SSO settings, without any viewer. */
+  async forSignIn(id: string): Promise<Tenant | undefined> {
+    const [row] = await this.db.select().from(tenants).where(eq(tenants.id, id));
+    return row;
+  }
+
+  async create(viewer: Viewer, input: z.input<typeof TenantCreate>, client: Client): Promise<TenantView> {
+    requirePlatformAdmin(viewer);
+    const data = TenantCreate.parse(input);
+    return this.db.transaction(async (tx) => {
+      const [exists] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, data.id));
+      if (exists) throw new Conflict(`a tenant "${data.id}" already exists; choose another id`);
+      const [row] = await tx.insert(tenants).values({ id: data.id, displayName: data.displayName, workspace: data.workspace ?? data.id, totpRequired: data.totpRequired ?? false }).returning();
+      await appendAudit(tx, { actor: viewer.email, tenantId: data.id, action: 'tenant.created', target: `tenant/${data.id}`, ip: client.ip, after: data });
+      return tenantView(row!, 0);
+    });
+  }
+
+  async update(viewer: Viewer, id: string, input: z.input<typeof TenantUpdate>, client: Client): Promise<TenantView> {
+    requireTenant(viewer, id, true);
+    const patch = TenantUpdate.parse(input);
+    return this.db.transaction(async (tx) => {
+      const [before] = await tx.select().from(tenants).where(eq(tenants.id, id)).for('update');
+      if (!before) throw new NotFound(`no tenant "${id}"`);
+      const set: Partial<Tenant> = {};
+      if (patch.displayName !== undefined) set.displayName = patch.displayName;
+      if (patch.totpRequired !== undefined) set.totpRequired = patch.totpRequired;
+      if (patch.roleMapping !== undefined) set.roleMapping = patch.roleMapping;
+      if (patch.saml !== undefined) set.saml = patch.saml;
+      if (patch.oidc !== undefined) {
+        if (patch.oidc === null) {
+          set.oidc = null;
+          set.oidcClientSecret = null;
+        } else {
+          const { clientSecret, ...oidc } = patch.oidc;
+          set.oidc = oidc;
+          if (clientSecret !== undefined) set.oidcClientSecret = clientSecret;
+        }
+      }
+      const [after] = await tx.update(tenants).set(set).where(eq(tenants.id, id)).returning();
+      const changed = Object.keys(set) as (keyof Tenant)[];
+      await appendAudit(tx, {
+        actor: viewer.email, tenantId: id, action: 'tenant.updated', target: `tenant/${id}`, ip: client.ip,
+        before: Object.fromEntries(changed.map((k) => [k, before[k]])),
+        after: Object.fromEntries(changed.map((k) => [k, after![k]])),
+      });
+      const [n] = await tx.select({ n: count() }).from(users).where(eq(users.tenantId, id));
+      return tenantView(after!, n?.n ?? 0);
+    });
+  }
+
+  async users(viewer: Viewer, tenantId: string | null): Promise<UserView[]> {
+    if (tenantId === null) requirePlatformAdmin(viewer);
+    else requireTenant(viewer, tenantId, false);
+    const rows = await this.db.select().from(users)
+      .where(tenantId === null ? undefined : eq(users.tenantId, tenantId)).orderBy(asc(users.email));
+    return rows.map(userView);
+  }
+
+  /** Adds a person with a one-time password they must change at first sign-in. */
+  async createUser(viewer: Viewer, tenantId: string | null, input: z.input<typeof UserCreate>, client: Client): Promise<{ user: UserView; oneTimePassword: string }> {
+    const data = UserCreate.parse(input);
+    if (tenantId === null) requirePlatformAdmin(viewer);
+    else requireTenant(viewer, tenantId, true);
+    if (data.role === 'platform-admin' && tenantId !== null) throw new Forbidden('a platform administrator belongs to no tenant');
+    const oneTimePassword = oneTimeSecret();
+    const passwordHash = await hashPassword(oneTimePassword);
+    const user = await this.db.transaction(async (tx) => {
+      const [exists] = await tx.select({ id: users.id }).from(users).where(sql`lower(${users.email}) = ${data.email.toLowerCase()}`);
+      if (exists) throw new Conflict(`${data.email} already has an account`);
+      const [row] = await tx.insert(users).values({ id: randomUUID(), email: data.email, name: data.name ?? '', role: data.role, tenantId, passwordHash, passwordChangedAt: new Date(), mustChangePassword: true }).returning();
+      await appendAudit(tx, { actor: viewer.email, tenantId, action: 'user.created', target: `user/${row!.id}`, ip: client.ip, after: { email: data.email, role: data.role } });
+      return row!;
+    });
+    return { user: userView(user), oneTimePassword };
+  }
+
+  async unlockUser(viewer: Viewer, userId: string, client: Client): Promise<void> {
+    const [user] = await this.db.select().from(users).where(eq(users.id, userId));
+    if (!user) throw new NotFound('no such user');
+    if (user.tenantId === null) requirePlatformAdmin(viewer);
+    else requireTenant(viewer, user.tenantId, true);
+    await this.db.transaction(async (tx) => {
+      await tx.update(users).set({ failedSignIns: 0, lockedUntil: null }).where(and(eq(users.id, userId)));
+      await appendAudit(tx, { actor: viewer.email, tenantId: user.tenantId, action: 'user.unlocked', target: `user/${userId}`, ip: client.ip, before: { lockedUntil: user.lockedUntil?.toISOString() ?? null } });
+    });
+  }
+}
+
+export class Conflict extends Error {
+  override name = 'Conflict';
+  readonly statusCode = 409;
+}
+
+/** 20 characters from an alphabet without look-alikes, with every class the policy asks for. */
+export function oneTimeSecret(): string {
+  const sets = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnpqrstuvwxyz', '23456789'];
+  const all = sets.join('');
+  const chars = [...randomBytes(20)].map((b, i) => (i < 3 ? sets[i]! : all)[b % (i < 3 ? sets[i]!.length : all.length)]!);
+  return chars.join('');
+}

@@ -1,0 +1,84 @@
+// The console's read of Workspace status from the Kubernetes API. The
+// Workspace is the source of truth; the console only shows it.
+import { randomBytes } from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Workspace } from '../operator/api/workspace.js';
+import { Rest, collectionPath } from '../operator/runtime/rest.js';
+
+export interface WorkspaceSummary {
+  name: string;
+  phase: string;
+  ready: boolean;
+  reason: string;
+  message: string;
+  databaseMode: string;
+  lastBackup?: string;
+  lastVerified?: string;
+}
+
+export class WorkspaceStatuses {
+  private cached: { at: number; items: Map<string, WorkspaceSummary> } | undefined;
+  private readonly events: k8s.EventsV1Api;
+
+  constructor(private readonly kc: k8s.KubeConfig, private readonly log: Logger) {
+    this.events = kc.makeApiClient(k8s.EventsV1Api);
+  }
+
+  static fromEnvironment(log: Logger): WorkspaceStatuses | undefined {
+    try {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromDefault();
+      if (!kc.getCurrentCluster()) return undefined;
+      return new WorkspaceStatuses(kc, log);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** All Workspaces by name, at most 5 s old; undefined when the cluster cannot be reached. */
+  async all(): Promise<Map<string, WorkspaceSummary> | undefined> {
+    if (this.cached && Date.now() - this.cached.at < 5_000) return this.cached.items;
+    try {
+      const list = await new Rest(this.kc).get<{ items: Workspace[] }>(collectionPath('Workspace'));
+      const items = new Map(list.items.map((ws) => [ws.metadata.name, summarize(ws)]));
+      this.cached = { at: Date.now(), items };
+      return items;
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'could not list Workspaces');
+      return undefined;
+    }
+  }
+
+  /** A Warning Event on the Workspace, where `kubectl describe ws` shows it. */
+  async warn(workspace: string, reason: string, note: string): Promise<void> {
+    try {
+      await this.events.createNamespacedEvent({
+        namespace: 'default',
+        body: {
+          metadata: { name: `${workspace}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`, namespace: 'default' },
+          eventTime: new k8s.V1MicroTime(),
+          type: 'Warning', reason, action: 'SignIn', note: note.slice(0, 1024),
+          reportingController: 'holdfast.io/console', reportingInstance: 'holdfast-console',
+          regarding: { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', name: workspace },
+        },
+      });
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'could not record the event');
+    }
+  }
+}
+
+function summarize(ws: Workspace): WorkspaceSummary {
+  const ready = ws.status?.conditions?.find((c) => c.type === 'Ready');
+  return {
+    name: ws.metadata.name,
+    phase: ws.status?.phase ?? 'Pending',
+    ready: ready?.status === 'True',
+    reason: ready?.reason ?? '',
+    message: ready?.message ?? '',
+    databaseMode: ws.spec.database.mode,
+    ...(ws.status?.lastBackupTime ? { lastBackup: ws.status.lastBackupTime } : {}),
+    ...(ws.status?.lastVerifiedTime ? { lastVerified: ws.status.lastVerifiedTime } : {}),
+  };
+}
