@@ -2,6 +2,8 @@
 // One entrypoint for every role, so that jobs run the operator's own image:
 //   holdfast operator        run the controller (leader-elected)
 //   holdfast crds            print the CustomResourceDefinitions as YAML
+//   holdfast console         serve the admin console
+//   holdfast audit verify F  check an exported audit log (JSON Lines) offline
 import * as k8s from '@kubernetes/client-node';
 import { Operator } from './controller.js';
 import { renderCrds } from './api/render.js';
@@ -59,8 +61,23 @@ async function runOperator(): Promise<void> {
   await operator.run();
 }
 
-const [command] = process.argv.slice(2);
+const [command, ...rest] = process.argv.slice(2);
 switch (command) {
+  case 'console': {
+    const { runConsole } = await import('../console/main.js');
+    await runConsole();
+    break;
+  }
+  case 'audit': {
+    const [sub, file, follows] = rest;
+    if (sub !== 'verify' || !file) {
+      process.stderr.write('usage: holdfast audit verify <export.jsonl> [hash-the-export-must-follow]\n');
+      process.exit(2);
+    }
+    const { verifyExport } = await import('../console/audit/verify-cli.js');
+    process.exit(await verifyExport(file, follows));
+    break;
+  }
   case 'operator':
     await runOperator();
     break;
@@ -68,6 +85,6 @@ switch (command) {
     process.stdout.write(renderCrds().map(([, text]) => text).join('---\n'));
     break;
   default:
-    process.stderr.write('usage: holdfast <operator | crds>\n');
+    process.stderr.write('usage: holdfast <operator | console | crds | audit verify FILE>\n');
     process.exit(2);
 }

@@ -49,8 +49,9 @@ export class SessionStore {
       await this.db.delete(sessions).where(eq(sessions.idHash, session.idHash));
       return undefined;
     }
-    // Touch at most once a minute: a page load is not a write.
-    if (now.getTime() - session.lastSeenAt.getTime() > 60_000) {
+    // Touch at most once a minute (a page load is not a write), and within
+    // half the idle period, so that a session in use never looks idle.
+    if (now.getTime() - session.lastSeenAt.getTime() > Math.min(60_000, this.timeouts.idleMs / 2)) {
       await this.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.idHash, session.idHash));
     }
     return { token, session, user };

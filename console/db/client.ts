@@ -2,7 +2,7 @@
 // given, else embedded PGlite persisted in a data directory. Migrations are
 // applied on open, so a new version of the console upgrades its own schema.
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import * as schema from './schema.js';
@@ -34,7 +34,8 @@ export async function openDatabase(options: { url?: string; dataDir?: string }):
     const { default: postgres } = await import('postgres');
     const { drizzle } = await import('drizzle-orm/postgres-js');
     const { migrate } = await import('drizzle-orm/postgres-js/migrator');
-    const client = postgres(options.url, { max: 10, onnotice: () => {} });
+    const { url, ssl } = await rootCertificate(options.url);
+    const client = postgres(url, { max: 10, onnotice: () => {}, ...(ssl ? { ssl } : {}) });
     const db = drizzle(client, { schema });
     await migrate(db, { migrationsFolder: migrations });
     return {
@@ -58,4 +59,24 @@ export async function openDatabase(options: { url?: string; dataDir?: string }):
     ping: async () => { await client.query('select 1'); },
     close: () => client.close(),
   };
+}
+
+/**
+ * libpq's `sslrootcert=FILE`, the usual way to name a private CA in a
+ * DATABASE_URL. postgres.js does not read it (it passes it on to the server
+ * as a setting, which the server refuses), so the CA is loaded here.
+ */
+async function rootCertificate(url: string): Promise<{ url: string; ssl?: { ca: string; rejectUnauthorized: true; checkServerIdentity?: () => undefined } }> {
+  if (!url.includes('sslrootcert=')) return { url };
+  const parsed = new URL(url);
+  const file = parsed.searchParams.get('sslrootcert');
+  const mode = parsed.searchParams.get('sslmode');
+  if (!file || file === 'system') return { url };
+  parsed.searchParams.delete('sslrootcert');
+  if (mode !== 'verify-full' && mode !== 'verify-ca' && mode !== 'require') return { url: parsed.toString() };
+  const ca = await readFile(file, 'utf8').catch((err: unknown) => {
+    throw new Error(`cannot read the CA certificate that sslrootcert names in DATABASE_URL (${file}): ${String(err)}`);
+  });
+  // As in libpq, only verify-full checks the host name; require with a CA means verify-ca.
+  return { url: parsed.toString(), ssl: { ca, rejectUnauthorized: true, ...(mode === 'verify-full' ? {} : { checkServerIdentity: () => undefined }) } };
 }

@@ -1,0 +1,44 @@
+import { redirect, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
+import { Form, useActionData, useLoaderData } from '@remix-run/react';
+import { nextPage } from '../../console/stages.js';
+import { Csrf, Field, Notice } from '../components/forms';
+import { field, requireStage } from '../session.server';
+
+export const meta: MetaFunction = () => [{ title: 'Choose a new password · Holdfast' }];
+
+export async function loader({ context }: LoaderFunctionArgs) {
+  const s = requireStage(context, 'password-change');
+  const p = context.services.settings.policy;
+  return { csrf: context.csrf, email: s.user.email, expired: !s.user.mustChangePassword, policy: { minLength: p.minLength, maxAgeDays: p.maxAgeDays } };
+}
+
+export async function action({ context, request }: ActionFunctionArgs) {
+  const s = requireStage(context, 'password-change');
+  const form = await request.formData();
+  const next = field(form, 'password');
+  if (next !== field(form, 'confirm')) return { error: 'The two passwords are not the same.' };
+  const result = await context.services.signIn.changePassword(s.user, undefined, next, context.client, s.token);
+  if (!result.ok) return { error: result.message };
+  throw redirect(nextPage(result.stage), { headers: { 'Set-Cookie': context.sessionCookie(result.token) } });
+}
+
+export default function NewPassword() {
+  const { csrf, email, expired, policy } = useLoaderData<typeof loader>();
+  const failed = useActionData<typeof action>();
+  return (
+    <section className="card" aria-labelledby="np-title">
+      <p className="brand">Holdfast</p>
+      <h1 id="np-title">Choose a new password</h1>
+      <p>{expired ? `The password of ${email} is older than ${policy.maxAgeDays} days.` : `${email} signed in with a one-time password.`} Choose your own to continue.</p>
+      {failed?.error ? <Notice kind="error">{failed.error}</Notice> : null}
+      <Form method="post" replace>
+        <Csrf token={csrf} />
+        <input type="text" name="username" autoComplete="username" value={email} readOnly hidden />
+        <Field label="New password" name="password" type="password" autoComplete="new-password" required autoFocus
+          hint={`At least ${policy.minLength} characters with a digit, an upper and a lower case letter, no spaces; not a common password.`} />
+        <Field label="New password again" name="confirm" type="password" autoComplete="new-password" required />
+        <button type="submit" className="primary">Save and continue</button>
+      </Form>
+    </section>
+  );
+}
