@@ -87,7 +87,7 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
       client: clientOf(request),
       sessionCookie: (token: string | null) => sessionCookieHeader(app, token),
     }));
-    const loginLimit = app.rateLimit({ max: 20, timeWindow: '1 minute', keyGenerator: (r) => r.ip });
+    const loginLimit = app.rateLimit({ max: services.settings.signInsPerMinute, timeWindow: '1 minute', keyGenerator: (r) => r.ip });
     app.route({
       method: ['GET', 'HEAD', 'POST'],
       url: '/*',

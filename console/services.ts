@@ -18,12 +18,14 @@ export interface ConsoleSettings {
   secureCookies: boolean;
   /** Where SSO providers send people back, e.g. https://holdfast.example.com; else taken from the request. */
   publicUrl?: string;
+  /** Sign-in attempts (form posts under /login) per minute from one address. */
+  signInsPerMinute: number;
   /** POSTed a JSON alert when an account is locked. */
   alertWebhook?: string;
 }
 
 export const DEFAULT_SETTINGS: ConsoleSettings = {
-  policy: DEFAULT_POLICY, lockout: DEFAULT_LOCKOUT, timeouts: DEFAULT_TIMEOUTS, secureCookies: true,
+  policy: DEFAULT_POLICY, lockout: DEFAULT_LOCKOUT, timeouts: DEFAULT_TIMEOUTS, secureCookies: true, signInsPerMinute: 30,
 };
 
 export class ConsoleServices {

@@ -1,5 +1,5 @@
 import { data, redirect, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
-import { Form, Link, useActionData, useLoaderData } from '@remix-run/react';
+import { Form, Link, useActionData, useLoaderData, type ShouldRevalidateFunction } from '@remix-run/react';
 import { newTotpSecret, qrDataUrl, totpUri } from '../console.server';
 import { field } from '../session.server';
 import { Csrf, Field, Notice } from '../components/forms';
@@ -13,6 +13,14 @@ function enrolling(context: LoaderFunctionArgs['context']) {
   if (s.session.stage !== 'totp-enrolment' && s.session.stage !== 'active') throw redirect('/login');
   return s;
 }
+
+/**
+ * The loader makes a new secret each time it runs: after a mistyped code the
+ * QR code must stay the one already scanned, and after success the recovery
+ * codes stay on screen.
+ */
+export const shouldRevalidate: ShouldRevalidateFunction = ({ formMethod, defaultShouldRevalidate }) =>
+  formMethod === 'POST' ? false : defaultShouldRevalidate;
 
 export async function loader({ context }: LoaderFunctionArgs) {
   const s = enrolling(context);
@@ -37,8 +45,8 @@ export async function action({ context, request }: ActionFunctionArgs) {
 }
 
 export default function Enrol() {
-  const { csrf, secret, signature, uri, qr, required } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
+  const { csrf, secret, signature, uri, qr, required } = useLoaderData<typeof loader>();
   if (result?.codes) {
     return (
       <section className="card" aria-labelledby="rc-title">

@@ -41,7 +41,7 @@ export async function action({ context, request, params }: ActionFunctionArgs) {
     case 'oidc': {
       const off = form.get('enabled') !== 'on';
       const r = await attempt(() => tenants.update(viewer, id, {
-        oidc: off ? null : { issuer: text(form, 'issuer') ?? '', clientId: text(form, 'clientId') ?? '', ...(text(form, 'clientSecret') ? { clientSecret: text(form, 'clientSecret') } : {}), ...(text(form, 'groupsClaim') ? { groupsClaim: text(form, 'groupsClaim') } : {}) },
+        oidc: off ? null : { issuer: text(form, 'issuer') ?? '', clientId: text(form, 'clientId') ?? '', ...(text(form, 'clientSecret') ? { clientSecret: text(form, 'clientSecret') } : {}), ...(text(form, 'scopes') ? { scopes: text(form, 'scopes') } : {}), ...(text(form, 'groupsClaim') ? { groupsClaim: text(form, 'groupsClaim') } : {}) },
       }, context.client));
       return r.ok ? { ok: off ? 'OpenID Connect turned off.' : 'OpenID Connect saved.' } : { error: r.error };
     }
@@ -144,6 +144,7 @@ export default function TenantPage() {
               <Field label="Issuer" name="issuer" defaultValue={tenant.oidc?.issuer} hint="e.g. https://login.example.com/realms/acme" />
               <Field label="Client id" name="clientId" defaultValue={tenant.oidc?.clientId} />
               <Field label="Client secret" name="clientSecret" type="password" autoComplete="off" hint={tenant.oidcClientSecretSet ? 'A secret is stored; leave empty to keep it.' : 'Leave empty for a public client.'} />
+              <Field label="Scopes" name="scopes" defaultValue={tenant.oidc?.scopes} hint="Default: openid email profile; add the scope that releases groups if the provider needs one" />
               <Field label="Groups claim" name="groupsClaim" defaultValue={tenant.oidc?.groupsClaim} hint="Default: groups" />
               <button type="submit" name="intent" value="oidc">Save OpenID Connect</button>
             </fieldset>

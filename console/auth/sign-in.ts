@@ -3,7 +3,7 @@
 // asks for it. Every step replaces the session, counts failures toward a
 // progressive lockout, and is written to the audit log.
 import { randomUUID } from 'node:crypto';
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/log.js';
 import type { ConsoleDb } from '../db/client.js';
 import { recoveryCodes, tenants, users, type Role, type SessionStage, type Tenant, type User } from '../db/schema.js';
@@ -79,7 +79,11 @@ export class SignIn {
     if (/^\d{6}$/.test(trimmed) && user.totpSecret) {
       const step = await checkTotp(user.totpSecret, trimmed, user.totpLastStep);
       if (step === undefined) return this.failed(user, client, 'totp');
-      await this.db.update(users).set({ totpLastStep: step }).where(eq(users.id, user.id));
+      // Claimed in the database, so that a code sent twice at once still works once.
+      const [claimed] = await this.db.update(users).set({ totpLastStep: step })
+        .where(and(eq(users.id, user.id), or(isNull(users.totpLastStep), lt(users.totpLastStep, step))))
+        .returning({ id: users.id });
+      if (!claimed) return this.failed(user, client, 'totp');
       return this.advance(user, 'totp', client, replaces, false);
     }
     const [used] = await this.db.update(recoveryCodes).set({ usedAt: new Date() })
@@ -158,15 +162,18 @@ export class SignIn {
   }
 
   private async failed(user: User, client: Client, factor: string): Promise<StepResult> {
-    const failures = user.failedSignIns + 1;
-    const lockMs = lockDuration(failures, this.lockout);
-    const lockedUntil = lockMs > 0 ? new Date(Date.now() + lockMs) : null;
-    await this.db.transaction(async (tx) => {
-      await tx.update(users).set({ failedSignIns: failures, ...(lockedUntil ? { lockedUntil } : {}) }).where(eq(users.id, user.id));
+    const { failures, lockedUntil } = await this.db.transaction(async (tx) => {
+      // Counted in the database, so that wrong passwords sent in parallel all count.
+      const [counted] = await tx.update(users).set({ failedSignIns: sql`${users.failedSignIns} + 1` }).where(eq(users.id, user.id)).returning({ failures: users.failedSignIns });
+      const failures = counted?.failures ?? user.failedSignIns + 1;
+      const lockMs = lockDuration(failures, this.lockout);
+      const lockedUntil = lockMs > 0 ? new Date(Date.now() + lockMs) : null;
+      if (lockedUntil) await tx.update(users).set({ lockedUntil }).where(eq(users.id, user.id));
       await appendAudit(tx, { actor: user.email, tenantId: user.tenantId, action: 'sign-in.failed', target: `user/${user.id}`, ip: client.ip, after: { factor, failures } });
       if (lockedUntil) {
         await appendAudit(tx, { actor: 'console', tenantId: user.tenantId, action: 'user.locked', target: `user/${user.id}`, ip: client.ip, after: { failures, lockedUntil: lockedUntil.toISOString() } });
       }
+      return { failures, lockedUntil };
     });
     if (lockedUntil) {
       this.alert({ email: user.email, tenantId: user.tenantId, ip: client.ip, failures, lockedUntil });

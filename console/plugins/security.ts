@@ -82,7 +82,8 @@ export const security = fp(async (app: FastifyInstance, opts: { services: Consol
     }
   });
 
-  app.addHook('preHandler', async (request, reply) => {
+  // Before body validation, so a refused request learns nothing about the schema.
+  app.addHook('preValidation', async (request, reply) => {
     if (!UNSAFE.has(request.method) || CSRF_EXEMPT.test(request.url.split('?')[0]!)) return;
     const origin = request.headers.origin;
     if (origin !== undefined && origin !== `${request.protocol}://${request.host}`) {

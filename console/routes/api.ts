@@ -16,7 +16,7 @@ function viewer(request: FastifyRequest): Viewer {
 export async function apiRoutes(app: FastifyInstance): Promise<void> {
   const { tenants, audit, workspaces } = app.services;
 
-  app.addHook('preHandler', async (request, reply) => {
+  app.addHook('preValidation', async (request, reply) => {
     if (request.auth?.session.stage !== 'active') {
       return reply.code(401).send({ error: 'Unauthorized', message: 'sign in to the console first' });
     }

@@ -22,7 +22,7 @@ export const OidcInput = z.object({
 
 export const SamlInput = z.object({
   entryPoint: z.url({ message: 'entryPoint must be the IdP single sign-on URL' }),
-  idpCert: z.string().includes('BEGIN CERTIFICATE', { message: 'idpCert must be the PEM certificate the IdP signs with' }),
+  idpCert: z.string().regex(/-----BEGIN CERTIFICATE-----/, 'idpCert must be the PEM certificate the IdP signs with'),
   idpIssuer: z.string().optional(),
   emailAttribute: z.string().optional(),
   groupsAttribute: z.string().optional(),
@@ -85,7 +85,9 @@ export class Tenants {
     const page = Math.max(opts.page ?? 1, 1);
     const scope = viewer.tenantId === null ? undefined : eq(tenants.id, viewer.tenantId);
     const column = TENANT_SORTS[opts.sort ?? 'name'];
-    const rows = await this.db.select({ tenant: tenants, users: sql<number>`(select count(*) from ${users} where ${users.tenantId} = ${tenants.id})`.mapWith(Number) })
+    // $count qualifies both columns; a plain sql`` subquery here would render
+    // `"tenant_id" = "id"`, both read from users, and count 0 for every tenant.
+    const rows = await this.db.select({ tenant: tenants, users: this.db.$count(users, eq(users.tenantId, tenants.id)) })
       .from(tenants).where(scope).orderBy(opts.desc ? desc(column) : asc(column), asc(tenants.id))
       .limit(pageSize).offset((page - 1) * pageSize);
     const [total] = await this.db.select({ n: count() }).from(tenants).where(scope);

@@ -54,7 +54,7 @@ export async function stopConsolePostgres(): Promise<void> {
   if (started) await (await started).stop();
 }
 
-async function freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+async function freshPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   server ??= startPostgres();
   const pg = await server;
   const name = `console_${randomBytes(6).toString('hex')}`;
@@ -86,7 +86,7 @@ async function freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<v
   };
 }
 
-async function openConsoleDatabase(kind: ConsoleDatabase): Promise<{ database: OpenedDb; remove(): Promise<void> }> {
+async function openConsoleDatabase(kind: ConsoleDatabase): Promise<{ database: OpenedDb; remove: () => Promise<void> }> {
   if (kind === 'postgres') {
     const fresh = await freshPostgresDatabase();
     return { database: await openDatabase({ url: fresh.url }), remove: () => fresh.drop() };
@@ -97,23 +97,25 @@ async function openConsoleDatabase(kind: ConsoleDatabase): Promise<{ database: O
 
 export async function startConsole(opts: StartConsoleOptions): Promise<TestConsole> {
   const { database, remove } = await openConsoleDatabase(opts.database);
-  const settings: ConsoleSettings = { ...DEFAULT_SETTINGS, secureCookies: false, ...opts.settings };
-  const services = new ConsoleServices(database, settings, new CsrfTokens(await csrfKey(database.db)), opts.workspaces, pino({ level: 'silent' }));
-  const app = await buildConsole({ services, ...(opts.remix ? { remix: opts.remix } : {}) });
-  const address = await app.listen({ host: '127.0.0.1', port: 0 });
-  const boot = await bootstrapAdmin(database.db, BOOTSTRAP_EMAIL);
-  if (!boot.oneTimePassword) throw new Error('a fresh console database made no one-time password for the first administrator');
-  return {
-    app,
-    services,
-    url: address,
-    bootstrap: { email: boot.email, oneTimePassword: boot.oneTimePassword },
-    async stop() {
-      await app.close();
-      await database.close();
-      await remove();
-    },
+  let app: FastifyInstance | undefined;
+  const stop = async () => {
+    await app?.close();
+    await database.close();
+    await remove();
   };
+  try {
+    const settings: ConsoleSettings = { ...DEFAULT_SETTINGS, secureCookies: false, ...opts.settings };
+    const services = new ConsoleServices(database, settings, new CsrfTokens(await csrfKey(database.db)), opts.workspaces, pino({ level: 'silent' }));
+    app = await buildConsole({ services, ...(opts.remix ? { remix: opts.remix } : {}) });
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    const boot = await bootstrapAdmin(database.db, BOOTSTRAP_EMAIL);
+    if (!boot.oneTimePassword) throw new Error('a fresh console database made no one-time password for the first administrator');
+    return { app, services, url: address, bootstrap: { email: boot.email, oneTimePassword: boot.oneTimePassword }, stop };
+  } catch (err) {
+    // A console that failed to start leaves no database or data directory behind.
+    await stop().catch(() => undefined);
+    throw err;
+  }
 }
 
 export interface ApiResponse<T> {

@@ -313,6 +313,21 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     expect(receiver.alerts.filter((a) => a.email === email)).toHaveLength(1);
   });
 
+  it('counts every one of several wrong passwords sent at the same time', async () => {
+    const email = 'parallel@a.test';
+    const { id } = await addUser(admin, 'a', email, 'auditor');
+    const password = strongPassword();
+    await activeAs(email, password);
+    const results = await Promise.all(Array.from({ length: 8 }, () => hf.services.signIn.password(email, `${password}-wrong`, TEST_CLIENT)));
+    expect(results.filter((r) => r.ok)).toEqual([]);
+    const right = await hf.services.signIn.password(email, password, TEST_CLIENT);
+    expect(right).toEqual({ ok: false, message: expect.stringMatching(/^This account is locked after repeated failed sign-ins until \d\d:\d\d UTC\./) as string });
+    const failures = (await admin.get<Page<ChainedEntry>>('/api/audit?pageSize=200')).body.items
+      .filter((e) => e.target === `user/${id}` && e.action === 'sign-in.failed')
+      .map((e) => (e.after as { failures: number }).failures);
+    expect(failures.sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
   it('gives a new session at every sign-in and ends the other sessions when the password changes', async () => {
     const email = 'sessions@a.test';
     await addUser(admin, 'a', email, 'auditor');
@@ -361,33 +376,49 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     }
   });
 
-  it('asks for a TOTP code once enrolled, each code and recovery code working once', async () => {
-    const email = 'totp@a.test';
+  /** A person of tenant A with TOTP on: their password, secret and recovery codes. */
+  async function withTotp(email: string): Promise<{ password: string; secret: string; recoveryCodes: string[]; token: string }> {
     await addUser(admin, 'a', email, 'tenant-admin');
     const password = strongPassword();
     const before = await activeAs(email, password);
     const secret = newTotpSecret();
-    const enrolled = await hf.services.signIn.enrolTotp((await hf.services.sessions.resolve(before.token))!.user, secret, await generate({ secret }), TEST_CLIENT, before.token!);
-    expect(enrolled).toMatchObject({ ok: true, stage: 'active' });
-    if (!enrolled.ok) return;
-    expect(enrolled.recoveryCodes).toHaveLength(10);
-    expect((await new ConsoleApi(hf, enrolled.token).get('/api/me')).body).toMatchObject({ email, totp: true });
+    const user = (await hf.services.sessions.resolve(before.token))!.user;
+    const enrolled = await hf.services.signIn.enrolTotp(user, secret, await generate({ secret }), TEST_CLIENT, before.token!);
+    if (!enrolled.ok) throw new Error(`TOTP enrolment failed: ${enrolled.message}`);
+    expect(enrolled.stage).toBe('active');
+    return { password, secret, recoveryCodes: enrolled.recoveryCodes, token: enrolled.token };
+  }
+
+  /** A password sign-in that stops at the second factor: the pending session and its user. */
+  async function pendingSecondFactor(email: string, password: string) {
+    const step = await signIn(hf, email, password);
+    expect(step.stage).toBe('second-factor');
+    return { token: step.token, user: (await hf.services.sessions.resolve(step.token))!.user };
+  }
+
+  /** The code of the first time step after the last one the account used: the enrolment used the current step's. */
+  async function nextTotpCode(secret: string, token: string): Promise<string> {
+    const lastStep = (await hf.services.sessions.resolve(token))!.user.totpLastStep!;
+    const step = Math.max(lastStep + 1, Math.floor(Date.now() / 30_000));
+    return generate({ secret, epoch: step * 30 });
+  }
+
+  it('asks for a TOTP code once enrolled, each code and recovery code working once', async () => {
+    const email = 'totp@a.test';
+    const { password, secret, recoveryCodes, token } = await withTotp(email);
+    expect(recoveryCodes).toHaveLength(10);
+    expect((await new ConsoleApi(hf, token).get('/api/me')).body).toMatchObject({ email, totp: true });
 
     const secondFactor = async (code: string) => {
-      const step = await signIn(hf, email, password);
-      expect(step.stage).toBe('second-factor');
-      const user = (await hf.services.sessions.resolve(step.token))!.user;
-      return { pending: step.token, result: await hf.services.signIn.secondFactor(user, code, TEST_CLIENT, step.token) };
+      const pending = await pendingSecondFactor(email, password);
+      return { pending: pending.token, result: await hf.services.signIn.secondFactor(pending.user, code, TEST_CLIENT, pending.token) };
     };
 
     const wrong = await secondFactor(await wrongCode(secret));
     expect(wrong.result).toEqual({ ok: false, message: 'That code is not right.' });
     expect((await new ConsoleApi(hf, wrong.pending).get('/api/me')).status).toBe(401);
 
-    // The enrolment used the current step's code; the next step's code is the next one valid.
-    const lastStep = (await hf.services.sessions.resolve(enrolled.token))!.user.totpLastStep!;
-    const step = Math.max(lastStep + 1, Math.floor(Date.now() / 30_000));
-    const code = await generate({ secret, epoch: step * 30 });
+    const code = await nextTotpCode(secret, token);
     const right = await secondFactor(code);
     expect(right.result).toMatchObject({ ok: true, stage: 'active' });
     if (!right.result.ok) return;
@@ -397,7 +428,7 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     const replay = await secondFactor(code);
     expect(replay.result).toEqual({ ok: false, message: 'That code is not right.' });
 
-    const [recovery, spare] = enrolled.recoveryCodes;
+    const [recovery, spare] = recoveryCodes;
     const recovered = await secondFactor(recovery!);
     expect(recovered.result).toMatchObject({ ok: true, stage: 'active' });
     expect((await secondFactor(recovery!)).result).toEqual({ ok: false, message: 'That code is not right.' });
@@ -405,5 +436,16 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
 
     const actions = (await adminA.get<Page<ChainedEntry>>('/api/audit?pageSize=200')).body.items.map((e) => e.action);
     expect(actions).toEqual(expect.arrayContaining(['totp.enabled', 'sign-in.second-factor', 'recovery-code.used']));
+  });
+
+  it('accepts a TOTP code or a recovery code sent twice at the same time only once', async () => {
+    const email = 'totp-twice@a.test';
+    const { password, secret, recoveryCodes, token } = await withTotp(email);
+    for (const code of [await nextTotpCode(secret, token), recoveryCodes[0]!]) {
+      const pending = [await pendingSecondFactor(email, password), await pendingSecondFactor(email, password)];
+      const results = await Promise.all(pending.map((p) => hf.services.signIn.secondFactor(p.user, code, TEST_CLIENT, p.token)));
+      expect(results.filter((r) => r.ok), code).toHaveLength(1);
+      expect(results.filter((r) => !r.ok), code).toEqual([{ ok: false, message: 'That code is not right.' }]);
+    }
   });
 });

@@ -1,0 +1,29 @@
+// Debian's Chromium driven by playwright-core, headless, one fresh profile per
+// launch; and the built console UI for startConsole().
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ServerBuild } from '@remix-run/node';
+import { chromium, type Browser } from 'playwright-core';
+
+const root = path.resolve(import.meta.dirname, '../..');
+export const CHROMIUM = process.env.HOLDFAST_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Each launch gets a fresh temporary profile from playwright, removed on close. */
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium package (hack/test does) or set HOLDFAST_CHROMIUM`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+  });
+}
+
+/** The console UI as `npm run build:app` leaves it in build/. */
+export async function builtApp(): Promise<{ build: ServerBuild; clientDir: string }> {
+  const server = path.join(root, 'build/server/index.js');
+  if (!existsSync(server)) throw new Error('the console UI is not built: run `npm run build:app` (hack/test does it before the tests)');
+  return { build: (await import(pathToFileURL(server).href)) as ServerBuild, clientDir: path.join(root, 'build/client') };
+}
+
+export const SCREENSHOTS = path.join(root, 'docs/screenshots');
