@@ -13,7 +13,10 @@ export async function loader({ context, request }: LoaderFunctionArgs) {
   const sort = (q.get('sort') ?? 'name') in TENANT_SORTS ? (q.get('sort') ?? 'name') as TenantSort : 'name';
   const page = await context.services.tenants.list(viewer, { sort, desc: q.get('desc') === 'true', page: Number(q.get('page') ?? 1) || 1, pageSize: 20 });
   const statuses = await context.services.workspaces?.all();
+  const claimed = viewer.role === 'platform-admin' && statuses ? await context.services.tenants.workspaceNames(viewer) : undefined;
+  const unassigned = claimed ? [...statuses!.values()].filter((w) => !claimed.has(w.name)).sort((a, b) => a.name.localeCompare(b.name)) : [];
   return {
+    unassigned,
     csrf: context.csrf,
     canCreate: viewer.role === 'platform-admin',
     connected: statuses !== undefined,
@@ -39,7 +42,7 @@ function phaseTone(phase: string, ready: boolean) {
 }
 
 export default function Dashboard() {
-  const { csrf, canCreate, connected, page } = useLoaderData<typeof loader>();
+  const { csrf, canCreate, connected, page, unassigned } = useLoaderData<typeof loader>();
   const failed = useActionData<typeof action>();
   const busy = useNavigation().state === 'submitting';
   return (
@@ -90,6 +93,34 @@ export default function Dashboard() {
           <Pager page={page.page} pageSize={page.pageSize} total={page.total} label="Tenants" />
         </div>
       )}
+      {unassigned.length > 0 ? (
+        <section className="panel" aria-labelledby="unassigned">
+          <h2 id="unassigned">Workspaces without a tenant</h2>
+          <p className="muted small">These Workspaces exist on the cluster but nobody can manage them in the console yet.</p>
+          <div className="table-wrap">
+            <table>
+              <thead><tr><th scope="col">Workspace</th><th scope="col">Status</th><th scope="col">Database</th><th scope="col"><span className="sr-only">Action</span></th></tr></thead>
+              <tbody>
+                {unassigned.map((w) => (
+                  <tr key={w.name}>
+                    <td><code>{w.name}</code></td>
+                    <td><span title={w.message}><Badge tone={phaseTone(w.phase, w.ready)}>{w.ready ? 'Ready' : w.phase}</Badge></span></td>
+                    <td>{w.databaseMode}</td>
+                    <td>
+                      <Form method="post">
+                        <Csrf token={csrf} />
+                        <input type="hidden" name="id" value={w.name} />
+                        <input type="hidden" name="displayName" value={w.name} />
+                        <button type="submit">Create tenant <span className="sr-only">{w.name}</span></button>
+                      </Form>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      ) : null}
       {canCreate ? (
         <section className="panel" aria-labelledby="new-tenant">
           <h2 id="new-tenant">New tenant</h2>

@@ -11,10 +11,12 @@ export async function loader({ context, request }: LoaderFunctionArgs) {
   const page = Number(new URL(request.url).searchParams.get('page') ?? 1) || 1;
   const r = await attempt(() => context.services.audit.list(viewer, { page, pageSize: 50 }));
   if (!r.ok) throw new Response(r.error, { status: r.status });
+  // Targets name users by id (stable across e-mail changes); people read e-mail addresses.
+  const emails = await context.services.tenants.emailsOf(r.value.items.flatMap((e) => (e.target.startsWith('user/') ? [e.target.slice(5)] : [])));
   return {
     canExport: canExportWholeAudit(viewer),
     scope: viewer.tenantId,
-    page: { ...r.value, items: r.value.items.map((e) => ({ seq: e.seq, at: e.at, actor: e.actor, tenantId: e.tenantId, action: e.action, target: e.target, ip: e.ip, change: summary(e.before, e.after), hash: e.hash })) },
+    page: { ...r.value, items: r.value.items.map((e) => ({ seq: e.seq, at: e.at, actor: e.actor, tenantId: e.tenantId, action: e.action, target: e.target.startsWith('user/') ? `user ${emails.get(e.target.slice(5)) ?? e.target.slice(5)}` : e.target.replace('/', ' '), ip: e.ip, change: summary(e.before, e.after), hash: e.hash })) },
   };
 }
 
@@ -22,7 +24,11 @@ function summary(before: unknown, after: unknown): string {
   const b = before && typeof before === 'object' ? before as Record<string, unknown> : {};
   const a = after && typeof after === 'object' ? after as Record<string, unknown> : {};
   const keys = [...new Set([...Object.keys(b), ...Object.keys(a)])];
-  return keys.map((k) => (k in b ? `${k}: ${JSON.stringify(b[k])} → ${JSON.stringify(a[k])}` : `${k}: ${JSON.stringify(a[k])}`)).join('; ');
+  const show = (v: unknown) => {
+    const text = JSON.stringify(v) ?? 'null';
+    return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+  };
+  return keys.map((k) => (k in b ? `${k}: ${show(b[k])} → ${show(a[k])}` : `${k}: ${show(a[k])}`)).join('; ');
 }
 
 export default function Audit() {

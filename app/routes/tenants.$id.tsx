@@ -111,7 +111,8 @@ export default function TenantPage() {
           </div>
         )}
         {canWrite ? (
-          <Form method="post" className="inline">
+          // A new key after each added person empties the form.
+          <Form method="post" className="inline" key={result && 'secret' in result ? result.secret : 'add'}>
             <Csrf token={csrf} />
             <Field label="E-mail" name="email" type="email" required />
             <Field label="Name" name="name" />

@@ -1,7 +1,7 @@
 // Tenants, their sign-in settings and their people. The API routes and the
 // pages both call this, so tenant scoping is decided once, here.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { and, asc, count, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { Forbidden, NotFound, requirePlatformAdmin, requireTenant, type Viewer } from '../access.js';
 import { appendAudit } from '../audit/log.js';
@@ -177,6 +177,19 @@ export class Tenants {
       return row!;
     });
     return { user: userView(user), oneTimePassword };
+  }
+
+  /** Every tenant's workspace name: the rest of the cluster's Workspaces have no tenant yet. */
+  async workspaceNames(viewer: Viewer): Promise<Set<string>> {
+    requirePlatformAdmin(viewer);
+    return new Set((await this.db.select({ w: tenants.workspace }).from(tenants)).map((r) => r.w));
+  }
+
+  /** E-mail addresses by user id, for showing audit entries; ids of deleted users are absent. */
+  async emailsOf(ids: string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db.select({ id: users.id, email: users.email }).from(users).where(inArray(users.id, [...new Set(ids)]));
+    return new Map(rows.map((r) => [r.id, r.email]));
   }
 
   async unlockUser(viewer: Viewer, userId: string, client: Client): Promise<void> {
