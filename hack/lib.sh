@@ -5,6 +5,8 @@ export HOLDFAST_CACHE=${HOLDFAST_CACHE:-$HOME/.cache/holdfast}
 
 # Debian packages the suite and the local control plane need.
 HOLDFAST_DEBS=(postgresql openssl curl ca-certificates)
+# And for the suite: chromium drives the console's browser tests; age checks backup interop.
+HOLDFAST_TEST_DEBS=("${HOLDFAST_DEBS[@]}" chromium fonts-dejavu-core age)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -64,6 +64,8 @@ async function runOperator(): Promise<void> {
 const [command, ...rest] = process.argv.slice(2);
 switch (command) {
   case 'console': {
+    // React and Remix pick their production builds from this; development builds are several times slower.
+    process.env.NODE_ENV ??= 'production';
     const { runConsole } = await import('../console/main.js');
     await runConsole();
     break;
