@@ -87,7 +87,13 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
       client: clientOf(request),
       sessionCookie: (token: string | null) => sessionCookieHeader(app, token),
     }));
-    const loginLimit = app.rateLimit({ max: services.settings.signInsPerMinute, timeWindow: '1 minute', keyGenerator: (r) => r.ip });
+    const loginLimit = app.rateLimit({
+      max: services.settings.signInsPerMinute, timeWindow: '1 minute', keyGenerator: (r) => r.ip,
+      errorResponseBuilder: (_request, context) => ({
+        statusCode: 429, error: 'Too Many Requests',
+        message: `Too many sign-in attempts from your address. Wait ${Math.ceil(context.ttl / 1000)} seconds and try again.`,
+      }),
+    });
     app.route({
       method: ['GET', 'HEAD', 'POST'],
       url: '/*',
