@@ -6,6 +6,7 @@ import path from 'node:path';
 import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { MERGE_PATCH, objectPath } from '../../operator/runtime/rest.js';
 import { WorkspaceStatuses } from '../../console/workspaces.js';
@@ -150,6 +151,9 @@ describe('the console in a browser', () => {
     await page.waitForURL(/desc=true/);
     expect(await ours()).toEqual(['Initech', 'Globex', 'Acme Corp']);
     await shot(page, 'workspaces');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, 'workspaces-phone');
+    await page.setViewportSize({ width: 1280, height: 800 });
 
     await page.goto(url('/tenants/acme'));
     await page.getByLabel('E-mail', { exact: true }).fill(alice.email);
@@ -254,6 +258,10 @@ describe('the console in a browser', () => {
     expect(await page.getByRole('alert').textContent()).toContain('locked');
     await shot(page, 'sign-in-locked');
     await expect.poll(() => alerts).toContainEqual(expect.objectContaining({ alert: 'account-locked', email: alice.email, tenantId: 'acme', failures: 5 }));
+    // And on the tenant's Workspace, where `kubectl describe ws acme` shows it.
+    const events = adminConfig().makeApiClient(k8s.EventsV1Api);
+    await expect.poll(async () => (await events.listNamespacedEvent({ namespace: 'default', fieldSelector: 'regarding.name=acme,reason=AccountLocked' })).items.map((e) => e.note))
+      .toContainEqual(expect.stringContaining(`console account ${alice.email} locked after 5 failed sign-ins`));
 
     const admin = await newPage();
     await passwordSignIn(admin, c.bootstrap.email, adminPassword);

@@ -55,6 +55,25 @@ describe('console sign-in limits and headers', () => {
     expect((await fetch(`${c.url}/api/me`, { headers: { cookie: `holdfast-session=${(result as { token: string }).token}` } })).status).toBe(401);
   });
 
+  it('ends the session on sign-out: the old cookie no longer opens anything', async () => {
+    const password = strongPassword();
+    const { user } = await c.services.tenants.createUser({ id: 'x', email: 'root@holdfast.test', name: '', role: 'platform-admin', tenantId: null }, null, { email: 'leaver@holdfast.test', role: 'auditor' }, TEST_CLIENT);
+    const hash = await (await import('../../console/auth/passwords.js')).hashPassword(password);
+    await c.services.database.db.update(users).set({ passwordHash: hash, mustChangePassword: false, passwordChangedAt: new Date() }).where(eq(users.id, user.id));
+    const result = await c.services.signIn.password('leaver@holdfast.test', password, TEST_CLIENT);
+    const token = (result as { token: string }).token;
+    const cookie = `holdfast-session=${token}`;
+    expect((await fetch(`${c.url}/api/me`, { headers: { cookie } })).status).toBe(200);
+    const out = await fetch(`${c.url}/logout`, {
+      method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: c.services.csrf.issue(token) }),
+    });
+    expect(out.status).toBe(302);
+    expect(out.headers.get('location')).toBe('/login');
+    expect(out.headers.getSetCookie().join()).toMatch(/holdfast-session=;.*Max-Age=0/);
+    expect((await fetch(`${c.url}/api/me`, { headers: { cookie } })).status).toBe(401);
+  });
+
   it('sends a CSP whose nonce is on every script of the page, and no inline script without it', async () => {
     const res = await fetch(`${c.url}/login`);
     const csp = res.headers.get('content-security-policy')!;
