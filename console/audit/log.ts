@@ -42,7 +42,8 @@ export async function appendAudit(tx: Tx, record: AuditRecord): Promise<ChainedE
   return entry;
 }
 
-const SECRET_KEYS = /password|secret|token|totp|hash/i;
+// Keys that hold secrets: passwordHash, clientSecret, totpSecret, token… (not totpRequired).
+const SECRET_KEYS = /(password|secret|token|hash)$/i;
 
 /** Values recorded before and after a change never include secrets, only that they changed. */
 export function redact(value: unknown): unknown {

@@ -32,6 +32,7 @@ export const security = fp(async (app: FastifyInstance, opts: { services: Consol
   const secure = services.settings.secureCookies;
   // __Host- cookies cannot be set by a sibling domain and must be Secure.
   const prefix = secure ? '__Host-' : '';
+  const publicOrigin = services.settings.publicUrl ? new URL(services.settings.publicUrl).origin : undefined;
   const names = { session: `${prefix}holdfast-session`, csrf: `${prefix}holdfast-csrf`, sso: `${prefix}holdfast-sso` };
   app.decorate('services', services);
   app.decorate('cookieNames', names);
@@ -86,7 +87,8 @@ export const security = fp(async (app: FastifyInstance, opts: { services: Consol
   app.addHook('preValidation', async (request, reply) => {
     if (!UNSAFE.has(request.method) || CSRF_EXEMPT.test(request.url.split('?')[0]!)) return;
     const origin = request.headers.origin;
-    if (origin !== undefined && origin !== `${request.protocol}://${request.host}`) {
+    // Behind a TLS-terminating proxy the request looks like plain HTTP; the public URL is what browsers send.
+    if (origin !== undefined && origin !== `${request.protocol}://${request.host}` && origin !== publicOrigin) {
       return refuse(reply, `requests from ${origin} are not accepted`);
     }
     if (!services.csrf.check(request.csrfBinding, csrfTokenOf(request))) {
