@@ -4,6 +4,7 @@ import { toString as qrSvg } from 'qrcode';
 
 export { canExportWholeAudit, canWriteTenant } from '../console/access.js';
 export { appendAudit } from '../console/audit/log.js';
+export { signedErrorUrl } from '../console/routes/sso.js';
 export { newTotpSecret, totpUri } from '../console/auth/totp.js';
 export { TENANT_SORTS, type TenantSort } from '../console/tenants/service.js';
 

@@ -40,7 +40,14 @@ export async function attempt<T>(fn: () => Promise<T>): Promise<{ ok: true; valu
 /** A safe place to return to after signing in: a path on this console, nothing else. */
 export function safeNext(value: FormDataEntryValue | string | null | undefined): string {
   const s = typeof value === 'string' ? value : '';
-  return s.startsWith('/') && !s.startsWith('//') && !s.startsWith('/\\') ? s : '/';
+  // Parsed as the browser will (which drops tabs and newlines and reads "\" as "/"), then kept only if it stays here.
+  if (!s.startsWith('/')) return '/';
+  try {
+    const url = new URL(s, 'http://console.invalid');
+    return url.origin === 'http://console.invalid' ? `${url.pathname}${url.search}` : '/';
+  } catch {
+    return '/';
+  }
 }
 
 /** A text field of a submitted form; empty when absent or a file. */

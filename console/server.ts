@@ -65,7 +65,8 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
       await services.database.ping();
       return { status: 'ready', database: services.database.kind };
     } catch (err) {
-      return reply.code(503).send({ status: 'not ready', message: `console database unreachable: ${String(err)}` });
+      _request.log.error({ err }, 'readiness: console database unreachable');
+      return reply.code(503).send({ status: 'not ready', message: 'the console database does not answer; the details are in the console log' });
     }
   });
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
@@ -98,7 +99,8 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
       method: ['GET', 'HEAD', 'POST'],
       url: '/*',
       preHandler: async (request, reply) => {
-        if (request.method === 'POST' && request.url.startsWith('/login')) await loginLimit.call(app, request, reply);
+        // Routes match without regard to case, so the check does not either.
+        if (request.method === 'POST' && request.url.toLowerCase().startsWith('/login')) await loginLimit.call(app, request, reply);
       },
       handler: handle,
     });

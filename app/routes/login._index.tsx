@@ -9,7 +9,9 @@ export const meta: MetaFunction = () => [{ title: 'Sign in · Holdfast' }];
 export async function loader({ context, request }: LoaderFunctionArgs) {
   if (context.viewer) throw redirect('/');
   const url = new URL(request.url);
-  return { csrf: context.csrf, error: url.searchParams.get('error'), next: safeNext(url.searchParams.get('next')) };
+  const error = url.searchParams.get('error');
+  const signed = error !== null && context.services.csrf.check(`error:${error}`, url.searchParams.get('sig') ?? undefined);
+  return { csrf: context.csrf, error: signed ? error : null, next: safeNext(url.searchParams.get('next')) };
 }
 
 export async function action({ context, request }: ActionFunctionArgs) {

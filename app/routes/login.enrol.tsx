@@ -28,15 +28,20 @@ export async function loader({ context }: LoaderFunctionArgs) {
   const secret = newTotpSecret();
   const uri = totpUri(secret, s.user.email);
   const qr = await qrDataUrl(uri);
-  // The secret travels in the form, signed, so nothing is stored until the code proves the app has it.
-  return { csrf: context.csrf, secret, signature: context.services.csrf.issue(`totp:${s.user.id}:${secret}`), uri, qr, required: s.session.stage === 'totp-enrolment' };
+  // The secret travels in the form, signed for this session and for 15 minutes,
+  // so nothing is stored until the code proves the app has it.
+  const issued = String(Date.now());
+  return { csrf: context.csrf, secret, issued, signature: context.services.csrf.issue(`totp:${s.token}:${secret}:${issued}`), uri, qr, required: s.session.stage === 'totp-enrolment' };
 }
 
 export async function action({ context, request }: ActionFunctionArgs) {
   const s = enrolling(context);
   const form = await request.formData();
+  if (s.user.totpSecret) return data({ error: 'Two-factor sign-in is already on for this account.', codes: null }, { status: 409 });
   const secret = field(form, 'secret');
-  if (!context.services.csrf.check(`totp:${s.user.id}:${secret}`, field(form, 'signature'))) {
+  const issued = field(form, 'issued');
+  const fresh = Date.now() - Number(issued) < 15 * 60_000;
+  if (!fresh || !context.services.csrf.check(`totp:${s.token}:${secret}:${issued}`, field(form, 'signature'))) {
     return data({ error: 'This set-up page expired. Reload it and scan the new code.', codes: null }, { status: 400 });
   }
   const result = await context.services.signIn.enrolTotp(s.user, secret, field(form, 'code'), context.client, s.token);
@@ -46,7 +51,7 @@ export async function action({ context, request }: ActionFunctionArgs) {
 
 export default function Enrol() {
   const result = useActionData<typeof action>();
-  const { csrf, secret, signature, uri, qr, required } = useLoaderData<typeof loader>();
+  const { csrf, secret, issued, signature, uri, qr, required } = useLoaderData<typeof loader>();
   if (result?.codes) {
     return (
       <section className="card" aria-labelledby="rc-title">
@@ -73,6 +78,7 @@ export default function Enrol() {
       <Form method="post">
         <Csrf token={csrf} />
         <input type="hidden" name="secret" value={secret} />
+        <input type="hidden" name="issued" value={issued} />
         <input type="hidden" name="signature" value={signature} />
         <Field label="Code from the app" name="code" autoComplete="one-time-code" inputMode="numeric" required pattern="[0-9]{6}" />
         <button type="submit" className="primary">Turn on</button>

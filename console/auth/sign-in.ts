@@ -47,6 +47,8 @@ export function lockDuration(failures: number, lockout: Lockout): number {
 }
 
 export class SignIn {
+  private readonly inFlight = new Map<string, Promise<void>>();
+
   constructor(
     private readonly db: ConsoleDb,
     private readonly sessions: SessionStore,
@@ -56,62 +58,86 @@ export class SignIn {
   ) {}
 
   async password(email: string, password: string, client: Client, replaces?: string): Promise<StepResult> {
-    const user = await this.findByEmail(email);
-    if (!user || !user.passwordHash || user.disabled) {
+    const found = await this.findByEmail(email);
+    if (!found || !found.passwordHash || found.disabled) {
       await verifyPassword(await decoyHash(), password);
-      await this.db.transaction((tx) => appendAudit(tx, { actor: email.slice(0, 200), action: 'sign-in.failed', target: 'console', ip: client.ip, after: { reason: user ? 'no local password or disabled' : 'unknown account' } }));
+      await this.db.transaction((tx) => appendAudit(tx, { actor: email.slice(0, 200), action: 'sign-in.failed', target: 'console', ip: client.ip, after: { reason: found ? 'no local password or disabled' : 'unknown account' } }));
       return { ok: false, message: WRONG };
     }
-    const locked = this.lockedMessage(user);
-    if (locked) {
-      await this.db.transaction((tx) => appendAudit(tx, { actor: user.email, tenantId: user.tenantId, action: 'sign-in.refused-locked', target: `user/${user.id}`, ip: client.ip }));
-      return { ok: false, message: locked };
-    }
-    if (!(await verifyPassword(user.passwordHash, password))) return this.failed(user, client, 'password');
-    return this.advance(user, 'password', client, replaces, true);
+    return this.oneAtATime(found.id, async (user) => {
+      const locked = this.lockedMessage(user);
+      if (locked) {
+        await this.db.transaction((tx) => appendAudit(tx, { actor: user.email, tenantId: user.tenantId, action: 'sign-in.refused-locked', target: `user/${user.id}`, ip: client.ip }));
+        return { ok: false, message: locked };
+      }
+      if (!(await verifyPassword(user.passwordHash!, password))) return this.failed(user, client, 'password');
+      return this.advance(user, 'password', client, replaces, true);
+    });
   }
 
   /** The TOTP code or a recovery code of a session in stage second-factor. */
-  async secondFactor(user: User, code: string, client: Client, replaces: string): Promise<StepResult> {
-    const locked = this.lockedMessage(user);
-    if (locked) return { ok: false, message: locked };
-    const trimmed = code.trim();
-    if (/^\d{6}$/.test(trimmed) && user.totpSecret) {
-      const step = await checkTotp(user.totpSecret, trimmed, user.totpLastStep);
-      if (step === undefined) return this.failed(user, client, 'totp');
-      // Claimed in the database, so that a code sent twice at once still works once.
-      const [claimed] = await this.db.update(users).set({ totpLastStep: step })
-        .where(and(eq(users.id, user.id), or(isNull(users.totpLastStep), lt(users.totpLastStep, step))))
-        .returning({ id: users.id });
-      if (!claimed) return this.failed(user, client, 'totp');
-      return this.advance(user, 'totp', client, replaces, false);
-    }
-    const [used] = await this.db.update(recoveryCodes).set({ usedAt: new Date() })
-      .where(and(eq(recoveryCodes.userId, user.id), eq(recoveryCodes.codeHash, recoveryCodeHash(trimmed)), isNull(recoveryCodes.usedAt)))
-      .returning({ id: recoveryCodes.id });
-    if (!used) return this.failed(user, client, 'second factor');
-    await this.db.transaction((tx) => appendAudit(tx, { actor: user.email, tenantId: user.tenantId, action: 'recovery-code.used', target: `user/${user.id}`, ip: client.ip }));
-    return this.advance(user, 'recovery code', client, replaces, false);
+  async secondFactor(current: User, code: string, client: Client, replaces: string): Promise<StepResult> {
+    return this.oneAtATime(current.id, async (user) => {
+      const locked = this.lockedMessage(user);
+      if (locked) return { ok: false, message: locked };
+      const trimmed = code.trim();
+      if (/^\d{6}$/.test(trimmed) && user.totpSecret) {
+        const step = await checkTotp(user.totpSecret, trimmed, user.totpLastStep);
+        if (step === undefined) return this.failed(user, client, 'totp');
+        // Claimed in the database, so that a code sent twice at once still works once.
+        const [claimed] = await this.db.update(users).set({ totpLastStep: step })
+          .where(and(eq(users.id, user.id), or(isNull(users.totpLastStep), lt(users.totpLastStep, step))))
+          .returning({ id: users.id });
+        if (!claimed) return this.failed(user, client, 'totp');
+        return this.advance(user, 'totp', client, replaces, false);
+      }
+      const [used] = await this.db.update(recoveryCodes).set({ usedAt: new Date() })
+        .where(and(eq(recoveryCodes.userId, user.id), eq(recoveryCodes.codeHash, recoveryCodeHash(trimmed)), isNull(recoveryCodes.usedAt)))
+        .returning({ id: recoveryCodes.id });
+      if (!used) return this.failed(user, client, 'second factor');
+      await this.db.transaction((tx) => appendAudit(tx, { actor: user.email, tenantId: user.tenantId, action: 'recovery-code.used', target: `user/${user.id}`, ip: client.ip }));
+      return this.advance(user, 'recovery code', client, replaces, false);
+    });
   }
 
-  /** A person the tenant's identity provider vouched for; created on first sign-in from the role mapping. */
+  /**
+   * A person the tenant's identity provider vouched for. Their account is the
+   * one created by an earlier sign-in with the same provider subject; their
+   * role comes from their groups at every sign-in, so removing someone from
+   * the mapped groups at the IdP removes their access here.
+   */
   async sso(tenant: Tenant, identity: SsoIdentity, method: 'oidc' | 'saml', client: Client, replaces?: string): Promise<StepResult> {
+    const subject = `${method}:${identity.subject}`;
+    const refuse = async (reason: string, message: string, extra: Record<string, unknown> = {}) => {
+      await this.db.transaction((tx) => appendAudit(tx, { actor: identity.email, tenantId: tenant.id, action: 'sign-in.failed', target: `tenant/${tenant.id}`, ip: client.ip, after: { method, reason, ...extra } }));
+      return { ok: false as const, message };
+    };
     let user = await this.findByEmail(identity.email);
     if (user && user.tenantId !== tenant.id) {
-      await this.db.transaction((tx) => appendAudit(tx, { actor: identity.email, tenantId: tenant.id, action: 'sign-in.failed', target: `tenant/${tenant.id}`, ip: client.ip, after: { method, reason: 'account belongs to another tenant' } }));
-      return { ok: false, message: `${identity.email} is not a member of ${tenant.displayName}. Ask a platform administrator.` };
+      return refuse('account belongs to another tenant', `${identity.email} is not a member of ${tenant.displayName}. Ask a platform administrator.`);
     }
-    if (user?.disabled) return { ok: false, message: 'This account is disabled. Ask your administrator.' };
+    if (user && user.ssoSubject !== subject) {
+      // Never take over an account by e-mail address alone: it may have a password and TOTP of its own.
+      return refuse('e-mail address belongs to an account not linked to this identity',
+        `${identity.email} already has a console account that does not sign in through this identity provider. Sign in with its password, or ask your administrator.`);
+    }
+    if (user?.disabled) return refuse('account disabled', 'This account is disabled. Ask your administrator.');
+    const role = mappedRole(tenant, identity.groups);
+    if (!role) {
+      return refuse('no role mapping for groups', `None of your groups (${identity.groups.join(', ') || 'none'}) gives a role in ${tenant.displayName}. Ask your administrator to add a role mapping.`, { groups: identity.groups });
+    }
     if (!user) {
-      const role = mappedRole(tenant, identity.groups);
-      if (!role) {
-        await this.db.transaction((tx) => appendAudit(tx, { actor: identity.email, tenantId: tenant.id, action: 'sign-in.failed', target: `tenant/${tenant.id}`, ip: client.ip, after: { method, reason: 'no role mapping for groups', groups: identity.groups } }));
-        return { ok: false, message: `None of your groups (${identity.groups.join(', ') || 'none'}) gives a role in ${tenant.displayName}. Ask your administrator to add a role mapping.` };
-      }
       user = await this.db.transaction(async (tx) => {
-        const [created] = await tx.insert(users).values({ id: randomUUID(), email: identity.email, name: identity.name ?? '', role, tenantId: tenant.id, ssoSubject: identity.subject }).returning();
+        const [created] = await tx.insert(users).values({ id: randomUUID(), email: identity.email, name: identity.name ?? '', role, tenantId: tenant.id, ssoSubject: subject }).returning();
         await appendAudit(tx, { actor: identity.email, tenantId: tenant.id, action: 'user.created', target: `user/${created!.id}`, ip: client.ip, after: { email: identity.email, role, via: method, groups: identity.groups } });
         return created!;
+      });
+    } else if (user.role !== role) {
+      const before = user.role;
+      user = await this.db.transaction(async (tx) => {
+        const [changed] = await tx.update(users).set({ role }).where(eq(users.id, user!.id)).returning();
+        await appendAudit(tx, { actor: identity.email, tenantId: tenant.id, action: 'user.role-changed', target: `user/${changed!.id}`, ip: client.ip, before: { role: before }, after: { role, via: method, groups: identity.groups } });
+        return changed!;
       });
     }
     return this.advance(user, method, client, replaces, false);
@@ -149,6 +175,29 @@ export class SignIn {
     });
     const next = await this.advance({ ...user, totpSecret: secret }, 'totp', client, replaces, false);
     return next.ok ? { ...next, recoveryCodes: codes } : next;
+  }
+
+  /**
+   * Runs the attempts on one account one after another, each on a fresh read
+   * of it, so that guesses sent in parallel cannot all be checked before the
+   * lock of the first failures takes hold. (Per console process; the sign-in
+   * rate limit bounds what several replicas could add.)
+   */
+  private async oneAtATime(userId: string, attempt: (user: User) => Promise<StepResult>): Promise<StepResult> {
+    const before = this.inFlight.get(userId) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const chain = before.then(() => mine);
+    this.inFlight.set(userId, chain);
+    try {
+      await before;
+      const [user] = await this.db.select().from(users).where(eq(users.id, userId));
+      if (!user || user.disabled) return { ok: false, message: WRONG };
+      return await attempt(user);
+    } finally {
+      release();
+      if (this.inFlight.get(userId) === chain) this.inFlight.delete(userId);
+    }
   }
 
   private async findByEmail(email: string): Promise<User | undefined> {
@@ -192,7 +241,9 @@ export class SignIn {
     else if (local && tenant?.totpRequired && !user.totpSecret) stage = 'totp-enrolment';
     const token = await this.sessions.create(user, stage, method, client, replaces);
     await this.db.transaction(async (tx) => {
-      await tx.update(users).set({ failedSignIns: 0, lockedUntil: null, ...(stage === 'active' ? { lastSignInAt: new Date() } : {}) }).where(eq(users.id, user.id));
+      // Failures count across factors until the whole sign-in succeeds: a right
+      // password does not buy more guesses at the TOTP code.
+      if (stage === 'active') await tx.update(users).set({ failedSignIns: 0, lockedUntil: null, lastSignInAt: new Date() }).where(eq(users.id, user.id));
       await appendAudit(tx, { actor: user.email, tenantId: user.tenantId, action: stage === 'active' ? 'sign-in' : `sign-in.${stage}`, target: `user/${user.id}`, ip: client.ip, after: { method } });
     });
     return { ok: true, token, stage };

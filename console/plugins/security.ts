@@ -63,6 +63,11 @@ export const security = fp(async (app: FastifyInstance, opts: { services: Consol
   });
   await app.register(rateLimit, { global: false });
 
+  // Pages and API answers carry people's data, one-time passwords and TOTP secrets: never cached.
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.url.startsWith('/assets/')) reply.header('cache-control', 'no-store');
+  });
+
   app.decorateRequest('auth', undefined);
   app.decorateRequest('csrfBinding', '');
 

@@ -5,6 +5,7 @@ import { eq, lt } from 'drizzle-orm';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OidcClient, type OidcPending } from '../auth/oidc.js';
 import { SamlClient } from '../auth/saml.js';
+import type { CsrfTokens } from '../auth/sessions.js';
 import { SsoError } from '../auth/sso.js';
 import { signInRequests, type Tenant } from '../db/schema.js';
 import { clientOf } from '../plugins/security.js';
@@ -32,7 +33,8 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
     return client;
   };
   const samlFor = (tenant: Tenant, request: FastifyRequest) => {
-    const key = JSON.stringify([tenant.id, tenant.saml]);
+    // The base URL is part of the key: a request with another Host header must not set this tenant's ACS URL.
+    const key = JSON.stringify([tenant.id, tenant.saml, base(request)]);
     let client = samlClients.get(key);
     if (!client) {
       client = new SamlClient({ ...tenant.saml!, spEntityId: `${base(request)}/auth/saml/${tenant.id}` }, `${base(request)}/auth/saml/${tenant.id}/acs`);
@@ -41,7 +43,7 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
     return client;
   };
 
-  const fail = (reply: FastifyReply, message: string) => reply.redirect(`/login?error=${encodeURIComponent(message)}`);
+  const fail = (reply: FastifyReply, message: string) => reply.redirect(signedErrorUrl(services.csrf, message));
 
   app.get('/auth/sso/:tenant', async (request, reply) => {
     const { tenant: id } = request.params as { tenant: string };
@@ -51,14 +53,18 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
     await db.delete(signInRequests).where(lt(signInRequests.createdAt, new Date(Date.now() - REQUEST_TTL_MS)));
     const requestId = randomBytes(24).toString('base64url');
     try {
+      // The cookie binds the answer to this browser, so nobody can sign a victim into their own account.
+      const secure = services.settings.secureCookies;
       if (tenant.oidc && via !== 'saml') {
         const { url, pending } = (await oidcFor(tenant)).begin(`${base(request)}/auth/oidc/callback`);
         await db.insert(signInRequests).values({ idHash: hash(requestId), tenantId: tenant.id, protocol: 'oidc', data: { ...pending } });
-        // Binds the callback to this browser, so nobody can sign a victim into their own account.
-        reply.setCookie(app.cookieNames.sso, requestId, { path: '/', httpOnly: true, secure: services.settings.secureCookies, sameSite: 'lax', maxAge: REQUEST_TTL_MS / 1000 });
+        reply.setCookie(app.cookieNames.sso, requestId, { path: '/', httpOnly: true, secure, sameSite: 'lax', maxAge: REQUEST_TTL_MS / 1000 });
         return reply.redirect(url);
       }
       await db.insert(signInRequests).values({ idHash: hash(requestId), tenantId: tenant.id, protocol: 'saml', data: {} });
+      // The IdP posts back from another site: only a SameSite=None cookie (which must be Secure) comes along.
+      // On plain-HTTP loopback the IdP is on the same site and Lax is enough.
+      reply.setCookie(app.cookieNames.sso, requestId, { path: '/', httpOnly: true, secure, sameSite: secure ? 'none' : 'lax', maxAge: REQUEST_TTL_MS / 1000 });
       return reply.redirect(await samlFor(tenant, request).begin(requestId));
     } catch (err) {
       request.log.warn({ err: String(err), tenant: id }, 'single sign-on could not start');
@@ -88,7 +94,10 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
     if (!tenant?.saml) return fail(reply, 'Single sign-on is no longer set up for this organization.');
     try {
       const { identity, relayState } = await samlFor(tenant, request).finish(body);
-      const pending = relayState ? await take(relayState) : undefined;
+      const started = request.cookies[app.cookieNames.sso];
+      reply.clearCookie(app.cookieNames.sso, { path: '/' });
+      if (!relayState || started !== relayState) throw new SsoError('This sign-in was not started in this browser. Start again from the sign-in page.');
+      const pending = await take(relayState);
       if (!pending || pending.protocol !== 'saml' || pending.tenantId !== tenant.id) throw new SsoError('That sign-in expired. Start again.');
       return finish(request, reply, await services.signIn.sso(tenant, identity, 'saml', clientOf(request), request.auth?.token));
     } catch (err) {
@@ -101,7 +110,12 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
     const { tenant: id } = request.params as { tenant: string };
     const tenant = await services.tenants.forSignIn(id);
     if (!tenant?.saml) return reply.code(404).send({ error: 'NotFound', message: `SAML is not set up for "${id}"` });
-    return reply.type('application/samlmetadata+xml').send(samlFor(tenant, request).metadata());
+    try {
+      return reply.type('application/samlmetadata+xml').send(samlFor(tenant, request).metadata());
+    } catch (err) {
+      if (err instanceof SsoError) return reply.code(409).send({ error: 'Conflict', message: err.message });
+      throw err;
+    }
   });
 
   /** A sign-in request is used once: it is deleted as it is read. */
@@ -116,4 +130,9 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
     app.setSessionCookie(reply, result.token);
     return reply.redirect(nextPage(result.stage));
   }
+}
+
+/** The sign-in page shows only messages the console itself signed, never text from a link. */
+export function signedErrorUrl(csrf: CsrfTokens, message: string): string {
+  return `/login?error=${encodeURIComponent(message)}&sig=${csrf.issue(`error:${message}`)}`;
 }

@@ -1,6 +1,6 @@
 // Tenants, their sign-in settings and their people. The API routes and the
 // pages both call this, so tenant scoping is decided once, here.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { X509Certificate, randomBytes, randomUUID } from 'node:crypto';
 import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { Forbidden, NotFound, requirePlatformAdmin, requireTenant, type Viewer } from '../access.js';
@@ -22,7 +22,8 @@ export const OidcInput = z.object({
 
 export const SamlInput = z.object({
   entryPoint: z.url({ message: 'entryPoint must be the IdP single sign-on URL' }),
-  idpCert: z.string().regex(/-----BEGIN CERTIFICATE-----/, 'idpCert must be the PEM certificate the IdP signs with'),
+  idpCert: z.string().regex(/-----BEGIN CERTIFICATE-----/, 'idpCert must be the PEM certificate the IdP signs with')
+    .refine((pem) => { try { new X509Certificate(pem); return true; } catch { return false; } }, 'idpCert is not a readable PEM certificate; paste the whole certificate from the IdP metadata'),
   idpIssuer: z.string().optional(),
   emailAttribute: z.string().optional(),
   groupsAttribute: z.string().optional(),
@@ -141,8 +142,12 @@ export class Tenants {
           if (clientSecret !== undefined) set.oidcClientSecret = clientSecret;
         }
       }
-      const [after] = await tx.update(tenants).set(set).where(eq(tenants.id, id)).returning();
       const changed = Object.keys(set) as (keyof Tenant)[];
+      if (changed.length === 0) {
+        const [n] = await tx.select({ n: count() }).from(users).where(eq(users.tenantId, id));
+        return tenantView(before, n?.n ?? 0);
+      }
+      const [after] = await tx.update(tenants).set(set).where(eq(tenants.id, id)).returning();
       await appendAudit(tx, {
         actor: viewer.email, tenantId: id, action: 'tenant.updated', target: `tenant/${id}`, ip: client.ip,
         before: Object.fromEntries(changed.map((k) => [k, before[k]])),

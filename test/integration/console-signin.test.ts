@@ -3,6 +3,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../../console/db/schema.js';
 import { builtApp } from '../harness/browser.js';
+import { startSamlIdp } from '../harness/saml-idp.js';
 import { TEST_CLIENT, startConsole, strongPassword, type TestConsole } from '../harness/console.js';
 
 /** The anonymous CSRF cookie and the token of the sign-in form, as a browser gets them. */
@@ -43,6 +44,57 @@ describe('console sign-in limits and headers', () => {
     expect((await fetch(`${c.url}/login`)).status).toBe(200);
   });
 
+  it('counts the path in any letter case toward the limit', async () => {
+    const limited = await startConsole({ database: 'pglite', remix: await builtApp(), settings: { signInsPerMinute: 2 } });
+    try {
+      const { cookie, csrf } = await signInForm(limited);
+      const post = (path: string) => fetch(`${limited.url}${path}`, {
+        method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrf, email: 'nobody@example.test', password: 'Wrong-password-1' }),
+      });
+      expect([(await post('/login?index')).status, (await post('/LOGIN?index')).status, (await post('/Login?index')).status]).toEqual([200, 200, 429]);
+    } finally {
+      await limited.stop();
+    }
+  });
+
+  it('shows only error messages the console signed, not text from a link', async () => {
+    const forged = await (await fetch(`${c.url}/login?error=${encodeURIComponent('Call +1-555-0100 to unlock')}`)).text();
+    expect(forged).not.toContain('role="alert"');
+    const bad = await fetch(`${c.url}/login/sso?tenant=Not%20Valid`, { redirect: 'manual' });
+    const page = await (await fetch(new URL(bad.headers.get('location')!, c.url))).text();
+    expect(page).toMatch(/role="alert">Enter your organization id/);
+  });
+
+  it('sends no-store on pages and API answers, and lets assets be cached', async () => {
+    expect((await fetch(`${c.url}/login`)).headers.get('cache-control')).toBe('no-store');
+    expect((await fetch(`${c.url}/api/me`)).headers.get('cache-control')).toBe('no-store');
+    const css = /href="(\/assets\/[^"]+\.css)"/.exec(await (await fetch(`${c.url}/login`)).text())![1]!;
+    expect((await fetch(`${c.url}${css}`)).headers.get('cache-control')).toContain('immutable');
+  });
+
+  it('keeps counting wrong TOTP codes after a right password, until the whole sign-in succeeds', async () => {
+    const password = strongPassword();
+    const { user } = await c.services.tenants.createUser({ id: 'x', email: 'root@holdfast.test', name: '', role: 'platform-admin', tenantId: null }, null, { email: 'guessed@holdfast.test', role: 'auditor' }, TEST_CLIENT);
+    const hash = await (await import('../../console/auth/passwords.js')).hashPassword(password);
+    await c.services.database.db.update(users).set({ passwordHash: hash, mustChangePassword: false, passwordChangedAt: new Date(), totpSecret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP' }).where(eq(users.id, user.id));
+    const wrongCodes = async (n: number) => {
+      const first = await c.services.signIn.password('guessed@holdfast.test', password, TEST_CLIENT);
+      if (!first.ok) return first.message;
+      expect(first.stage).toBe('second-factor');
+      const session = (await c.services.sessions.resolve(first.token))!;
+      let last = '';
+      for (let i = 0; i < n; i++) {
+        const r = await c.services.signIn.secondFactor(session.user, '000000', TEST_CLIENT, first.token);
+        last = r.ok ? 'signed in' : r.message;
+      }
+      return last;
+    };
+    expect(await wrongCodes(4)).toBe('That code is not right.');
+    expect(await wrongCodes(1)).toMatch(/locked after repeated failed sign-ins/);
+    expect(await wrongCodes(1)).toMatch(/locked after repeated failed sign-ins/);
+  });
+
   it('asks for a new password once the current one is older than 365 days', async () => {
     const password = strongPassword();
     const { user } = await c.services.tenants.createUser({ id: 'x', email: 'root@holdfast.test', name: '', role: 'platform-admin', tenantId: null }, null, { email: 'old@holdfast.test', role: 'auditor' }, TEST_CLIENT);
@@ -53,6 +105,58 @@ describe('console sign-in limits and headers', () => {
     const page = await fetch(`${c.url}/login/new-password`, { headers: { cookie: `holdfast-session=${(result as { token: string }).token}` } });
     expect(await page.text()).toContain('is older than 365 days');
     expect((await fetch(`${c.url}/api/me`, { headers: { cookie: `holdfast-session=${(result as { token: string }).token}` } })).status).toBe(401);
+  });
+
+  it('never signs in to an account by e-mail alone, and takes the role from the groups at every SSO sign-in', async () => {
+    const root = { id: 'x', email: 'root@holdfast.test', name: '', role: 'platform-admin' as const, tenantId: null };
+    await c.services.tenants.create(root, { id: 'sso-corp', displayName: 'SSO Corp' }, TEST_CLIENT);
+    await c.services.tenants.update(root, 'sso-corp', { roleMapping: [{ group: 'admins', role: 'tenant-admin' }, { group: 'staff', role: 'auditor' }] }, TEST_CLIENT);
+    await c.services.tenants.createUser(root, 'sso-corp', { email: 'local@sso-corp.test', role: 'tenant-admin' }, TEST_CLIENT);
+    const tenant = (await c.services.tenants.forSignIn('sso-corp'))!;
+    const sso = (email: string, groups: string[], subject = email) => c.services.signIn.sso(tenant, { subject, email, groups }, 'oidc', TEST_CLIENT);
+
+    // A provider asserting the e-mail address of a local account does not get that account.
+    const takeover = await sso('local@sso-corp.test', ['admins']);
+    expect(takeover.ok).toBe(false);
+    expect(takeover.ok ? '' : takeover.message).toContain('does not sign in through this identity provider');
+
+    expect(await sso('dana@sso-corp.test', ['admins'])).toMatchObject({ ok: true, stage: 'active' });
+    const dana = async () => (await c.services.tenants.users(root, 'sso-corp')).find((u) => u.email === 'dana@sso-corp.test')!;
+    expect((await dana()).role).toBe('tenant-admin');
+    expect(await sso('dana@sso-corp.test', ['staff'])).toMatchObject({ ok: true });
+    expect((await dana()).role).toBe('auditor');
+    const removed = await sso('dana@sso-corp.test', []);
+    expect(removed.ok ? '' : removed.message).toContain('None of your groups');
+    // Another subject claiming the same address is someone else.
+    expect(await sso('dana@sso-corp.test', ['admins'], 'someone-else')).toMatchObject({ ok: false });
+  });
+
+  it("refuses a SAML response posted into a browser that did not start the sign-in (login CSRF)", async () => {
+    const root = { id: 'x', email: 'root@holdfast.test', name: '', role: 'platform-admin' as const, tenantId: null };
+    const idp = await startSamlIdp({ spEntityId: `${c.url}/auth/saml/saml-corp`, acsUrl: `${c.url}/auth/saml/saml-corp/acs`, users: { mallory: { email: 'mallory@saml-corp.test', groups: ['staff'] } } });
+    try {
+      await c.services.tenants.create(root, { id: 'saml-corp', displayName: 'SAML Corp' }, TEST_CLIENT);
+      await c.services.tenants.update(root, 'saml-corp', { saml: { entryPoint: idp.entryPoint, idpCert: idp.cert, idpIssuer: idp.issuer }, roleMapping: [{ group: 'staff', role: 'auditor' }] }, TEST_CLIENT);
+      // The attacker starts a sign-in in their own browser and keeps the IdP's signed answer.
+      const start = await fetch(`${c.url}/auth/sso/saml-corp`, { redirect: 'manual' });
+      expect(start.headers.getSetCookie().some((v) => v.startsWith('holdfast-sso='))).toBe(true);
+      const loginPage = await (await fetch(start.headers.get('location')!)).text();
+      const login = /<form[^>]*action="([^"]*)"/.exec(loginPage)![1]!.replace(/&amp;/g, '&').replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
+      const hidden = Object.fromEntries([...loginPage.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)))]));
+      const answer = await (await fetch(new URL(login, start.headers.get('location')!), { method: 'POST', body: new URLSearchParams({ ...hidden, username: 'mallory' }) })).text();
+      const fields = Object.fromEntries([...answer.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)))]));
+      expect(fields.SAMLResponse).toBeTruthy();
+      const post = (cookie: string) => fetch(`${c.url}/auth/saml/saml-corp/acs`, {
+        method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) }, body: new URLSearchParams(fields),
+      });
+      // Auto-posted into the victim's browser: no cookie from the start of this sign-in.
+      const victim = await post('');
+      expect(victim.status).toBe(302);
+      expect(decodeURIComponent(victim.headers.get('location')!)).toContain('was not started in this browser');
+      expect(victim.headers.getSetCookie().some((v) => v.startsWith('holdfast-session=') && !v.startsWith('holdfast-session=;'))).toBe(false);
+    } finally {
+      await idp.stop();
+    }
   });
 
   it('ends the session on sign-out: the old cookie no longer opens anything', async () => {
