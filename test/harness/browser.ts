@@ -26,4 +26,11 @@ export async function builtApp(): Promise<{ build: ServerBuild; clientDir: strin
   return { build: (await import(pathToFileURL(server).href)) as ServerBuild, clientDir: path.join(root, 'build/client') };
 }
 
-export const SCREENSHOTS = path.join(root, 'docs/screenshots');
+/**
+ * Where the browser tests save screenshots: .holdfast/results/screenshots, or
+ * the README's docs/screenshots with HOLDFAST_UPDATE_SCREENSHOTS=1 (run the
+ * browser test file alone then, so no other suite's Workspaces show up).
+ */
+export const SCREENSHOTS = process.env.HOLDFAST_UPDATE_SCREENSHOTS === '1'
+  ? path.join(root, 'docs/screenshots')
+  : path.join(root, '.holdfast/results/screenshots');

@@ -133,13 +133,13 @@ describe('the console in a browser', () => {
       await page.goto(url('/'));
       await page.getByLabel('Id', { exact: true }).fill(id!);
       await page.getByLabel('Name', { exact: true }).fill(name!);
-      await page.getByRole('button', { name: 'Create tenant' }).click();
+      await page.getByRole('button', { name: 'Create tenant', exact: true }).click();
       await page.waitForURL(url(`/tenants/${id}`));
     }
     await page.goto(url('/'));
     await page.getByLabel('Id', { exact: true }).fill('Bad Id');
     await page.getByLabel('Name', { exact: true }).fill('Bad');
-    await page.getByRole('button', { name: 'Create tenant' }).click();
+    await page.getByRole('button', { name: 'Create tenant', exact: true }).click();
     await page.getByRole('alert').waitFor();
     expect(await page.getByRole('alert').textContent()).toMatch(/^id: use lower case letters/);
 
