@@ -4,20 +4,45 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { createLogger } from '../operator/runtime/log.js';
 import { CsrfTokens } from './auth/sessions.js';
 import { bootstrapAdmin, csrfKey } from './bootstrap.js';
-import { openDatabase } from './db/client.js';
-import { buildConsole } from './server.js';
-import { ConsoleServices, DEFAULT_SETTINGS } from './services.js';
+import { openDatabase, type OpenedDb } from './db/client.js';
+import { buildConsole, type BuildOptions } from './server.js';
+import { ConsoleServices, DEFAULT_SETTINGS, type ConsoleSettings } from './services.js';
 import { WorkspaceStatuses } from './workspaces.js';
 
-/** build/ of `remix vite:build`, found from the sources and from dist/. */
-export function remixBuildDir(): string {
+/** The UI as `remix vite:build` left it in build/, found from the sources and from dist/. */
+export async function loadRemixBuild(): Promise<{ build: ServerBuild; clientDir: string }> {
   const candidates = [path.resolve(import.meta.dirname, '../build'), path.resolve(import.meta.dirname, '../../build')];
   const found = candidates.find((d) => existsSync(path.join(d, 'server/index.js')));
   if (!found) throw new Error('the console UI is not built: run `npm run build:app` (hack/up and hack/test do)');
-  return found;
+  const build = (await import(pathToFileURL(path.join(found, 'server/index.js')).href)) as ServerBuild;
+  return { build, clientDir: path.join(found, 'client') };
+}
+
+export interface AssembleOptions {
+  database: OpenedDb;
+  settings: ConsoleSettings;
+  log: Logger;
+  workspaces?: WorkspaceStatuses | undefined;
+  remix?: { build: ServerBuild; clientDir: string };
+  logger?: BuildOptions['logger'];
+  trustProxy?: boolean;
+}
+
+/** The services and the HTTP app over an opened database, as `holdfast console`, the tests and the benchmark run them. */
+export async function assembleConsole(opts: AssembleOptions): Promise<{ app: FastifyInstance; services: ConsoleServices }> {
+  const services = new ConsoleServices(opts.database, opts.settings, new CsrfTokens(await csrfKey(opts.database.db)), opts.workspaces, opts.log);
+  const app = await buildConsole({
+    services,
+    ...(opts.remix ? { remix: opts.remix } : {}),
+    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
+    ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}),
+  });
+  return { app, services };
 }
 
 export async function runConsole(): Promise<void> {
@@ -38,10 +63,10 @@ export async function runConsole(): Promise<void> {
     ...(publicUrl ? { publicUrl } : {}),
     ...(process.env.HOLDFAST_ALERT_WEBHOOK ? { alertWebhook: process.env.HOLDFAST_ALERT_WEBHOOK } : {}),
   };
-  const services = new ConsoleServices(database, settings, new CsrfTokens(await csrfKey(database.db)), WorkspaceStatuses.fromEnvironment(log), log);
-  const buildDir = remixBuildDir();
-  const build = (await import(pathToFileURL(path.join(buildDir, 'server/index.js')).href)) as ServerBuild;
-  const app = await buildConsole({ services, remix: { build, clientDir: path.join(buildDir, 'client') }, logger: { level: process.env.HOLDFAST_LOG_LEVEL ?? 'info' }, trustProxy: process.env.HOLDFAST_TRUST_PROXY === 'true' });
+  const { app, services } = await assembleConsole({
+    database, settings, log, workspaces: WorkspaceStatuses.fromEnvironment(log), remix: await loadRemixBuild(),
+    logger: { level: process.env.HOLDFAST_LOG_LEVEL ?? 'info' }, trustProxy: process.env.HOLDFAST_TRUST_PROXY === 'true',
+  });
   const address = await app.listen({ host, port });
 
   const boot = await bootstrapAdmin(database.db, process.env.HOLDFAST_ADMIN_EMAIL ?? 'admin@holdfast.local');

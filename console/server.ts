@@ -86,7 +86,7 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
       csrf: services.csrf.issue(request.csrfBinding),
       cspNonce: reply.cspNonce.script,
       client: clientOf(request),
-      sessionCookie: (token: string | null) => sessionCookieHeader(app, token),
+      sessionCookie: (token: string | null) => app.sessionCookieHeader(token),
     }));
     const loginLimit = app.rateLimit({
       max: services.settings.signInsPerMinute, timeWindow: '1 minute', keyGenerator: (r) => r.ip,
@@ -106,11 +106,4 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
     });
   }
   return app;
-}
-
-/** The Set-Cookie header for the session, for Remix actions to return. */
-function sessionCookieHeader(app: FastifyInstance, token: string | null): string {
-  const secure = app.services.settings.secureCookies;
-  const attrs = `Path=/; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
-  return token === null ? `${app.cookieNames.session}=; ${attrs}; Max-Age=0` : `${app.cookieNames.session}=${token}; ${attrs}`;
 }

@@ -1,9 +1,9 @@
 // The console's read of Workspace status from the Kubernetes API. The
 // Workspace is the source of truth; the console only shows it.
-import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Workspace } from '../operator/api/workspace.js';
+import { EventRecorder } from '../operator/runtime/events.js';
 import { Rest, collectionPath } from '../operator/runtime/rest.js';
 
 export interface WorkspaceSummary {
@@ -19,10 +19,12 @@ export interface WorkspaceSummary {
 
 export class WorkspaceStatuses {
   private cached: { at: number; items: Map<string, WorkspaceSummary> } | undefined;
-  private readonly events: k8s.EventsV1Api;
+  private readonly events: EventRecorder;
+  private readonly rest: Rest;
 
-  constructor(private readonly kc: k8s.KubeConfig, private readonly log: Logger) {
-    this.events = kc.makeApiClient(k8s.EventsV1Api);
+  constructor(kc: k8s.KubeConfig, private readonly log: Logger) {
+    this.rest = new Rest(kc);
+    this.events = new EventRecorder(kc, 'holdfast-console', undefined, log, 'holdfast.io/console');
   }
 
   static fromEnvironment(log: Logger): WorkspaceStatuses | undefined {
@@ -40,7 +42,7 @@ export class WorkspaceStatuses {
   async all(): Promise<Map<string, WorkspaceSummary> | undefined> {
     if (this.cached && Date.now() - this.cached.at < 5_000) return this.cached.items;
     try {
-      const list = await new Rest(this.kc).get<{ items: Workspace[] }>(collectionPath('Workspace'));
+      const list = await this.rest.get<{ items: Workspace[] }>(collectionPath('Workspace'));
       const items = new Map(list.items.map((ws) => [ws.metadata.name, summarize(ws)]));
       this.cached = { at: Date.now(), items };
       return items;
@@ -52,20 +54,7 @@ export class WorkspaceStatuses {
 
   /** A Warning Event on the Workspace, where `kubectl describe ws` shows it. */
   async warn(workspace: string, reason: string, note: string): Promise<void> {
-    try {
-      await this.events.createNamespacedEvent({
-        namespace: 'default',
-        body: {
-          metadata: { name: `${workspace}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`, namespace: 'default' },
-          eventTime: new k8s.V1MicroTime(),
-          type: 'Warning', reason, action: 'SignIn', note: note.slice(0, 1024),
-          reportingController: 'holdfast.io/console', reportingInstance: 'holdfast-console',
-          regarding: { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', name: workspace },
-        },
-      });
-    } catch (err) {
-      this.log.warn({ err: String(err) }, 'could not record the event');
-    }
+    await this.events.record({ apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name: workspace } }, 'Warning', reason, 'SignIn', note);
   }
 }
 

@@ -20,6 +20,8 @@ declare module 'fastify' {
     services: ConsoleServices;
     cookieNames: { session: string; csrf: string; sso: string };
     setSessionCookie(reply: FastifyReply, token: string | null): void;
+    /** The same cookie as a Set-Cookie header value, for Remix actions to return. */
+    sessionCookieHeader(token: string | null): string;
   }
 }
 
@@ -36,12 +38,15 @@ export const security = fp(async (app: FastifyInstance, opts: { services: Consol
   const names = { session: `${prefix}holdfast-session`, csrf: `${prefix}holdfast-csrf`, sso: `${prefix}holdfast-sso` };
   app.decorate('services', services);
   app.decorate('cookieNames', names);
+  const sessionCookie = { path: '/', secure, httpOnly: true, sameSite: 'lax' } as const;
   app.decorate('setSessionCookie', (reply: FastifyReply, token: string | null) => {
-    if (token === null) reply.clearCookie(names.session, { path: '/', secure, httpOnly: true, sameSite: 'lax' });
-    else reply.setCookie(names.session, token, { path: '/', secure, httpOnly: true, sameSite: 'lax' });
+    if (token === null) reply.clearCookie(names.session, sessionCookie);
+    else reply.setCookie(names.session, token, sessionCookie);
   });
 
   await app.register(cookie);
+  app.decorate('sessionCookieHeader', (token: string | null) =>
+    app.serializeCookie(names.session, token ?? '', token === null ? { ...sessionCookie, maxAge: 0 } : sessionCookie));
   await app.register(helmet, {
     enableCSPNonces: true,
     contentSecurityPolicy: {

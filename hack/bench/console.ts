@@ -10,15 +10,11 @@ import { createServer, request, Agent, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type { ServerBuild } from '@remix-run/node';
 import { pino } from 'pino';
-import { CsrfTokens } from '../../console/auth/sessions.js';
-import { bootstrapAdmin, csrfKey } from '../../console/bootstrap.js';
+import { bootstrapAdmin } from '../../console/bootstrap.js';
 import { openDatabase } from '../../console/db/client.js';
-import { remixBuildDir } from '../../console/main.js';
-import { buildConsole } from '../../console/server.js';
-import { ConsoleServices, DEFAULT_SETTINGS } from '../../console/services.js';
+import { assembleConsole, loadRemixBuild } from '../../console/main.js';
+import { DEFAULT_SETTINGS } from '../../console/services.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -85,10 +81,7 @@ async function fetchBody(url: string, headers: Record<string, string>): Promise<
 process.env.NODE_ENV ??= 'production';
 const dataDir = await mkdtemp(path.join(tmpdir(), 'holdfast-bench-console-'));
 const database = await openDatabase(process.env.DATABASE_URL ? { url: process.env.DATABASE_URL } : { dataDir });
-const services = new ConsoleServices(database, { ...DEFAULT_SETTINGS, secureCookies: false }, new CsrfTokens(await csrfKey(database.db)), undefined, pino({ level: 'silent' }));
-const buildDir = remixBuildDir();
-const build = (await import(pathToFileURL(path.join(buildDir, 'server/index.js')).href)) as ServerBuild;
-const app = await buildConsole({ services, remix: { build, clientDir: path.join(buildDir, 'client') } });
+const { app, services } = await assembleConsole({ database, settings: { ...DEFAULT_SETTINGS, secureCookies: false }, log: pino({ level: 'silent' }), remix: await loadRemixBuild() });
 const base = await app.listen({ host: '127.0.0.1', port: 0 });
 
 // A platform administrator with a dashboard of TENANTS tenants.

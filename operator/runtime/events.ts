@@ -22,8 +22,10 @@ export class EventRecorder {
   constructor(
     kc: k8s.KubeConfig,
     private readonly instance: string,
-    private readonly metrics: Metrics,
+    /** Counts the writes; the console, which keeps no operator metrics, passes none. */
+    private readonly metrics: Metrics | undefined,
     private readonly log: Logger,
+    private readonly controller = 'holdfast.io/operator',
   ) {
     this.api = kc.makeApiClient(k8s.EventsV1Api);
   }
@@ -41,7 +43,7 @@ export class EventRecorder {
           reason,
           action,
           note: note.slice(0, 1024),
-          reportingController: 'holdfast.io/operator',
+          reportingController: this.controller,
           reportingInstance: this.instance.slice(0, 128),
           regarding: {
             apiVersion: regarding.apiVersion,
@@ -53,7 +55,7 @@ export class EventRecorder {
           },
         },
       });
-      this.metrics.apiWrites.inc({ kind: 'Event', verb: 'create' });
+      this.metrics?.apiWrites.inc({ kind: 'Event', verb: 'create' });
     } catch (err) {
       // An Event that cannot be written must not fail the reconcile.
       this.log.warn({ err: String(err), reason }, 'could not record event');

@@ -2,9 +2,8 @@
 // launch; and the built console UI for startConsole().
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type { ServerBuild } from '@remix-run/node';
 import { chromium, type Browser } from 'playwright-core';
+import { loadRemixBuild } from '../../console/main.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 export const CHROMIUM = process.env.HOLDFAST_CHROMIUM ?? '/usr/bin/chromium';
@@ -20,11 +19,7 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 /** The console UI as `npm run build:app` leaves it in build/. */
-export async function builtApp(): Promise<{ build: ServerBuild; clientDir: string }> {
-  const server = path.join(root, 'build/server/index.js');
-  if (!existsSync(server)) throw new Error('the console UI is not built: run `npm run build:app` (hack/test does it before the tests)');
-  return { build: (await import(pathToFileURL(server).href)) as ServerBuild, clientDir: path.join(root, 'build/client') };
-}
+export const builtApp = loadRemixBuild;
 
 /**
  * Where the browser tests save screenshots: .holdfast/results/screenshots, or

@@ -11,12 +11,11 @@ import type { ServerBuild } from '@remix-run/node';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import postgres from 'postgres';
-import { CsrfTokens } from '../../console/auth/sessions.js';
 import type { Client } from '../../console/auth/sign-in.js';
-import { bootstrapAdmin, csrfKey } from '../../console/bootstrap.js';
+import { bootstrapAdmin } from '../../console/bootstrap.js';
+import { assembleConsole } from '../../console/main.js';
 import { openDatabase, type OpenedDb } from '../../console/db/client.js';
-import { buildConsole } from '../../console/server.js';
-import { ConsoleServices, DEFAULT_SETTINGS, type ConsoleSettings } from '../../console/services.js';
+import { DEFAULT_SETTINGS, type ConsoleServices, type ConsoleSettings } from '../../console/services.js';
 import type { WorkspaceStatuses } from '../../console/workspaces.js';
 import { startPostgres, type TestPostgres } from './postgres.js';
 
@@ -105,12 +104,13 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
   };
   try {
     const settings: ConsoleSettings = { ...DEFAULT_SETTINGS, secureCookies: false, ...opts.settings };
-    const services = new ConsoleServices(database, settings, new CsrfTokens(await csrfKey(database.db)), opts.workspaces, pino({ level: 'silent' }));
-    app = await buildConsole({ services, ...(opts.remix ? { remix: opts.remix } : {}) });
-    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    const assembled = await assembleConsole({ database, settings, log: pino({ level: 'silent' }), workspaces: opts.workspaces, ...(opts.remix ? { remix: opts.remix } : {}) });
+    app = assembled.app;
+    const { services } = assembled;
+    const address = await assembled.app.listen({ host: '127.0.0.1', port: 0 });
     const boot = await bootstrapAdmin(database.db, BOOTSTRAP_EMAIL);
     if (!boot.oneTimePassword) throw new Error('a fresh console database made no one-time password for the first administrator');
-    return { app, services, url: address, bootstrap: { email: boot.email, oneTimePassword: boot.oneTimePassword }, stop };
+    return { app: assembled.app, services, url: address, bootstrap: { email: boot.email, oneTimePassword: boot.oneTimePassword }, stop };
   } catch (err) {
     // A console that failed to start leaves no database or data directory behind.
     await stop().catch(() => undefined);

@@ -286,3 +286,23 @@ async function readBody(req: IncomingMessage): Promise<string> {
 function escapeXml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
+
+export interface Form {
+  action: string;
+  fields: Record<string, string>;
+}
+
+/** The first form of an IdP page, with its hidden fields, as a browser would submit it. */
+export function firstForm(html: string, pageUrl: string): Form {
+  const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/.exec(html);
+  if (!form) throw new Error(`no form on the page:\n${html}`);
+  const fields: Record<string, string> = {};
+  for (const input of (form[2] ?? '').matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+    fields[input[1] ?? ''] = unescapeHtml(input[2] ?? '');
+  }
+  return { action: new URL(unescapeHtml(form[1] ?? ''), pageUrl).href, fields };
+}
+
+function unescapeHtml(text: string): string {
+  return text.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code))).replace(/&amp;/g, '&');
+}

@@ -65,6 +65,15 @@ describe('the console in a browser', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
   }
 
+  /** A fresh browser signed in as the first administrator, on the given page. */
+  async function adminOn(path: string): Promise<Page> {
+    const admin = await newPage();
+    await passwordSignIn(admin, c.bootstrap.email, adminPassword);
+    await admin.waitForURL(url('/'));
+    await admin.goto(url(path));
+    return admin;
+  }
+
   it('the first administrator signs in with the one-time password and must choose a new one', async () => {
     const page = await newPage();
     await page.goto(url('/'));
@@ -263,10 +272,7 @@ describe('the console in a browser', () => {
     await expect.poll(async () => (await events.listNamespacedEvent({ namespace: 'default', fieldSelector: 'regarding.name=acme,reason=AccountLocked' })).items.map((e) => e.note))
       .toContainEqual(expect.stringContaining(`console account ${alice.email} locked after 5 failed sign-ins`));
 
-    const admin = await newPage();
-    await passwordSignIn(admin, c.bootstrap.email, adminPassword);
-    await admin.waitForURL(url('/'));
-    await admin.goto(url('/tenants/acme'));
+    const admin = await adminOn('/tenants/acme');
     await admin.getByRole('button', { name: 'Unlock' }).click();
     await admin.getByText('Account unlocked.').waitFor();
     await passwordSignIn(page, alice.email, alice.password);
@@ -278,10 +284,7 @@ describe('the console in a browser', () => {
       clientId: 'holdfast', clientSecret: 'oidc-secret', redirectUris: [url('/auth/oidc/callback')],
       accounts: { bob: { email: 'bob@acme.test', name: 'Bob Builder', groups: ['acme-admins'] }, eve: { email: 'eve@acme.test', groups: ['visitors'] } },
     });
-    const admin = await newPage();
-    await passwordSignIn(admin, c.bootstrap.email, adminPassword);
-    await admin.waitForURL(url('/'));
-    await admin.goto(url('/tenants/acme'));
+    const admin = await adminOn('/tenants/acme');
     const oidcForm = admin.locator('section[aria-labelledby=oidc]');
     await oidcForm.getByLabel('Enabled').check();
     await oidcForm.getByLabel('Issuer').fill(oidc.issuer);
@@ -323,10 +326,7 @@ describe('the console in a browser', () => {
       spEntityId: url('/auth/saml/globex'), acsUrl: url('/auth/saml/globex/acs'),
       users: { carol: { email: 'carol@globex.test', name: 'Carol', groups: ['globex-audit'] } },
     });
-    const admin = await newPage();
-    await passwordSignIn(admin, c.bootstrap.email, adminPassword);
-    await admin.waitForURL(url('/'));
-    await admin.goto(url('/tenants/globex'));
+    const admin = await adminOn('/tenants/globex');
     const samlForm = admin.locator('section[aria-labelledby=saml]');
     await samlForm.getByLabel('Enabled').check();
     await samlForm.getByLabel('IdP sign-on URL').fill(saml.entryPoint);

@@ -1,9 +1,10 @@
 // Sign-in limits and response headers of the console as served with its UI.
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../console/auth/passwords.js';
 import { users } from '../../console/db/schema.js';
 import { builtApp } from '../harness/browser.js';
-import { startSamlIdp } from '../harness/saml-idp.js';
+import { firstForm, startSamlIdp } from '../harness/saml-idp.js';
 import { TEST_CLIENT, startConsole, strongPassword, type TestConsole } from '../harness/console.js';
 
 /** The anonymous CSRF cookie and the token of the sign-in form, as a browser gets them. */
@@ -16,6 +17,16 @@ async function signInForm(c: TestConsole): Promise<{ cookie: string; csrf: strin
 
 describe('console sign-in limits and headers', () => {
   let c: TestConsole;
+  const root = { id: 'x', email: 'root@holdfast.test', name: '', role: 'platform-admin' as const, tenantId: null };
+
+  /** A cluster-wide auditor with a password of their own (no one-time password), and the given account state. */
+  async function auditorWithPassword(email: string, state: Partial<typeof users.$inferInsert>): Promise<string> {
+    const password = strongPassword();
+    const { user } = await c.services.tenants.createUser(root, null, { email, role: 'auditor' }, TEST_CLIENT);
+    await c.services.database.db.update(users).set({ passwordHash: await hashPassword(password), mustChangePassword: false, ...state }).where(eq(users.id, user.id));
+    return password;
+  }
+
   let secure: TestConsole;
   beforeAll(async () => {
     const remix = await builtApp();
@@ -74,10 +85,7 @@ describe('console sign-in limits and headers', () => {
   });
 
   it('keeps counting wrong TOTP codes after a right password, until the whole sign-in succeeds', async () => {
-    const password = strongPassword();
-    const { user } = await c.services.tenants.createUser({ id: 'x', email: 'root@holdfast.test', name: '', role: 'platform-admin', tenantId: null }, null, { email: 'guessed@holdfast.test', role: 'auditor' }, TEST_CLIENT);
-    const hash = await (await import('../../console/auth/passwords.js')).hashPassword(password);
-    await c.services.database.db.update(users).set({ passwordHash: hash, mustChangePassword: false, passwordChangedAt: new Date(), totpSecret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP' }).where(eq(users.id, user.id));
+    const password = await auditorWithPassword('guessed@holdfast.test', { passwordChangedAt: new Date(), totpSecret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP' });
     const wrongCodes = async (n: number) => {
       const first = await c.services.signIn.password('guessed@holdfast.test', password, TEST_CLIENT);
       if (!first.ok) return first.message;
@@ -96,10 +104,7 @@ describe('console sign-in limits and headers', () => {
   });
 
   it('asks for a new password once the current one is older than 365 days', async () => {
-    const password = strongPassword();
-    const { user } = await c.services.tenants.createUser({ id: 'x', email: 'root@holdfast.test', name: '', role: 'platform-admin', tenantId: null }, null, { email: 'old@holdfast.test', role: 'auditor' }, TEST_CLIENT);
-    const hash = await (await import('../../console/auth/passwords.js')).hashPassword(password);
-    await c.services.database.db.update(users).set({ passwordHash: hash, mustChangePassword: false, passwordChangedAt: new Date(Date.now() - 366 * 86_400_000) }).where(eq(users.id, user.id));
+    const password = await auditorWithPassword('old@holdfast.test', { passwordChangedAt: new Date(Date.now() - 366 * 86_400_000) });
     const result = await c.services.signIn.password('old@holdfast.test', password, TEST_CLIENT);
     expect(result).toMatchObject({ ok: true, stage: 'password-change' });
     const page = await fetch(`${c.url}/login/new-password`, { headers: { cookie: `holdfast-session=${(result as { token: string }).token}` } });
@@ -108,7 +113,6 @@ describe('console sign-in limits and headers', () => {
   });
 
   it('never signs in to an account by e-mail alone, and takes the role from the groups at every SSO sign-in', async () => {
-    const root = { id: 'x', email: 'root@holdfast.test', name: '', role: 'platform-admin' as const, tenantId: null };
     await c.services.tenants.create(root, { id: 'sso-corp', displayName: 'SSO Corp' }, TEST_CLIENT);
     await c.services.tenants.update(root, 'sso-corp', { roleMapping: [{ group: 'admins', role: 'tenant-admin' }, { group: 'staff', role: 'auditor' }] }, TEST_CLIENT);
     await c.services.tenants.createUser(root, 'sso-corp', { email: 'local@sso-corp.test', role: 'tenant-admin' }, TEST_CLIENT);
@@ -132,7 +136,6 @@ describe('console sign-in limits and headers', () => {
   });
 
   it("refuses a SAML response posted into a browser that did not start the sign-in (login CSRF)", async () => {
-    const root = { id: 'x', email: 'root@holdfast.test', name: '', role: 'platform-admin' as const, tenantId: null };
     const idp = await startSamlIdp({ spEntityId: `${c.url}/auth/saml/saml-corp`, acsUrl: `${c.url}/auth/saml/saml-corp/acs`, users: { mallory: { email: 'mallory@saml-corp.test', groups: ['staff'] } } });
     try {
       await c.services.tenants.create(root, { id: 'saml-corp', displayName: 'SAML Corp' }, TEST_CLIENT);
@@ -140,11 +143,9 @@ describe('console sign-in limits and headers', () => {
       // The attacker starts a sign-in in their own browser and keeps the IdP's signed answer.
       const start = await fetch(`${c.url}/auth/sso/saml-corp`, { redirect: 'manual' });
       expect(start.headers.getSetCookie().some((v) => v.startsWith('holdfast-sso='))).toBe(true);
-      const loginPage = await (await fetch(start.headers.get('location')!)).text();
-      const login = /<form[^>]*action="([^"]*)"/.exec(loginPage)![1]!.replace(/&amp;/g, '&').replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
-      const hidden = Object.fromEntries([...loginPage.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)))]));
-      const answer = await (await fetch(new URL(login, start.headers.get('location')!), { method: 'POST', body: new URLSearchParams({ ...hidden, username: 'mallory' }) })).text();
-      const fields = Object.fromEntries([...answer.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)))]));
+      const idpUrl = start.headers.get('location')!;
+      const login = firstForm(await (await fetch(idpUrl)).text(), idpUrl);
+      const { fields } = firstForm(await (await fetch(login.action, { method: 'POST', body: new URLSearchParams({ ...login.fields, username: 'mallory' }) })).text(), login.action);
       expect(fields.SAMLResponse).toBeTruthy();
       const post = (cookie: string) => fetch(`${c.url}/auth/saml/saml-corp/acs`, {
         method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) }, body: new URLSearchParams(fields),
@@ -160,10 +161,7 @@ describe('console sign-in limits and headers', () => {
   });
 
   it('ends the session on sign-out: the old cookie no longer opens anything', async () => {
-    const password = strongPassword();
-    const { user } = await c.services.tenants.createUser({ id: 'x', email: 'root@holdfast.test', name: '', role: 'platform-admin', tenantId: null }, null, { email: 'leaver@holdfast.test', role: 'auditor' }, TEST_CLIENT);
-    const hash = await (await import('../../console/auth/passwords.js')).hashPassword(password);
-    await c.services.database.db.update(users).set({ passwordHash: hash, mustChangePassword: false, passwordChangedAt: new Date() }).where(eq(users.id, user.id));
+    const password = await auditorWithPassword('leaver@holdfast.test', { passwordChangedAt: new Date() });
     const result = await c.services.signIn.password('leaver@holdfast.test', password, TEST_CLIENT);
     const token = (result as { token: string }).token;
     const cookie = `holdfast-session=${token}`;

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SamlClient, type SamlSettings } from '../../console/auth/saml.js';
 import { SsoError } from '../../console/auth/sso.js';
-import { startSamlIdp, type SamlIdpOptions, type TestSamlIdp } from '../harness/saml-idp.js';
+import { firstForm, startSamlIdp, type Form, type SamlIdpOptions, type TestSamlIdp } from '../harness/saml-idp.js';
 
 const spEntityId = 'https://console.holdfast.test/sso/saml/acme';
 const acsUrl = 'https://console.holdfast.test/sso/saml/acme/acs';
@@ -14,26 +14,6 @@ const users: SamlIdpOptions['users'] = {
   carol: { email: 'carol@acme.test' },
 };
 const NOT_SIGNED = "the SAML response is not signed by the identity provider's certificate configured for this tenant";
-
-interface Form {
-  action: string;
-  fields: Record<string, string>;
-}
-
-/** The first form of a page, with its hidden fields, as a browser would submit it. */
-function firstForm(html: string, pageUrl: string): Form {
-  const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/.exec(html);
-  if (!form) throw new Error(`no form on the page:\n${html}`);
-  const fields: Record<string, string> = {};
-  for (const input of (form[2] ?? '').matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
-    fields[input[1] ?? ''] = unescapeHtml(input[2] ?? '');
-  }
-  return { action: new URL(unescapeHtml(form[1] ?? ''), pageUrl).href, fields };
-}
-
-function unescapeHtml(text: string): string {
-  return text.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));
-}
 
 /** Browser part of a sign-in: IdP login page, then the login form; returns the form the IdP auto-posts to the ACS. */
 async function signInAtIdp(url: string, username: string): Promise<Form> {
