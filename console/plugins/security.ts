@@ -16,6 +16,10 @@ declare module 'fastify' {
     /** What this request's CSRF token is bound to: the session, or the anonymous cookie. */
     csrfBinding: string;
   }
+  interface FastifyContextConfig {
+    /** A route reached by a cross-site POST that carries its own proof (a signed SAML response). */
+    csrfExempt?: boolean;
+  }
   interface FastifyInstance {
     services: ConsoleServices;
     cookieNames: { session: string; csrf: string; sso: string };
@@ -25,8 +29,6 @@ declare module 'fastify' {
   }
 }
 
-/** Paths reached by a cross-site POST that carries its own proof (a signed SAML response). */
-const CSRF_EXEMPT = /^\/auth\/saml\/[^/]+\/acs$/;
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export const security = fp(async (app: FastifyInstance, opts: { services: ConsoleServices }) => {
@@ -95,7 +97,7 @@ export const security = fp(async (app: FastifyInstance, opts: { services: Consol
 
   // Before body validation, so a refused request learns nothing about the schema.
   app.addHook('preValidation', async (request, reply) => {
-    if (!UNSAFE.has(request.method) || CSRF_EXEMPT.test(request.url.split('?')[0]!)) return;
+    if (!UNSAFE.has(request.method) || request.routeOptions.config.csrfExempt) return;
     const origin = request.headers.origin;
     // Behind a TLS-terminating proxy the request looks like plain HTTP; the public URL is what browsers send.
     if (origin !== undefined && origin !== `${request.protocol}://${request.host}` && origin !== publicOrigin) {

@@ -87,7 +87,8 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
     }
   });
 
-  app.post('/auth/saml/:tenant/acs', async (request, reply) => {
+  // The IdP posts from its own site; the signed response and the cookie set when the sign-in started stand in for the CSRF token.
+  app.post('/auth/saml/:tenant/acs', { config: { csrfExempt: true } }, async (request, reply) => {
     const { tenant: id } = request.params as { tenant: string };
     const body = Object.fromEntries(new URLSearchParams(typeof request.body === 'string' ? request.body : ''));
     const tenant = await services.tenants.forSignIn(id);
