@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['operator/**/*.test.ts', 'console/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          include: ['kube/**/*.test.ts', 'operator/**/*.test.ts', 'console/**/*.test.ts', 'test/unit/**/*.test.ts'],
           environment: 'node',
         },
       },

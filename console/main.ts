@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { createLogger } from '../operator/runtime/log.js';
+import { createLogger } from '../kube/log.js';
 import { CsrfTokens } from './auth/sessions.js';
 import { bootstrapAdmin, csrfKey } from './bootstrap.js';
 import { openDatabase, type OpenedDb } from './db/client.js';

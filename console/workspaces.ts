@@ -3,8 +3,8 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Workspace } from '../operator/api/workspace.js';
-import { EventRecorder } from '../operator/runtime/events.js';
-import { Rest, collectionPath } from '../operator/runtime/rest.js';
+import { EventRecorder } from '../kube/events.js';
+import { Rest, collectionPath } from '../kube/rest.js';
 
 export interface WorkspaceSummary {
   name: string;

@@ -6,21 +6,22 @@ import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Workspace } from './api/workspace.js';
-import { Applier } from './runtime/apply.js';
-import { EventRecorder } from './runtime/events.js';
+import { Applier } from '../kube/apply.js';
+import { EventRecorder } from '../kube/events.js';
 import { startHealthServer, type HealthServer } from './runtime/health.js';
-import { Informer } from './runtime/informer.js';
+import { Informer } from '../kube/informer.js';
 import { LeaderElector } from './runtime/leader.js';
 import { Metrics } from './runtime/metrics.js';
 import { WorkQueue } from './runtime/queue.js';
-import { Rest, type KubeObject } from './runtime/rest.js';
+import { Rest, type KubeObject } from '../kube/rest.js';
 import { WORKSPACE_LABEL } from './workspace/owner.js';
-import { WorkspaceReconciler, type Caches } from './workspace/reconcile.js';
+import { WorkspaceReconciler } from './workspace/reconcile.js';
+import type { Caches } from './workspace/deps.js';
 import type { StorageClass } from './workspace/volume/desired.js';
 import type { SecretObject } from './tls/authority.js';
 import { CA_KEY, CaController } from './tls/controller.js';
 import { ServerPool, type SharedServer } from './workspace/database/shared.js';
-import { fromBase64 } from './runtime/secret-data.js';
+import { fromBase64 } from '../kube/secret-data.js';
 
 export interface OperatorOptions {
   kubeconfig: k8s.KubeConfig;
@@ -109,8 +110,8 @@ export class Operator {
     const caSecrets = new Informer<SecretObject>(kc, { kind: 'Secret', namespace: this.opts.namespace }, il);
     this.caches = caches;
     this.caSecrets = caSecrets;
-    const applier = new Applier(rest, this.metrics);
-    const events = new EventRecorder(kc, this.identity, this.metrics, log);
+    const applier = new Applier(rest, this.metrics.apiWrites);
+    const events = new EventRecorder(kc, this.identity, this.metrics.apiWrites, log);
     const ca = new CaController({
       rest,
       applier,

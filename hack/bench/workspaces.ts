@@ -18,8 +18,8 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { allCrds } from '../../operator/api/crd.js';
 import { WorkspaceSpec, type Workspace } from '../../operator/api/workspace.js';
-import { APPLY_PATCH } from '../../operator/runtime/apply.js';
-import { Rest, collectionPath, objectPath, pathOf, type KubeObject } from '../../operator/runtime/rest.js';
+import { APPLY_PATCH } from '../../kube/apply.js';
+import { Rest, collectionPath, objectPath, pathOf, type KubeObject } from '../../kube/rest.js';
 import { desiredNamespace } from '../../operator/workspace/namespace/desired.js';
 import { desiredNetworkPolicies } from '../../operator/workspace/network/desired.js';
 import { desiredLimitRange, desiredResourceQuota } from '../../operator/workspace/quota/desired.js';
@@ -29,7 +29,7 @@ import { createCa, issueServerCertificate } from '../../operator/tls/x509.js';
 import { standInKubelet } from '../../test/harness/stand-in-kubelet.js';
 import { freePort, startPostgres } from '../../test/harness/postgres.js';
 import { connect, generatePassword, provisionTenancy, sharedIdentifier } from '../../operator/database/shared.js';
-import { toBase64 } from '../../operator/runtime/secret-data.js';
+import { toBase64 } from '../../kube/secret-data.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     }, objectPath('StorageClass', 'bench'), 'bench');
 
     const port = await freePort();
-    const operator = spawn(process.execPath, [path.join(root, 'dist/operator/cli.js'), 'operator'], {
+    const operator = spawn(process.execPath, [path.join(root, 'dist/cli/main.js'), 'operator'], {
       env: { ...process.env, KUBECONFIG: kubeconfig, HOLDFAST_HEALTH_ADDRESS: `127.0.0.1:${port}`, HOLDFAST_LOG_LEVEL: 'warn', HOLDFAST_CONCURRENCY: String(CONCURRENCY) },
       stdio: ['ignore', 'inherit', 'inherit'],
     });

@@ -2,7 +2,7 @@
 // CRD (hack/gen-crds.ts), the operator's and console's validation and the
 // TypeScript types all come.
 import { z } from 'zod';
-import type { ObjectMeta } from '../runtime/rest.js';
+import type { ObjectMeta } from '../../kube/rest.js';
 import { celRegex, withRules } from './rules.js';
 
 export const GROUP = 'holdfast.io';

@@ -12,9 +12,9 @@
 //
 // A customer's own CA (a kubernetes.io/tls Secret not managed by Holdfast) is
 // used as is and never rotated.
-import type { KubeObject } from '../runtime/rest.js';
+import type { KubeObject } from '../../kube/rest.js';
 import { certInfo, type CertInfo, type KeyPair } from './x509.js';
-import { fromBase64, toBase64 } from '../runtime/secret-data.js';
+import { fromBase64, toBase64 } from '../../kube/secret-data.js';
 
 export const CA_STATE_ANNOTATION = 'holdfast.io/ca-state';
 export const ROTATE_ANNOTATION = 'holdfast.io/rotate-ca';

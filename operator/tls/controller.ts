@@ -2,11 +2,11 @@
 // and drops expired retired CAs. Runs as the key CA_KEY on the operator's
 // work queue and requeues itself for the next planned step.
 import type { Logger } from 'pino';
-import type { Applier } from '../runtime/apply.js';
-import type { EventRecorder } from '../runtime/events.js';
-import type { Informer } from '../runtime/informer.js';
+import type { Applier } from '../../kube/apply.js';
+import type { EventRecorder } from '../../kube/events.js';
+import type { Informer } from '../../kube/informer.js';
 import type { Outcome } from '../runtime/queue.js';
-import { MERGE_PATCH, collectionPath, isConflict, objectPath, type Rest } from '../runtime/rest.js';
+import { MERGE_PATCH, collectionPath, isConflict, objectPath, type Rest } from '../../kube/rest.js';
 import {
   ROTATE_ANNOTATION, desiredCaSecret, planCa, readAuthority, type Authority, type CaPolicy, type SecretObject,
 } from './authority.js';

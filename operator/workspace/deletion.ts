@@ -8,9 +8,9 @@
 // Workspace never hangs without saying why.
 import { namespaceOf, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
 import type { Outcome } from '../runtime/queue.js';
-import { MERGE_PATCH, isNotFound, pathOf, objectPath, type KubeObject } from '../runtime/rest.js';
+import { MERGE_PATCH, isNotFound, pathOf, objectPath, type KubeObject } from '../../kube/rest.js';
 import type { ConditionInput } from './conditions.js';
-import type { Deps } from './reconcile.js';
+import type { Deps } from './deps.js';
 import { dropShared, type SharedDeps } from './database/shared.js';
 
 export const FINALIZER = 'holdfast.io/deletion-policy';

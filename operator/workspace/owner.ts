@@ -1,6 +1,6 @@
 // Labels and owner references shared by everything a Workspace becomes.
 import type { V1OwnerReference } from '@kubernetes/client-node';
-import type { ObjectMeta } from '../runtime/rest.js';
+import type { ObjectMeta } from '../../kube/rest.js';
 import { API_VERSION, WORKSPACE_KIND, namespaceOf, type Workspace } from '../api/workspace.js';
 
 export const WORKSPACE_LABEL = 'holdfast.io/workspace';

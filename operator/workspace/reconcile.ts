@@ -2,65 +2,30 @@
 // network, quota, volume), derives Ready in one place, and writes status only
 // when it changed. Reads come from informer caches; writes are server-side
 // applies that are skipped when the cache already matches.
-import type { Logger } from 'pino';
 import { WorkspaceSpec, namespaceOf, type Condition, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
-import type { Applier } from '../runtime/apply.js';
-import { APPLY_PATCH, FIELD_MANAGER, isSubset } from '../runtime/apply.js';
-import type { EventRecorder } from '../runtime/events.js';
-import type { Informer } from '../runtime/informer.js';
-import type { Metrics } from '../runtime/metrics.js';
+import { APPLY_PATCH, FIELD_MANAGER, isSubset } from '../../kube/apply.js';
 import type { Outcome } from '../runtime/queue.js';
-import { objectPath, type KubeObject, type Rest } from '../runtime/rest.js';
+import { objectPath, type KubeObject } from '../../kube/rest.js';
 import { findCondition, setCondition, type ConditionInput } from './conditions.js';
 import { finalizeWorkspace, FINALIZER, ensureFinalizer } from './deletion.js';
 import { desiredNamespace } from './namespace/desired.js';
 import { desiredNetworkPolicies } from './network/desired.js';
 import { WORKSPACE_LABEL } from './owner.js';
 import { desiredLimitRange, desiredResourceQuota } from './quota/desired.js';
-import { DATA_CLAIM, type StorageClass } from './volume/desired.js';
+import { DATA_CLAIM } from './volume/desired.js';
 import { decideVolume } from './volume/check.js';
 import { CERT_MANAGER_MISSING, certManagerCondition, desiredCertManagerCertificate } from './certificate/certmanager.js';
 import { TLS_SECRET, decideInternalCertificate, type CertificateDecision } from './certificate/internal.js';
-import type { Authority, SecretObject } from '../tls/authority.js';
-import { ApiError } from '../runtime/rest.js';
+import { ApiError } from '../../kube/rest.js';
 import { DATABASE_NAME, dedicatedCondition, dedicatedIdentity, desiredDatabaseObjects } from './database/dedicated.js';
 import { CLUSTER_NAME, CNPG_MISSING, cnpgCondition, cnpgHost, desiredCluster } from './database/cloudnative-pg.js';
 import { generatePassword } from '../database/shared.js';
 import { DATABASE_PORT } from './network/desired.js';
 import { chooseStorageClass } from './volume/desired.js';
-import { APP_SECRET, desiredAppSecret, reconcileShared, type DatabaseDecision, type ServerPool, type SharedDeps, type SharedServer } from './database/shared.js';
-import { fromBase64 } from '../runtime/secret-data.js';
-
-export interface Caches {
-  workspaces: Informer<Workspace & KubeObject>;
-  namespaces: Informer<KubeObject>;
-  networkPolicies: Informer<KubeObject>;
-  resourceQuotas: Informer<KubeObject>;
-  limitRanges: Informer<KubeObject>;
-  claims: Informer<KubeObject>;
-  storageClasses: Informer<StorageClass>;
-  /** The db-tls Secrets of all workspaces. */
-  tlsSecrets: Informer<SecretObject>;
-  /** The db-app Secrets of all workspaces. */
-  appSecrets: Informer<SecretObject>;
-  sharedServers: Informer<SharedServer>;
-  statefulSets: Informer<KubeObject>;
-  services: Informer<KubeObject>;
-  configMaps: Informer<KubeObject>;
-}
-
-export interface Deps {
-  rest: Rest;
-  applier: Applier;
-  caches: Caches;
-  events: EventRecorder;
-  metrics: Metrics;
-  log: Logger;
-  /** The installation CA, once it exists. */
-  authority: () => Authority | undefined;
-  servers: ServerPool;
-  now?: () => Date;
-}
+import { APP_SECRET, desiredAppSecret, reconcileShared, type DatabaseDecision, type SharedDeps } from './database/shared.js';
+import { fromBase64 } from '../../kube/secret-data.js';
+import type { Informer } from '../../kube/informer.js';
+import type { Deps } from './deps.js';
 
 /** Reasons that will not clear by waiting: the user has to act. */
 const NEEDS_ACTION = new Set([

@@ -7,8 +7,8 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { allCrds } from '../../operator/api/crd.js';
-import { APPLY_PATCH } from '../../operator/runtime/apply.js';
-import { Rest, objectPath } from '../../operator/runtime/rest.js';
+import { APPLY_PATCH } from '../../kube/apply.js';
+import { Rest, objectPath } from '../../kube/rest.js';
 import { adminConfig, eventually } from './kube.js';
 import { freePort } from './postgres.js';
 
@@ -94,7 +94,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   await mkdir(logDir, { recursive: true });
   const logFile = path.join(logDir, `${opts.name ?? opts.leaseName}-${healthPort}.log`);
   const log = createWriteStream(logFile);
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'operator/cli.ts'), 'operator'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'cli/main.ts'), 'operator'], {
     cwd: root,
     env: {
       ...process.env,

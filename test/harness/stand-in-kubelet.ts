@@ -5,7 +5,7 @@
 // operator sees a ready database. It runs nothing and touches only pods
 // labelled holdfast.io/component=database.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Rest } from '../../operator/runtime/rest.js';
+import { Rest } from '../../kube/rest.js';
 
 interface Pod {
   metadata: { name: string; namespace: string; deletionTimestamp?: string };

@@ -2,7 +2,7 @@
 // small REST client the operator uses.
 import type { Condition, Workspace } from '../../operator/api/workspace.js';
 import { API_VERSION } from '../../operator/api/workspace.js';
-import { Rest, collectionPath, isNotFound, objectPath, type Kind, type KubeObject } from '../../operator/runtime/rest.js';
+import { Rest, collectionPath, isNotFound, objectPath, type Kind, type KubeObject } from '../../kube/rest.js';
 import { adminConfig, eventually } from './kube.js';
 import { uniqueName } from './names.js';
 

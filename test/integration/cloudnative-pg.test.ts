@@ -3,7 +3,7 @@
 // controller would, since its pods cannot run) becomes DatabaseReady.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespaceOf } from '../../operator/api/workspace.js';
-import { objectPath } from '../../operator/runtime/rest.js';
+import { objectPath } from '../../kube/rest.js';
 import { eventually } from '../harness/kube.js';
 import { installCrds, installThirdPartyCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { Workspaces } from '../harness/workspaces.js';

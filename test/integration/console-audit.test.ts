@@ -22,7 +22,7 @@ const repo = path.resolve(import.meta.dirname, '../..');
 /** `holdfast audit verify FILE`, as an auditor runs it: its exit code and what it prints. */
 function auditVerify(file: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('npx', ['tsx', 'operator/cli.ts', 'audit', 'verify', file], { cwd: repo }, (err, stdout, stderr) => {
+    execFile('npx', ['tsx', 'cli/main.ts', 'audit', 'verify', file], { cwd: repo }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
     });
   });

@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { MERGE_PATCH, objectPath } from '../../operator/runtime/rest.js';
+import { MERGE_PATCH, objectPath } from '../../kube/rest.js';
 import { WorkspaceStatuses } from '../../console/workspaces.js';
 import { SCREENSHOTS, builtApp, launchBrowser } from '../harness/browser.js';
 import { adminConfig } from '../harness/kube.js';

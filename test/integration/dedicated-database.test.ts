@@ -3,8 +3,8 @@
 // is admitted under Pod Security "restricted".
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespaceOf, WorkspaceSpec, type Workspace } from '../../operator/api/workspace.js';
-import { APPLY_PATCH } from '../../operator/runtime/apply.js';
-import { pathOf } from '../../operator/runtime/rest.js';
+import { APPLY_PATCH } from '../../kube/apply.js';
+import { pathOf } from '../../kube/rest.js';
 import { desiredNamespace } from '../../operator/workspace/namespace/desired.js';
 import { desiredDatabaseObjects } from '../../operator/workspace/database/dedicated.js';
 import { eventually } from '../harness/kube.js';

@@ -3,7 +3,7 @@
 // reconciled.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { namespaceOf } from '../../operator/api/workspace.js';
-import { Rest } from '../../operator/runtime/rest.js';
+import { Rest } from '../../kube/rest.js';
 import { adminConfig, eventually } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';

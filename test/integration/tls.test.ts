@@ -8,7 +8,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { namespaceOf } from '../../operator/api/workspace.js';
-import { objectPath } from '../../operator/runtime/rest.js';
+import { objectPath } from '../../kube/rest.js';
 import { certInfo, signedBy, splitBundle } from '../../operator/tls/x509.js';
 import { eventually } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';

@@ -2,8 +2,8 @@
 // objects, labels, owners, conditions, Events, and what deletion leaves.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespaceOf } from '../../operator/api/workspace.js';
-import { APPLIED_HASH } from '../../operator/runtime/apply.js';
-import type { KubeObject } from '../../operator/runtime/rest.js';
+import { APPLIED_HASH } from '../../kube/apply.js';
+import type { KubeObject } from '../../kube/rest.js';
 import { eventually } from '../harness/kube.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { Workspaces } from '../harness/workspaces.js';

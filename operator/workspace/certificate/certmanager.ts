@@ -2,7 +2,7 @@
 // Certificate that writes the same Secret `db-tls`; its Ready condition
 // becomes CertificateReady.
 import { type Workspace } from '../../api/workspace.js';
-import type { KubeObject } from '../../runtime/rest.js';
+import type { KubeObject } from '../../../kube/rest.js';
 import type { ConditionInput } from '../conditions.js';
 import { ownedMeta } from '../owner.js';
 import { TLS_SECRET, certificateDnsNames } from './internal.js';

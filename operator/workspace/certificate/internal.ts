@@ -8,7 +8,7 @@ import { bundleOf, type Authority, type SecretObject } from '../../tls/authority
 import { certInfo, issueServerCertificate, type KeyPair } from '../../tls/x509.js';
 import type { ConditionInput } from '../conditions.js';
 import { ownedMeta } from '../owner.js';
-import { fromBase64, toBase64 } from '../../runtime/secret-data.js';
+import { fromBase64, toBase64 } from '../../../kube/secret-data.js';
 
 export const TLS_SECRET = 'db-tls';
 const SIGNER = 'holdfast.io/signer-serial';

@@ -2,7 +2,7 @@
 // replicas, storage on the workspace's storage class, TLS from the workspace
 // certificate, and the application role bootstrapped from db-app.
 import { namespaceOf, type Workspace } from '../../api/workspace.js';
-import type { KubeObject } from '../../runtime/rest.js';
+import type { KubeObject } from '../../../kube/rest.js';
 import type { ConditionInput } from '../conditions.js';
 import { TLS_SECRET } from '../certificate/internal.js';
 import { ownedMeta } from '../owner.js';

@@ -2,7 +2,7 @@
 // on the workspace's encrypted volume, TLS from the workspace certificate,
 // scram-sha-256 over TLS only, restricted Pod Security.
 import { namespaceOf, type Workspace } from '../../api/workspace.js';
-import type { KubeObject } from '../../runtime/rest.js';
+import type { KubeObject } from '../../../kube/rest.js';
 import type { ConditionInput } from '../conditions.js';
 import { TLS_SECRET } from '../certificate/internal.js';
 import { DATABASE_PORT } from '../network/desired.js';

@@ -7,11 +7,11 @@ import {
   canSignIn, connect, dropTenancy, generatePassword, provisionTenancy, setPassword, sharedIdentifier,
   type ServerTarget, type Sql, type Tenancy,
 } from '../../database/shared.js';
-import { objectPath, type KubeObject, type Rest } from '../../runtime/rest.js';
+import { objectPath, type KubeObject, type Rest } from '../../../kube/rest.js';
 import type { SecretObject } from '../../tls/authority.js';
 import type { ConditionInput } from '../conditions.js';
 import { ownedMeta } from '../owner.js';
-import { fromBase64, toBase64 } from '../../runtime/secret-data.js';
+import { fromBase64, toBase64 } from '../../../kube/secret-data.js';
 
 export const APP_SECRET = 'db-app';
 export const ROTATE_PASSWORD_ANNOTATION = 'holdfast.io/rotate-password';

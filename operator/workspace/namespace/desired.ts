@@ -1,4 +1,4 @@
-import type { KubeObject } from '../../runtime/rest.js';
+import type { KubeObject } from '../../../kube/rest.js';
 import { namespaceOf, type Workspace } from '../../api/workspace.js';
 import { ownedMeta } from '../owner.js';
 

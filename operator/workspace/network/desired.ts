@@ -1,6 +1,6 @@
 // NetworkPolicies of a workspace namespace: deny everything, then allow by
 // name only what the workspace needs.
-import type { KubeObject } from '../../runtime/rest.js';
+import type { KubeObject } from '../../../kube/rest.js';
 import type { Workspace } from '../../api/workspace.js';
 import { COMPONENT_LABEL, ownedMeta } from '../owner.js';
 

@@ -1,6 +1,6 @@
 // Decides what to do about the data volume from gathered inputs; no I/O.
 import type { Workspace } from '../../api/workspace.js';
-import type { KubeObject } from '../../runtime/rest.js';
+import type { KubeObject } from '../../../kube/rest.js';
 import type { ConditionInput } from '../conditions.js';
 import { chooseStorageClass, desiredDataClaim, encryptionOf, type StorageClass } from './desired.js';
 

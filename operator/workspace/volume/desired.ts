@@ -8,7 +8,7 @@
 //     kmsKeyId / diskEncryptionSetID / disk-encryption-kms-key (AWS, Azure and
 //     GCE customer-managed keys).
 import type { Workspace } from '../../api/workspace.js';
-import type { KubeObject } from '../../runtime/rest.js';
+import type { KubeObject } from '../../../kube/rest.js';
 import { ownedMeta } from '../owner.js';
 
 export const DATA_CLAIM = 'data';

@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { Metrics } from './metrics.js';
 import type { ObjectMeta } from './rest.js';
+import type { WriteCounter } from './writes.js';
 
 /** What an Event is about: any object with apiVersion, kind and metadata. */
 export interface Regarding {
@@ -22,8 +22,8 @@ export class EventRecorder {
   constructor(
     kc: k8s.KubeConfig,
     private readonly instance: string,
-    /** Counts the writes; the console, which keeps no operator metrics, passes none. */
-    private readonly metrics: Metrics | undefined,
+    /** Counts the writes; the console, which keeps no write metrics, passes none. */
+    private readonly writes: WriteCounter | undefined,
     private readonly log: Logger,
     private readonly controller = 'holdfast.io/operator',
   ) {
@@ -55,7 +55,7 @@ export class EventRecorder {
           },
         },
       });
-      this.metrics?.apiWrites.inc({ kind: 'Event', verb: 'create' });
+      this.writes?.inc({ kind: 'Event', verb: 'create' });
     } catch (err) {
       // An Event that cannot be written must not fail the reconcile.
       this.log.warn({ err: String(err), reason }, 'could not record event');

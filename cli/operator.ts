@@ -1,14 +1,9 @@
-#!/usr/bin/env node
-// One entrypoint for every role, so that jobs run the operator's own image:
-//   holdfast operator        run the controller (leader-elected)
-//   holdfast crds            print the CustomResourceDefinitions as YAML
-//   holdfast console         serve the admin console
-//   holdfast audit verify F  check an exported audit log (JSON Lines) offline
+// holdfast operator: run the controller (leader-elected), configured from
+// HOLDFAST_* environment variables.
 import * as k8s from '@kubernetes/client-node';
-import { Operator } from './controller.js';
-import { renderCrds } from './api/render.js';
-import { createLogger } from './runtime/log.js';
-import { parseDuration } from './workspace/certificate/internal.js';
+import { Operator } from '../operator/controller.js';
+import { createLogger } from '../kube/log.js';
+import { parseDuration } from '../operator/workspace/certificate/internal.js';
 
 function env(name: string, fallback: string): string {
   return process.env[name] ?? fallback;
@@ -21,7 +16,7 @@ function durationSetting(name: string): number {
   return ms;
 }
 
-async function runOperator(): Promise<void> {
+export async function run(): Promise<undefined> {
   const log = createLogger('operator');
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
@@ -59,34 +54,5 @@ async function runOperator(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   await operator.run();
-}
-
-const [command, ...rest] = process.argv.slice(2);
-switch (command) {
-  case 'console': {
-    // React and Remix pick their production builds from this; development builds are several times slower.
-    process.env.NODE_ENV ??= 'production';
-    const { runConsole } = await import('../console/main.js');
-    await runConsole();
-    break;
-  }
-  case 'audit': {
-    const [sub, file, follows] = rest;
-    if (sub !== 'verify' || !file) {
-      process.stderr.write('usage: holdfast audit verify <export.jsonl> [hash-the-export-must-follow]\n');
-      process.exit(2);
-    }
-    const { verifyExport } = await import('../console/audit/verify-cli.js');
-    process.exit(await verifyExport(file, follows));
-    break;
-  }
-  case 'operator':
-    await runOperator();
-    break;
-  case 'crds':
-    process.stdout.write(renderCrds().map(([, text]) => text).join('---\n'));
-    break;
-  default:
-    process.stderr.write('usage: holdfast <operator | console | crds | audit verify FILE>\n');
-    process.exit(2);
+  return undefined;
 }

@@ -4,8 +4,8 @@
 // and still holds every desired value (so drift made by someone else is
 // undone).
 import { createHash } from 'node:crypto';
-import type { Metrics } from './metrics.js';
 import { pathOf, type KubeObject, type Rest } from './rest.js';
+import type { WriteCounter } from './writes.js';
 
 export const APPLIED_HASH = 'holdfast.io/applied-hash';
 export const FIELD_MANAGER = 'holdfast-operator';
@@ -70,7 +70,7 @@ export class Applier {
 
   constructor(
     private readonly rest: Rest,
-    private readonly metrics: Metrics,
+    private readonly writes: WriteCounter,
     private readonly fieldManager = FIELD_MANAGER,
   ) {}
 
@@ -82,7 +82,7 @@ export class Applier {
       contentType: APPLY_PATCH,
       query: { fieldManager: this.fieldManager, force: 'true' },
     });
-    this.metrics.apiWrites.inc({ kind: desired.kind, verb: 'apply' });
+    this.writes.inc({ kind: desired.kind, verb: 'apply' });
     this.recent.set(pathOf(desired), { obj: written, at: Date.now() });
     return 'applied';
   }
