@@ -23,7 +23,10 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js', 'vite.config.ts'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.js', 'vite.config.ts'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       // An operator that drops a promise loses an error silently.
@@ -38,7 +41,11 @@ export default tseslint.config(
   // Imports run one way (docs/architecture.md): cli → operator | console; app → console;
   // operator and console → kube; the console takes from the operator only its resource schema.
   ...importBoundaries([
-    { folder: 'kube', deny: 'cli|operator|console|app', why: 'kube/ is shared by both programs and depends on neither' },
+    {
+      folder: 'kube',
+      deny: 'cli|operator|console|app',
+      why: 'kube/ is shared by both programs and depends on neither',
+    },
     { folder: 'operator', deny: 'cli|console|app', why: 'the operator never depends on the console' },
     {
       folder: 'console',

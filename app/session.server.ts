@@ -23,7 +23,9 @@ export function requireStage(context: AppLoadContext, stage: SessionStage) {
 }
 
 /** Runs a service call and turns a refusal into a message for the form. */
-export async function attempt<T>(fn: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: string; status: number }> {
+export async function attempt<T>(
+  fn: () => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: string; status: number }> {
   try {
     return { ok: true, value: await fn() };
   } catch (err) {
@@ -31,7 +33,11 @@ export async function attempt<T>(fn: () => Promise<T>): Promise<{ ok: true; valu
     if (status && status < 500) return { ok: false, error: (err as Error).message, status };
     if (err && typeof err === 'object' && 'issues' in err && Array.isArray(err.issues)) {
       const issues = err.issues as { path: PropertyKey[]; message: string }[];
-      return { ok: false, error: issues.map((i) => `${i.path.map(String).join('.') || 'form'}: ${i.message}`).join('; '), status: 400 };
+      return {
+        ok: false,
+        error: issues.map((i) => `${i.path.map(String).join('.') || 'form'}: ${i.message}`).join('; '),
+        status: 400,
+      };
     }
     throw err;
   }

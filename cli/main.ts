@@ -2,7 +2,10 @@
 // The one `holdfast` entry point, so that every job runs the operator's own
 // image. Each subcommand is a small module that calls into its program; it is
 // loaded only when named, so `holdfast operator` never loads the console.
-const commands: Record<string, { usage: string; load: () => Promise<{ run(args: string[]): Promise<number | undefined> }> }> = {
+const commands: Record<
+  string,
+  { usage: string; load: () => Promise<{ run(args: string[]): Promise<number | undefined> }> }
+> = {
   operator: { usage: 'operator', load: () => import('./operator.js') },
   console: { usage: 'console', load: () => import('./console.js') },
   crds: { usage: 'crds', load: () => import('./crds.js') },
@@ -12,7 +15,11 @@ const commands: Record<string, { usage: string; load: () => Promise<{ run(args: 
 const [name = '', ...args] = process.argv.slice(2);
 const command = commands[name];
 if (!command) {
-  process.stderr.write(`usage: holdfast <${Object.values(commands).map((c) => c.usage).join(' | ')}>\n`);
+  process.stderr.write(
+    `usage: holdfast <${Object.values(commands)
+      .map((c) => c.usage)
+      .join(' | ')}>\n`,
+  );
   process.exit(2);
 }
 const code = await (await command.load()).run(args);

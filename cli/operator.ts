@@ -22,7 +22,9 @@ export async function run(): Promise<undefined> {
   kc.loadFromDefault();
   const concurrency = Number(env('HOLDFAST_CONCURRENCY', '10'));
   if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new Error(`HOLDFAST_CONCURRENCY must be a whole number of at least 1, not "${process.env.HOLDFAST_CONCURRENCY}"`);
+    throw new Error(
+      `HOLDFAST_CONCURRENCY must be a whole number of at least 1, not "${process.env.HOLDFAST_CONCURRENCY}"`,
+    );
   }
   const leaseMs = process.env.HOLDFAST_LEASE_DURATION_MS ? Number(process.env.HOLDFAST_LEASE_DURATION_MS) : undefined;
   const operator = new Operator({

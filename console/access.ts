@@ -40,7 +40,8 @@ export function canWriteTenant(viewer: Viewer, tenantId: string): boolean {
  */
 export function requireTenant(viewer: Viewer, tenantId: string, write: boolean): void {
   if (!canReadTenant(viewer, tenantId)) throw new NotFound(`no tenant "${tenantId}"`);
-  if (write && !canWriteTenant(viewer, tenantId)) throw new Forbidden(`your role (${viewer.role}) cannot change tenant "${tenantId}"`);
+  if (write && !canWriteTenant(viewer, tenantId))
+    throw new Forbidden(`your role (${viewer.role}) cannot change tenant "${tenantId}"`);
 }
 
 export function requirePlatformAdmin(viewer: Viewer): void {

@@ -20,17 +20,41 @@ export async function bootstrapAdmin(db: ConsoleDb, email: string): Promise<Boot
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${0x626f6f74})`);
     const [admin] = await tx.select().from(users).where(eq(users.role, 'platform-admin')).limit(1);
-    const [pending] = await tx.select().from(users).where(sql`lower(${users.email}) = ${email.toLowerCase()} and ${users.mustChangePassword} and ${users.lastSignInAt} is null and ${users.role} = 'platform-admin'`);
+    const [pending] = await tx
+      .select()
+      .from(users)
+      .where(
+        sql`lower(${users.email}) = ${email.toLowerCase()} and ${users.mustChangePassword} and ${users.lastSignInAt} is null and ${users.role} = 'platform-admin'`,
+      );
     if (admin && !pending) return { email: admin.email };
     const oneTimePassword = oneTimeSecret();
     const passwordHash = await hashPassword(oneTimePassword);
     if (pending) {
       await tx.update(users).set({ passwordHash, passwordChangedAt: new Date() }).where(eq(users.id, pending.id));
-      await appendAudit(tx, { actor: 'console', action: 'bootstrap.password-replaced', target: `user/${pending.id}`, ip: 'local' });
+      await appendAudit(tx, {
+        actor: 'console',
+        action: 'bootstrap.password-replaced',
+        target: `user/${pending.id}`,
+        ip: 'local',
+      });
     } else {
       const id = randomUUID();
-      await tx.insert(users).values({ id, email, name: 'Platform administrator', role: 'platform-admin', passwordHash, passwordChangedAt: new Date(), mustChangePassword: true });
-      await appendAudit(tx, { actor: 'console', action: 'bootstrap.admin-created', target: `user/${id}`, ip: 'local', after: { email, role: 'platform-admin' } });
+      await tx.insert(users).values({
+        id,
+        email,
+        name: 'Platform administrator',
+        role: 'platform-admin',
+        passwordHash,
+        passwordChangedAt: new Date(),
+        mustChangePassword: true,
+      });
+      await appendAudit(tx, {
+        actor: 'console',
+        action: 'bootstrap.admin-created',
+        target: `user/${id}`,
+        ip: 'local',
+        after: { email, role: 'platform-admin' },
+      });
     }
     return { email, oneTimePassword };
   });

@@ -34,8 +34,16 @@ export interface AssembleOptions {
 }
 
 /** The services and the HTTP app over an opened database, as `holdfast console`, the tests and the benchmark run them. */
-export async function assembleConsole(opts: AssembleOptions): Promise<{ app: FastifyInstance; services: ConsoleServices }> {
-  const services = new ConsoleServices(opts.database, opts.settings, new CsrfTokens(await csrfKey(opts.database.db)), opts.workspaces, opts.log);
+export async function assembleConsole(
+  opts: AssembleOptions,
+): Promise<{ app: FastifyInstance; services: ConsoleServices }> {
+  const services = new ConsoleServices(
+    opts.database,
+    opts.settings,
+    new CsrfTokens(await csrfKey(opts.database.db)),
+    opts.workspaces,
+    opts.log,
+  );
   const app = await buildConsole({
     services,
     ...(opts.remix ? { remix: opts.remix } : {}),
@@ -59,20 +67,28 @@ export async function runConsole(): Promise<void> {
   const settings = {
     ...DEFAULT_SETTINGS,
     // Plain HTTP only on loopback (local runs); anywhere else TLS terminates in front.
-    secureCookies: process.env.HOLDFAST_INSECURE_COOKIES === 'true' ? false : !(loopback && !publicUrl?.startsWith('https:')),
+    secureCookies:
+      process.env.HOLDFAST_INSECURE_COOKIES === 'true' ? false : !(loopback && !publicUrl?.startsWith('https:')),
     ...(publicUrl ? { publicUrl } : {}),
     ...(process.env.HOLDFAST_ALERT_WEBHOOK ? { alertWebhook: process.env.HOLDFAST_ALERT_WEBHOOK } : {}),
   };
   const { app, services } = await assembleConsole({
-    database, settings, log, workspaces: WorkspaceStatuses.fromEnvironment(log), remix: await loadRemixBuild(),
-    logger: { level: process.env.HOLDFAST_LOG_LEVEL ?? 'info' }, trustProxy: process.env.HOLDFAST_TRUST_PROXY === 'true',
+    database,
+    settings,
+    log,
+    workspaces: WorkspaceStatuses.fromEnvironment(log),
+    remix: await loadRemixBuild(),
+    logger: { level: process.env.HOLDFAST_LOG_LEVEL ?? 'info' },
+    trustProxy: process.env.HOLDFAST_TRUST_PROXY === 'true',
   });
   const address = await app.listen({ host, port });
 
   const boot = await bootstrapAdmin(database.db, process.env.HOLDFAST_ADMIN_EMAIL ?? 'admin@holdfast.local');
   if (boot.oneTimePassword) {
     // Printed once, on its own line, for the person installing the console (hack/up shows it).
-    process.stdout.write(`holdfast console: sign in as ${boot.email} with the one-time password ${boot.oneTimePassword}\n`);
+    process.stdout.write(
+      `holdfast console: sign in as ${boot.email} with the one-time password ${boot.oneTimePassword}\n`,
+    );
   }
   log.info({ address, publicUrl }, 'console listening');
   const purge = setInterval(() => void services.sessions.purgeExpired().catch(() => {}), 10 * 60_000);

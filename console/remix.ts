@@ -5,7 +5,10 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createRequestHandler, type AppLoadContext, type ServerBuild } from '@remix-run/node';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-export function remixHandler(build: ServerBuild, loadContext: (request: FastifyRequest, reply: FastifyReply) => AppLoadContext) {
+export function remixHandler(
+  build: ServerBuild,
+  loadContext: (request: FastifyRequest, reply: FastifyReply) => AppLoadContext,
+) {
   const handle = createRequestHandler(build, 'production');
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const controller = new AbortController();
@@ -17,9 +20,17 @@ export function remixHandler(build: ServerBuild, loadContext: (request: FastifyR
     }
     const init: RequestInit = { method: request.method, headers, signal: controller.signal };
     if (request.method !== 'GET' && request.method !== 'HEAD' && request.body !== undefined) {
-      init.body = typeof request.body === 'string' ? request.body : Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : JSON.stringify(request.body);
+      init.body =
+        typeof request.body === 'string'
+          ? request.body
+          : Buffer.isBuffer(request.body)
+            ? new Uint8Array(request.body)
+            : JSON.stringify(request.body);
     }
-    const response = await handle(new Request(`${request.protocol}://${request.host}${request.url}`, init), loadContext(request, reply));
+    const response = await handle(
+      new Request(`${request.protocol}://${request.host}${request.url}`, init),
+      loadContext(request, reply),
+    );
     reply.status(response.status);
     for (const [name, value] of response.headers) {
       if (name === 'set-cookie') continue;

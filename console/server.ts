@@ -33,27 +33,39 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
   });
 
   // Forms reach Remix as they came; the CSRF check reads its field from the raw text.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
+    done(null, body),
+  );
 
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'holdfast_console_' });
   const duration = new client.Histogram({
-    name: 'holdfast_console_request_duration_seconds', help: 'Console request latency by route', labelNames: ['method', 'route', 'status'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+    name: 'holdfast_console_request_duration_seconds',
+    help: 'Console request latency by route',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
   });
   app.addHook('onResponse', async (request, reply) => {
-    duration.observe({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    duration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
   });
 
   app.setErrorHandler((err: unknown, request, reply) => {
-    const status = err instanceof ZodError ? 400 : (err as { statusCode?: number }).statusCode ?? 500;
+    const status = err instanceof ZodError ? 400 : ((err as { statusCode?: number }).statusCode ?? 500);
     if (status >= 500) {
       request.log.error({ err }, 'request failed');
-      return reply.code(500).send({ error: 'InternalServerError', message: 'something went wrong in the console; the details are in its log' });
+      return reply.code(500).send({
+        error: 'InternalServerError',
+        message: 'something went wrong in the console; the details are in its log',
+      });
     }
-    const message = err instanceof ZodError
-      ? err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')
-      : (err as Error).message;
+    const message =
+      err instanceof ZodError
+        ? err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')
+        : (err as Error).message;
     return reply.code(status).send({ error: (err as Error).name, message });
   });
 
@@ -66,7 +78,10 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
       return { status: 'ready', database: services.database.kind };
     } catch (err) {
       _request.log.error({ err }, 'readiness: console database unreachable');
-      return reply.code(503).send({ status: 'not ready', message: 'the console database does not answer; the details are in the console log' });
+      return reply.code(503).send({
+        status: 'not ready',
+        message: 'the console database does not answer; the details are in the console log',
+      });
     }
   });
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
@@ -77,7 +92,12 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
   if (options.remix) {
     const { build, clientDir } = options.remix;
     await app.register(fastifyStatic, {
-      root: path.join(clientDir, 'assets'), prefix: '/assets/', immutable: true, maxAge: '1y', wildcard: true, decorateReply: false,
+      root: path.join(clientDir, 'assets'),
+      prefix: '/assets/',
+      immutable: true,
+      maxAge: '1y',
+      wildcard: true,
+      decorateReply: false,
     });
     const handle = remixHandler(build, (request, reply): AppLoadContext => ({
       services,
@@ -89,9 +109,12 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
       sessionCookie: (token: string | null) => app.sessionCookieHeader(token),
     }));
     const loginLimit = app.rateLimit({
-      max: services.settings.signInsPerMinute, timeWindow: '1 minute', keyGenerator: (r) => r.ip,
+      max: services.settings.signInsPerMinute,
+      timeWindow: '1 minute',
+      keyGenerator: (r) => r.ip,
       errorResponseBuilder: (_request, context) => ({
-        statusCode: 429, error: 'Too Many Requests',
+        statusCode: 429,
+        error: 'Too Many Requests',
         message: `Too many sign-in attempts from your address. Wait ${Math.ceil(context.ttl / 1000)} seconds and try again.`,
       }),
     });
@@ -100,7 +123,8 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
       url: '/*',
       preHandler: async (request, reply) => {
         // Routes match without regard to case, so the check does not either.
-        if (request.method === 'POST' && request.url.toLowerCase().startsWith('/login')) await loginLimit.call(app, request, reply);
+        if (request.method === 'POST' && request.url.toLowerCase().startsWith('/login'))
+          await loginLimit.call(app, request, reply);
       },
       handler: handle,
     });

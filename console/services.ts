@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { AuditLog } from './audit/service.js';
 import { DEFAULT_POLICY, type PasswordPolicy } from './auth/passwords.js';
-import type { CsrfTokens} from './auth/sessions.js';
+import type { CsrfTokens } from './auth/sessions.js';
 import { DEFAULT_TIMEOUTS, SessionStore, type SessionTimeouts } from './auth/sessions.js';
 import { DEFAULT_LOCKOUT, SignIn, type LockoutAlert, type Lockout } from './auth/sign-in.js';
 import type { OpenedDb } from './db/client.js';
@@ -25,7 +25,11 @@ export interface ConsoleSettings {
 }
 
 export const DEFAULT_SETTINGS: ConsoleSettings = {
-  policy: DEFAULT_POLICY, lockout: DEFAULT_LOCKOUT, timeouts: DEFAULT_TIMEOUTS, secureCookies: true, signInsPerMinute: 30,
+  policy: DEFAULT_POLICY,
+  lockout: DEFAULT_LOCKOUT,
+  timeouts: DEFAULT_TIMEOUTS,
+  secureCookies: true,
+  signInsPerMinute: 30,
 };
 
 export class ConsoleServices {
@@ -50,19 +54,33 @@ export class ConsoleServices {
 
   /** The on-premise form of "an SMS on repeated unauthorized access". */
   private lockoutAlert(alert: LockoutAlert): void {
-    this.log.warn({ alert: 'account-locked', ...alert }, `account ${alert.email} locked after ${alert.failures} failed sign-ins`);
+    this.log.warn(
+      { alert: 'account-locked', ...alert },
+      `account ${alert.email} locked after ${alert.failures} failed sign-ins`,
+    );
     if (this.settings.alertWebhook) {
       fetch(this.settings.alertWebhook, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ alert: 'account-locked', ...alert, lockedUntil: alert.lockedUntil.toISOString() }),
         signal: AbortSignal.timeout(10_000),
-      }).catch((err: unknown) => this.log.error({ err: String(err) }, 'could not deliver the lockout alert to HOLDFAST_ALERT_WEBHOOK'));
+      }).catch((err: unknown) =>
+        this.log.error({ err: String(err) }, 'could not deliver the lockout alert to HOLDFAST_ALERT_WEBHOOK'),
+      );
     }
     const workspaces = this.workspaces;
     if (alert.tenantId && workspaces) {
-      void this.tenants.forSignIn(alert.tenantId).then((t) => t && workspaces.warn(t.workspace, 'AccountLocked',
-        `console account ${alert.email} locked after ${alert.failures} failed sign-ins from ${alert.ip}`));
+      void this.tenants
+        .forSignIn(alert.tenantId)
+        .then(
+          (t) =>
+            t &&
+            workspaces.warn(
+              t.workspace,
+              'AccountLocked',
+              `console account ${alert.email} locked after ${alert.failures} failed sign-ins from ${alert.ip}`,
+            ),
+        );
     }
   }
 }

@@ -22,7 +22,10 @@ export class WorkspaceStatuses {
   private readonly events: EventRecorder;
   private readonly rest: Rest;
 
-  constructor(kc: k8s.KubeConfig, private readonly log: Logger) {
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly log: Logger,
+  ) {
     this.rest = new Rest(kc);
     this.events = new EventRecorder(kc, 'holdfast-console', undefined, log, 'holdfast.io/console');
   }
@@ -54,7 +57,13 @@ export class WorkspaceStatuses {
 
   /** A Warning Event on the Workspace, where `kubectl describe ws` shows it. */
   async warn(workspace: string, reason: string, note: string): Promise<void> {
-    await this.events.record({ apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name: workspace } }, 'Warning', reason, 'SignIn', note);
+    await this.events.record(
+      { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name: workspace } },
+      'Warning',
+      reason,
+      'SignIn',
+      note,
+    );
   }
 }
 

@@ -3,7 +3,10 @@ import { APPLIED_HASH, isSubset, upToDate, withHash } from './apply.js';
 import type { KubeObject } from './rest.js';
 
 const desired: KubeObject = {
-  apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'n', labels: { a: '1' } }, data: { k: 'v' },
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name: 'x', namespace: 'n', labels: { a: '1' } },
+  data: { k: 'v' },
 };
 
 describe('isSubset', () => {
@@ -41,6 +44,8 @@ describe('upToDate', () => {
     expect(upToDate(desired, l)).toBe(false);
   });
   it('stamps a stable hash', () => {
-    expect(withHash(desired).metadata.annotations?.[APPLIED_HASH]).toBe(withHash(structuredClone(desired)).metadata.annotations?.[APPLIED_HASH]);
+    expect(withHash(desired).metadata.annotations?.[APPLIED_HASH]).toBe(
+      withHash(structuredClone(desired)).metadata.annotations?.[APPLIED_HASH],
+    );
   });
 });

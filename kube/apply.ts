@@ -10,7 +10,6 @@ import type { WriteCounter } from './writes.js';
 export const APPLIED_HASH = 'holdfast.io/applied-hash';
 export const FIELD_MANAGER = 'holdfast-operator';
 
-
 export function hashOf(obj: unknown): string {
   return createHash('sha256').update(canonical(obj)).digest('hex').slice(0, 16);
 }

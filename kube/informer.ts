@@ -31,7 +31,9 @@ export class Informer<T extends KubeObject> {
     const path = collectionPath(spec.kind, spec.namespace);
     const { apiVersion } = RESOURCES[spec.kind];
     const list = async (): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> => {
-      const l = await rest.get<k8s.KubernetesListObject<k8s.KubernetesObject>>(path, { labelSelector: spec.labelSelector });
+      const l = await rest.get<k8s.KubernetesListObject<k8s.KubernetesObject>>(path, {
+        labelSelector: spec.labelSelector,
+      });
       // List items come without apiVersion and kind; watch events carry them.
       for (const item of l.items) Object.assign(item, { apiVersion, kind: spec.kind });
       return l;

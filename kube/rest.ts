@@ -68,7 +68,11 @@ export class Rest {
     await this.kc.applyToHTTPSOptions(options);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     if (body !== undefined) {
-      options.headers = { ...options.headers, 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) };
+      options.headers = {
+        ...options.headers,
+        'Content-Type': opts.contentType ?? 'application/json',
+        'Content-Length': Buffer.byteLength(body),
+      };
     }
     return new Promise<T>((resolve, reject) => {
       const req = https.request(url, options, (res) => {
@@ -135,7 +139,11 @@ export const RESOURCES = {
   ConfigMap: { apiVersion: 'v1', plural: 'configmaps', namespaced: true },
   ServiceAccount: { apiVersion: 'v1', plural: 'serviceaccounts', namespaced: true },
   Cluster: { apiVersion: 'postgresql.cnpg.io/v1', plural: 'clusters', namespaced: true },
-  CustomResourceDefinition: { apiVersion: 'apiextensions.k8s.io/v1', plural: 'customresourcedefinitions', namespaced: false },
+  CustomResourceDefinition: {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    plural: 'customresourcedefinitions',
+    namespaced: false,
+  },
 } as const satisfies Record<string, ResourceInfo>;
 
 export type Kind = keyof typeof RESOURCES;

@@ -62,7 +62,13 @@ export class Operator {
         namespace: opts.namespace,
         name: opts.leaseName ?? 'holdfast-operator',
         identity: this.identity,
-        ...(opts.leaseDurationMs ? { leaseDurationMs: opts.leaseDurationMs, renewDeadlineMs: Math.floor(opts.leaseDurationMs * 0.66), retryPeriodMs: Math.max(500, Math.floor(opts.leaseDurationMs / 7)) } : {}),
+        ...(opts.leaseDurationMs
+          ? {
+              leaseDurationMs: opts.leaseDurationMs,
+              renewDeadlineMs: Math.floor(opts.leaseDurationMs * 0.66),
+              retryPeriodMs: Math.max(500, Math.floor(opts.leaseDurationMs / 7)),
+            }
+          : {}),
       },
       opts.log.child({ part: 'leader' }),
     );
@@ -75,7 +81,11 @@ export class Operator {
   async run(): Promise<void> {
     const { log } = this.opts;
     // Ready while standing by too: a standby is healthy, it just is not leading.
-    this.health = await startHealthServer(this.opts.healthAddress, this.metrics, () => this.synced || !this.elector.isLeader);
+    this.health = await startHealthServer(
+      this.opts.healthAddress,
+      this.metrics,
+      () => this.synced || !this.elector.isLeader,
+    );
     log.info({ identity: this.identity, health: this.health.port }, 'waiting to lead');
     await this.elector.acquire(() => {
       // Another replica may already be acting: stop at once, as client-go does.
@@ -93,7 +103,11 @@ export class Operator {
     const owned = { labelSelector: WORKSPACE_LABEL };
     const il = log.child({ part: 'informer' });
     const caches: Caches = {
-      workspaces: new Informer<Workspace & KubeObject>(kc, { kind: 'Workspace', ...(this.opts.workspaceSelector ? { labelSelector: this.opts.workspaceSelector } : {}) }, il),
+      workspaces: new Informer<Workspace & KubeObject>(
+        kc,
+        { kind: 'Workspace', ...(this.opts.workspaceSelector ? { labelSelector: this.opts.workspaceSelector } : {}) },
+        il,
+      ),
       namespaces: new Informer(kc, { kind: 'Namespace', ...owned }, il),
       networkPolicies: new Informer(kc, { kind: 'NetworkPolicy', ...owned }, il),
       resourceQuotas: new Informer(kc, { kind: 'ResourceQuota', ...owned }, il),
@@ -101,7 +115,11 @@ export class Operator {
       claims: new Informer(kc, { kind: 'PersistentVolumeClaim', ...owned }, il),
       storageClasses: new Informer<StorageClass>(kc, { kind: 'StorageClass' }, il),
       tlsSecrets: new Informer<SecretObject>(kc, { kind: 'Secret', labelSelector: 'holdfast.io/component=tls' }, il),
-      appSecrets: new Informer<SecretObject>(kc, { kind: 'Secret', labelSelector: 'holdfast.io/component=database-credentials' }, il),
+      appSecrets: new Informer<SecretObject>(
+        kc,
+        { kind: 'Secret', labelSelector: 'holdfast.io/component=database-credentials' },
+        il,
+      ),
       sharedServers: new Informer<SharedServer>(kc, { kind: 'SharedDatabaseServer' }, il),
       statefulSets: new Informer(kc, { kind: 'StatefulSet', ...owned }, il),
       services: new Informer(kc, { kind: 'Service', ...owned }, il),
@@ -120,18 +138,26 @@ export class Operator {
       // (others may belong to another shard), not suspended (they take the
       // new bundle on resume), internal issuer (cert-manager's are its own).
       workspaceBundles: () =>
-        caches.tlsSecrets.list()
+        caches.tlsSecrets
+          .list()
           .filter((s) => {
             const ws = caches.workspaces.get(s.metadata.labels?.[WORKSPACE_LABEL] ?? '');
-            return ws !== undefined && !ws.spec.suspend && !ws.metadata.deletionTimestamp &&
-              s.metadata.annotations?.['holdfast.io/signer-serial'] !== undefined;
+            return (
+              ws !== undefined &&
+              !ws.spec.suspend &&
+              !ws.metadata.deletionTimestamp &&
+              s.metadata.annotations?.['holdfast.io/signer-serial'] !== undefined
+            );
           })
           .map((s) => fromBase64(s.data?.['ca.crt'])),
       events,
       log: log.child({ part: 'ca' }),
       secretName: this.opts.caSecretName ?? 'holdfast-ca',
       namespace: this.opts.namespace,
-      policy: { durationMs: this.opts.caDurationMs ?? 5 * 365 * 24 * 3600e3, overlapMs: this.opts.caOverlapMs ?? 24 * 3600e3 },
+      policy: {
+        durationMs: this.opts.caDurationMs ?? 5 * 365 * 24 * 3600e3,
+        overlapMs: this.opts.caOverlapMs ?? 24 * 3600e3,
+      },
     });
     const reconciler = new WorkspaceReconciler({
       rest,
@@ -159,7 +185,10 @@ export class Operator {
       onError: (key, err, retryInMs) => {
         this.metrics.reconciles.inc({ controller: 'workspace', result: 'error' });
         this.metrics.reconcileErrors.inc({ controller: 'workspace' });
-        log.warn({ workspace: key, err: err instanceof Error ? err.message : String(err), retryInMs }, 'reconcile failed; retrying');
+        log.warn(
+          { workspace: key, err: err instanceof Error ? err.message : String(err), retryInMs },
+          'reconcile failed; retrying',
+        );
       },
       onDepth: (depth) => this.metrics.queueDepth.set({ controller: 'workspace' }, depth),
     });
@@ -167,7 +196,18 @@ export class Operator {
 
     // Keys, never payloads: the worker reads the current object from the cache.
     caches.workspaces.onChange((ws) => queue.add(ws.metadata.name));
-    for (const cache of [caches.namespaces, caches.networkPolicies, caches.resourceQuotas, caches.limitRanges, caches.claims, caches.tlsSecrets, caches.appSecrets, caches.statefulSets, caches.services, caches.configMaps]) {
+    for (const cache of [
+      caches.namespaces,
+      caches.networkPolicies,
+      caches.resourceQuotas,
+      caches.limitRanges,
+      caches.claims,
+      caches.tlsSecrets,
+      caches.appSecrets,
+      caches.statefulSets,
+      caches.services,
+      caches.configMaps,
+    ]) {
       cache.onChange((obj) => {
         const owner = obj.metadata.labels?.[WORKSPACE_LABEL];
         if (owner && caches.workspaces.get(owner)) queue.add(owner);
@@ -178,7 +218,8 @@ export class Operator {
     };
     caches.storageClasses.onChange(everyWorkspace);
     caches.sharedServers.onChange((server) => {
-      for (const ws of caches.workspaces.list()) if (ws.spec.database?.serverRef === server.metadata.name) queue.add(ws.metadata.name);
+      for (const ws of caches.workspaces.list())
+        if (ws.spec.database?.serverRef === server.metadata.name) queue.add(ws.metadata.name);
     });
     // A CA change reaches every bundle; a bundle change may complete a rotation step.
     caSecrets.onChange(() => {
@@ -190,7 +231,11 @@ export class Operator {
 
     const started = Date.now();
     // Owned objects first, so that the first reconciles see them.
-    await Promise.all(Object.values(caches).filter((c) => c !== caches.workspaces).map((c) => (c as Informer<KubeObject>).start()));
+    await Promise.all(
+      Object.values(caches)
+        .filter((c) => c !== caches.workspaces)
+        .map((c) => (c as Informer<KubeObject>).start()),
+    );
     await caSecrets.start();
     await caches.workspaces.start();
     queue.add(CA_KEY);
@@ -213,7 +258,10 @@ export class Operator {
     this.stopping = true;
     this.opts.log.info('shutting down: finishing in-flight reconciles');
     await this.queue?.shutdown();
-    const informers: Informer<KubeObject>[] = [...(Object.values(this.caches ?? {}) as Informer<KubeObject>[]), ...(this.caSecrets ? [this.caSecrets] : [])];
+    const informers: Informer<KubeObject>[] = [
+      ...(Object.values(this.caches ?? {}) as Informer<KubeObject>[]),
+      ...(this.caSecrets ? [this.caSecrets] : []),
+    ];
     await Promise.all(informers.map((c) => c.stop()));
     await this.servers.close();
     await this.elector.release();

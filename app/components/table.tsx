@@ -12,12 +12,25 @@ export function SortHeader({ column, children }: { column: string; children: Rea
   next.delete('page');
   return (
     <th scope="col" aria-sort={active ? (descending ? 'descending' : 'ascending') : 'none'}>
-      <Link to={`?${next.toString()}`} preventScrollReset>{children}{active ? (descending ? ' ▼' : ' ▲') : ''}</Link>
+      <Link to={`?${next.toString()}`} preventScrollReset>
+        {children}
+        {active ? (descending ? ' ▼' : ' ▲') : ''}
+      </Link>
     </th>
   );
 }
 
-export function Pager({ page, pageSize, total, label }: { page: number; pageSize: number; total: number; label: string }) {
+export function Pager({
+  page,
+  pageSize,
+  total,
+  label,
+}: {
+  page: number;
+  pageSize: number;
+  total: number;
+  label: string;
+}) {
   const [params] = useSearchParams();
   const pages = Math.max(1, Math.ceil(total / pageSize));
   const to = (p: number) => {
@@ -28,10 +41,30 @@ export function Pager({ page, pageSize, total, label }: { page: number; pageSize
   const first = total === 0 ? 0 : (page - 1) * pageSize + 1;
   return (
     <nav className="pager" aria-label={`${label} pages`}>
-      <span>{first}–{Math.min(page * pageSize, total)} of {total}</span>
-      {page > 1 ? <Link to={to(page - 1)} rel="prev">Previous</Link> : <span aria-disabled="true" className="muted">Previous</span>}
-      <span>Page {page} of {pages}</span>
-      {page < pages ? <Link to={to(page + 1)} rel="next">Next</Link> : <span aria-disabled="true" className="muted">Next</span>}
+      <span>
+        {first}–{Math.min(page * pageSize, total)} of {total}
+      </span>
+      {page > 1 ? (
+        <Link to={to(page - 1)} rel="prev">
+          Previous
+        </Link>
+      ) : (
+        <span aria-disabled="true" className="muted">
+          Previous
+        </span>
+      )}
+      <span>
+        Page {page} of {pages}
+      </span>
+      {page < pages ? (
+        <Link to={to(page + 1)} rel="next">
+          Next
+        </Link>
+      ) : (
+        <span aria-disabled="true" className="muted">
+          Next
+        </span>
+      )}
     </nav>
   );
 }

@@ -10,27 +10,54 @@ export const meta: MetaFunction = () => [{ title: 'Workspaces · Holdfast' }];
 export async function loader({ context, request }: LoaderFunctionArgs) {
   const viewer = requireViewer(context, request);
   const q = new URL(request.url).searchParams;
-  const sort = (q.get('sort') ?? 'name') in TENANT_SORTS ? (q.get('sort') ?? 'name') as TenantSort : 'name';
-  const page = await context.services.tenants.list(viewer, { sort, desc: q.get('desc') === 'true', page: Number(q.get('page') ?? 1) || 1, pageSize: 20 });
+  const sort = (q.get('sort') ?? 'name') in TENANT_SORTS ? ((q.get('sort') ?? 'name') as TenantSort) : 'name';
+  const page = await context.services.tenants.list(viewer, {
+    sort,
+    desc: q.get('desc') === 'true',
+    page: Number(q.get('page') ?? 1) || 1,
+    pageSize: 20,
+  });
   const statuses = await context.services.workspaces?.all();
-  const claimed = viewer.role === 'platform-admin' && statuses ? await context.services.tenants.workspaceNames(viewer) : undefined;
-  const unassigned = claimed ? [...statuses!.values()].filter((w) => !claimed.has(w.name)).sort((a, b) => a.name.localeCompare(b.name)) : [];
+  const claimed =
+    viewer.role === 'platform-admin' && statuses ? await context.services.tenants.workspaceNames(viewer) : undefined;
+  const unassigned = claimed
+    ? [...statuses!.values()].filter((w) => !claimed.has(w.name)).sort((a, b) => a.name.localeCompare(b.name))
+    : [];
   return {
     unassigned,
     csrf: context.csrf,
     canCreate: viewer.role === 'platform-admin',
     connected: statuses !== undefined,
-    page: { ...page, items: page.items.map((t) => ({ id: t.id, displayName: t.displayName, workspace: t.workspace, users: t.userCount, sso: [t.oidc ? 'OIDC' : '', t.saml ? 'SAML' : ''].filter(Boolean).join(', '), totpRequired: t.totpRequired, createdAt: t.createdAt.toISOString(), status: statuses?.get(t.workspace) ?? null })) },
+    page: {
+      ...page,
+      items: page.items.map((t) => ({
+        id: t.id,
+        displayName: t.displayName,
+        workspace: t.workspace,
+        users: t.userCount,
+        sso: [t.oidc ? 'OIDC' : '', t.saml ? 'SAML' : ''].filter(Boolean).join(', '),
+        totpRequired: t.totpRequired,
+        createdAt: t.createdAt.toISOString(),
+        status: statuses?.get(t.workspace) ?? null,
+      })),
+    },
   };
 }
 
 export async function action({ context, request }: ActionFunctionArgs) {
   const viewer = requireViewer(context, request);
   const form = await request.formData();
-  const result = await attempt(() => context.services.tenants.create(viewer, {
-    id: field(form, 'id').trim(), displayName: field(form, 'displayName').trim(),
-    ...(form.get('workspace') ? { workspace: field(form, 'workspace').trim() } : {}),
-  }, context.client));
+  const result = await attempt(() =>
+    context.services.tenants.create(
+      viewer,
+      {
+        id: field(form, 'id').trim(),
+        displayName: field(form, 'displayName').trim(),
+        ...(form.get('workspace') ? { workspace: field(form, 'workspace').trim() } : {}),
+      },
+      context.client,
+    ),
+  );
   if (!result.ok) return { error: result.error };
   throw redirect(`/tenants/${result.value.id}`);
 }
@@ -38,7 +65,7 @@ export async function action({ context, request }: ActionFunctionArgs) {
 function phaseTone(phase: string, ready: boolean) {
   if (ready) return 'ok' as const;
   if (phase === 'Degraded' || phase === 'Failed') return 'bad' as const;
-  return phase === 'Pending' || phase === 'Provisioning' ? 'idle' as const : 'warn' as const;
+  return phase === 'Pending' || phase === 'Provisioning' ? ('idle' as const) : ('warn' as const);
 }
 
 export default function Dashboard() {
@@ -49,13 +76,24 @@ export default function Dashboard() {
     <>
       <div className="page-head">
         <h1>Workspaces</h1>
-        <p className="muted">Each tenant has one workspace on this cluster: its own database, encrypted volume and certificates.</p>
+        <p className="muted">
+          Each tenant has one workspace on this cluster: its own database, encrypted volume and certificates.
+        </p>
       </div>
-      {!connected ? <Notice kind="info">The console cannot reach the Kubernetes API, so workspace status is not shown. Check the console's service account and the cluster's network policy.</Notice> : null}
+      {!connected ? (
+        <Notice kind="info">
+          The console cannot reach the Kubernetes API, so workspace status is not shown. Check the console's service
+          account and the cluster's network policy.
+        </Notice>
+      ) : null}
       {page.total === 0 ? (
         <div className="empty">
           <h2>No tenants yet</h2>
-          <p>{canCreate ? 'Create the first tenant below. It maps to the Workspace of the same name, which kubectl or GitOps creates.' : 'Your account is not a member of any tenant yet. Ask a platform administrator.'}</p>
+          <p>
+            {canCreate
+              ? 'Create the first tenant below. It maps to the Workspace of the same name, which kubectl or GitOps creates.'
+              : 'Your account is not a member of any tenant yet. Ask a platform administrator.'}
+          </p>
         </div>
       ) : (
         <div className="table-wrap">
@@ -70,17 +108,38 @@ export default function Dashboard() {
                 <th scope="col">Database</th>
                 <th scope="col">Last backup</th>
                 <th scope="col">Sign-in</th>
-                <th scope="col" className="num">Users</th>
+                <th scope="col" className="num">
+                  Users
+                </th>
                 <SortHeader column="created">Created</SortHeader>
               </tr>
             </thead>
             <tbody>
               {page.items.map((t) => (
                 <tr key={t.id}>
-                  <td><Link to={`/tenants/${t.id}`}>{t.displayName}</Link></td>
-                  <td><code>{t.id}</code></td>
-                  <td><code>{t.workspace}</code></td>
-                  <td>{t.status ? <span title={t.status.message}><Badge tone={phaseTone(t.status.phase, t.status.ready)}>{t.status.ready ? 'Ready' : t.status.phase}</Badge>{!t.status.ready && t.status.reason ? <small className="muted"> {t.status.reason}</small> : null}</span> : <Badge tone="idle">{connected ? 'No workspace' : 'Unknown'}</Badge>}</td>
+                  <td>
+                    <Link to={`/tenants/${t.id}`}>{t.displayName}</Link>
+                  </td>
+                  <td>
+                    <code>{t.id}</code>
+                  </td>
+                  <td>
+                    <code>{t.workspace}</code>
+                  </td>
+                  <td>
+                    {t.status ? (
+                      <span title={t.status.message}>
+                        <Badge tone={phaseTone(t.status.phase, t.status.ready)}>
+                          {t.status.ready ? 'Ready' : t.status.phase}
+                        </Badge>
+                        {!t.status.ready && t.status.reason ? (
+                          <small className="muted"> {t.status.reason}</small>
+                        ) : null}
+                      </span>
+                    ) : (
+                      <Badge tone="idle">{connected ? 'No workspace' : 'Unknown'}</Badge>
+                    )}
+                  </td>
                   <td>{t.status?.databaseMode ?? '—'}</td>
                   <td>{when(t.status?.lastBackup)}</td>
                   <td>{[t.sso || 'Password', t.totpRequired ? '2FA required' : ''].filter(Boolean).join(' · ')}</td>
@@ -96,22 +155,41 @@ export default function Dashboard() {
       {unassigned.length > 0 ? (
         <section className="panel" aria-labelledby="unassigned">
           <h2 id="unassigned">Workspaces without a tenant</h2>
-          <p className="muted small">These Workspaces exist on the cluster but nobody can manage them in the console yet.</p>
+          <p className="muted small">
+            These Workspaces exist on the cluster but nobody can manage them in the console yet.
+          </p>
           <div className="table-wrap">
             <table>
-              <thead><tr><th scope="col">Workspace</th><th scope="col">Status</th><th scope="col">Database</th><th scope="col"><span className="sr-only">Action</span></th></tr></thead>
+              <thead>
+                <tr>
+                  <th scope="col">Workspace</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Database</th>
+                  <th scope="col">
+                    <span className="sr-only">Action</span>
+                  </th>
+                </tr>
+              </thead>
               <tbody>
                 {unassigned.map((w) => (
                   <tr key={w.name}>
-                    <td><code>{w.name}</code></td>
-                    <td><span title={w.message}><Badge tone={phaseTone(w.phase, w.ready)}>{w.ready ? 'Ready' : w.phase}</Badge></span></td>
+                    <td>
+                      <code>{w.name}</code>
+                    </td>
+                    <td>
+                      <span title={w.message}>
+                        <Badge tone={phaseTone(w.phase, w.ready)}>{w.ready ? 'Ready' : w.phase}</Badge>
+                      </span>
+                    </td>
                     <td>{w.databaseMode}</td>
                     <td>
                       <Form method="post">
                         <Csrf token={csrf} />
                         <input type="hidden" name="id" value={w.name} />
                         <input type="hidden" name="displayName" value={w.name} />
-                        <button type="submit">Create tenant <span className="sr-only">{w.name}</span></button>
+                        <button type="submit">
+                          Create tenant <span className="sr-only">{w.name}</span>
+                        </button>
                       </Form>
                     </td>
                   </tr>
@@ -130,7 +208,9 @@ export default function Dashboard() {
             <Field label="Id" name="id" required hint="Lower case, digits and -, e.g. acme" />
             <Field label="Name" name="displayName" required hint="Shown to people, e.g. Acme Corp" />
             <Field label="Workspace" name="workspace" hint="Defaults to the id" />
-            <button type="submit" className="primary" disabled={busy}>Create tenant</button>
+            <button type="submit" className="primary" disabled={busy}>
+              Create tenant
+            </button>
           </Form>
         </section>
       ) : null}

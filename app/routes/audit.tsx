@@ -12,17 +12,34 @@ export async function loader({ context, request }: LoaderFunctionArgs) {
   const r = await attempt(() => context.services.audit.list(viewer, { page, pageSize: 50 }));
   if (!r.ok) throw new Response(r.error, { status: r.status });
   // Targets name users by id (stable across e-mail changes); people read e-mail addresses.
-  const emails = await context.services.tenants.emailsOf(r.value.items.flatMap((e) => (e.target.startsWith('user/') ? [e.target.slice(5)] : [])));
+  const emails = await context.services.tenants.emailsOf(
+    r.value.items.flatMap((e) => (e.target.startsWith('user/') ? [e.target.slice(5)] : [])),
+  );
   return {
     canExport: canExportWholeAudit(viewer),
     scope: viewer.tenantId,
-    page: { ...r.value, items: r.value.items.map((e) => ({ seq: e.seq, at: e.at, actor: e.actor, tenantId: e.tenantId, action: e.action, target: e.target.startsWith('user/') ? `user ${emails.get(e.target.slice(5)) ?? e.target.slice(5)}` : e.target.replace('/', ' '), ip: e.ip, change: summary(e.before, e.after), hash: e.hash })) },
+    page: {
+      ...r.value,
+      items: r.value.items.map((e) => ({
+        seq: e.seq,
+        at: e.at,
+        actor: e.actor,
+        tenantId: e.tenantId,
+        action: e.action,
+        target: e.target.startsWith('user/')
+          ? `user ${emails.get(e.target.slice(5)) ?? e.target.slice(5)}`
+          : e.target.replace('/', ' '),
+        ip: e.ip,
+        change: summary(e.before, e.after),
+        hash: e.hash,
+      })),
+    },
   };
 }
 
 function summary(before: unknown, after: unknown): string {
-  const b = before && typeof before === 'object' ? before as Record<string, unknown> : {};
-  const a = after && typeof after === 'object' ? after as Record<string, unknown> : {};
+  const b = before && typeof before === 'object' ? (before as Record<string, unknown>) : {};
+  const a = after && typeof after === 'object' ? (after as Record<string, unknown>) : {};
   const keys = [...new Set([...Object.keys(b), ...Object.keys(a)])];
   const show = (v: unknown) => {
     const text = JSON.stringify(v) ?? 'null';
@@ -37,20 +54,57 @@ export default function Audit() {
     <>
       <div className="page-head">
         <h1>Audit log</h1>
-        <p className="muted">Every sign-in, failure, lockout and change{scope ? <> in tenant <code>{scope}</code></> : null}, newest first. Entries are chained by hash; an export can be checked offline with <code>holdfast audit verify</code>.</p>
-        {canExport ? <p><a className="button" href="/api/audit/export" download>Export the whole log (JSON Lines)</a></p> : null}
+        <p className="muted">
+          Every sign-in, failure, lockout and change
+          {scope ? (
+            <>
+              {' '}
+              in tenant <code>{scope}</code>
+            </>
+          ) : null}
+          , newest first. Entries are chained by hash; an export can be checked offline with{' '}
+          <code>holdfast audit verify</code>.
+        </p>
+        {canExport ? (
+          <p>
+            <a className="button" href="/api/audit/export" download>
+              Export the whole log (JSON Lines)
+            </a>
+          </p>
+        ) : null}
       </div>
-      {page.total === 0 ? <div className="empty"><h2>Nothing recorded yet</h2></div> : (
+      {page.total === 0 ? (
+        <div className="empty">
+          <h2>Nothing recorded yet</h2>
+        </div>
+      ) : (
         <div className="table-wrap">
           <table className="dense">
-            <thead><tr><th scope="col" className="num">#</th><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Target</th><th scope="col">Tenant</th><th scope="col">From</th><th scope="col">Change</th></tr></thead>
+            <thead>
+              <tr>
+                <th scope="col" className="num">
+                  #
+                </th>
+                <th scope="col">When</th>
+                <th scope="col">Who</th>
+                <th scope="col">Action</th>
+                <th scope="col">Target</th>
+                <th scope="col">Tenant</th>
+                <th scope="col">From</th>
+                <th scope="col">Change</th>
+              </tr>
+            </thead>
             <tbody>
               {page.items.map((e) => (
                 <tr key={e.seq}>
-                  <td className="num" title={`hash ${e.hash}`}>{e.seq}</td>
+                  <td className="num" title={`hash ${e.hash}`}>
+                    {e.seq}
+                  </td>
                   <td>{when(e.at)}</td>
                   <td>{e.actor}</td>
-                  <td><code>{e.action}</code></td>
+                  <td>
+                    <code>{e.action}</code>
+                  </td>
                   <td>{e.target}</td>
                   <td>{e.tenantId ?? '—'}</td>
                   <td>{e.ip}</td>

@@ -31,13 +31,22 @@ export async function loader({ context }: LoaderFunctionArgs) {
   // The secret travels in the form, signed for this session and for 15 minutes,
   // so nothing is stored until the code proves the app has it.
   const issued = String(Date.now());
-  return { csrf: context.csrf, secret, issued, signature: context.services.csrf.issue(`totp:${s.token}:${secret}:${issued}`), uri, qr, required: s.session.stage === 'totp-enrolment' };
+  return {
+    csrf: context.csrf,
+    secret,
+    issued,
+    signature: context.services.csrf.issue(`totp:${s.token}:${secret}:${issued}`),
+    uri,
+    qr,
+    required: s.session.stage === 'totp-enrolment',
+  };
 }
 
 export async function action({ context, request }: ActionFunctionArgs) {
   const s = enrolling(context);
   const form = await request.formData();
-  if (s.user.totpSecret) return data({ error: 'Two-factor sign-in is already on for this account.', codes: null }, { status: 409 });
+  if (s.user.totpSecret)
+    return data({ error: 'Two-factor sign-in is already on for this account.', codes: null }, { status: 409 });
   const secret = field(form, 'secret');
   const issued = field(form, 'issued');
   const fresh = Date.now() - Number(issued) < 15 * 60_000;
@@ -46,7 +55,10 @@ export async function action({ context, request }: ActionFunctionArgs) {
   }
   const result = await context.services.signIn.enrolTotp(s.user, secret, field(form, 'code'), context.client, s.token);
   if (!result.ok) return data({ error: result.message, codes: null }, { status: 400 });
-  return data({ error: null, codes: result.recoveryCodes }, { headers: { 'Set-Cookie': context.sessionCookie(result.token) } });
+  return data(
+    { error: null, codes: result.recoveryCodes },
+    { headers: { 'Set-Cookie': context.sessionCookie(result.token) } },
+  );
 }
 
 export default function Enrol() {
@@ -56,9 +68,22 @@ export default function Enrol() {
     return (
       <section className="card" aria-labelledby="rc-title">
         <h1 id="rc-title">Two-factor sign-in is on</h1>
-        <Notice kind="ok">Keep these recovery codes somewhere safe. Each works once, in place of a code, if you lose your device. They are not shown again.</Notice>
-        <ul className="codes" aria-label="Recovery codes">{result.codes.map((c) => <li key={c}><code>{c}</code></li>)}</ul>
-        <p><Link to="/" className="button primary" reloadDocument>Continue to the console</Link></p>
+        <Notice kind="ok">
+          Keep these recovery codes somewhere safe. Each works once, in place of a code, if you lose your device. They
+          are not shown again.
+        </Notice>
+        <ul className="codes" aria-label="Recovery codes">
+          {result.codes.map((c) => (
+            <li key={c}>
+              <code>{c}</code>
+            </li>
+          ))}
+        </ul>
+        <p>
+          <Link to="/" className="button primary" reloadDocument>
+            Continue to the console
+          </Link>
+        </p>
       </section>
     );
   }
@@ -66,12 +91,20 @@ export default function Enrol() {
     <section className="card" aria-labelledby="enrol-title">
       <p className="brand">Holdfast</p>
       <h1 id="enrol-title">Set up two-factor sign-in</h1>
-      {required ? <Notice kind="info">Your organization requires a code from an authenticator app at every sign-in.</Notice> : null}
-      <p>Scan this code with an authenticator app (any app that supports TOTP), then enter the 6-digit code it shows.</p>
+      {required ? (
+        <Notice kind="info">Your organization requires a code from an authenticator app at every sign-in.</Notice>
+      ) : null}
+      <p>
+        Scan this code with an authenticator app (any app that supports TOTP), then enter the 6-digit code it shows.
+      </p>
       <img className="qr" src={qr} alt="QR code for your authenticator app" width={180} height={180} />
       <details>
         <summary>Cannot scan? Enter the key by hand</summary>
-        <p><code className="secret" data-testid="totp-secret">{secret}</code></p>
+        <p>
+          <code className="secret" data-testid="totp-secret">
+            {secret}
+          </code>
+        </p>
         <p className="muted small break">{uri}</p>
       </details>
       {result?.error ? <Notice kind="error">{result.error}</Notice> : null}
@@ -80,8 +113,17 @@ export default function Enrol() {
         <input type="hidden" name="secret" value={secret} />
         <input type="hidden" name="issued" value={issued} />
         <input type="hidden" name="signature" value={signature} />
-        <Field label="Code from the app" name="code" autoComplete="one-time-code" inputMode="numeric" required pattern="[0-9]{6}" />
-        <button type="submit" className="primary">Turn on</button>
+        <Field
+          label="Code from the app"
+          name="code"
+          autoComplete="one-time-code"
+          inputMode="numeric"
+          required
+          pattern="[0-9]{6}"
+        />
+        <button type="submit" className="primary">
+          Turn on
+        </button>
       </Form>
     </section>
   );

@@ -9,7 +9,12 @@ export const meta: MetaFunction = () => [{ title: 'Choose a new password · Hold
 export async function loader({ context }: LoaderFunctionArgs) {
   const s = requireStage(context, 'password-change');
   const p = context.services.settings.policy;
-  return { csrf: context.csrf, email: s.user.email, expired: !s.user.mustChangePassword, policy: { minLength: p.minLength, maxAgeDays: p.maxAgeDays } };
+  return {
+    csrf: context.csrf,
+    email: s.user.email,
+    expired: !s.user.mustChangePassword,
+    policy: { minLength: p.minLength, maxAgeDays: p.maxAgeDays },
+  };
 }
 
 export async function action({ context, request }: ActionFunctionArgs) {
@@ -29,15 +34,29 @@ export default function NewPassword() {
     <section className="card" aria-labelledby="np-title">
       <p className="brand">Holdfast</p>
       <h1 id="np-title">Choose a new password</h1>
-      <p>{expired ? `The password of ${email} is older than ${policy.maxAgeDays} days.` : `${email} signed in with a one-time password.`} Choose your own to continue.</p>
+      <p>
+        {expired
+          ? `The password of ${email} is older than ${policy.maxAgeDays} days.`
+          : `${email} signed in with a one-time password.`}{' '}
+        Choose your own to continue.
+      </p>
       {failed?.error ? <Notice kind="error">{failed.error}</Notice> : null}
       <Form method="post" replace>
         <Csrf token={csrf} />
         <input type="text" name="username" autoComplete="username" value={email} readOnly hidden />
-        <Field label="New password" name="password" type="password" autoComplete="new-password" required autoFocus
-          hint={`At least ${policy.minLength} characters with a digit, an upper and a lower case letter, no spaces; not a common password.`} />
+        <Field
+          label="New password"
+          name="password"
+          type="password"
+          autoComplete="new-password"
+          required
+          autoFocus
+          hint={`At least ${policy.minLength} characters with a digit, an upper and a lower case letter, no spaces; not a common password.`}
+        />
         <Field label="New password again" name="confirm" type="password" autoComplete="new-password" required />
-        <button type="submit" className="primary">Save and continue</button>
+        <button type="submit" className="primary">
+          Save and continue
+        </button>
       </Form>
     </section>
   );

@@ -26,12 +26,17 @@ export default function SecondFactor() {
     <section className="card" aria-labelledby="tf-title">
       <p className="brand">Holdfast</p>
       <h1 id="tf-title">Enter your code</h1>
-      <p>Signing in as <strong>{email}</strong>. Open your authenticator app and enter the 6-digit code, or one of your recovery codes.</p>
+      <p>
+        Signing in as <strong>{email}</strong>. Open your authenticator app and enter the 6-digit code, or one of your
+        recovery codes.
+      </p>
       {failed?.error ? <Notice kind="error">{failed.error}</Notice> : null}
       <Form method="post" replace>
         <Csrf token={csrf} />
         <Field label="Code" name="code" autoComplete="one-time-code" inputMode="text" required autoFocus />
-        <button type="submit" className="primary">Verify</button>
+        <button type="submit" className="primary">
+          Verify
+        </button>
       </Form>
     </section>
   );

@@ -8,25 +8,48 @@ function chain(contents: Content[], firstSeq = 1, prevHash = GENESIS): ChainedEn
   const entries: ChainedEntry[] = [];
   for (const [i, content] of contents.entries()) {
     const unhashed = {
-      seq: firstSeq + i, at: `2026-11-25T10:00:0${i % 10}.000Z`, actor: 'admin@holdfast.test', tenantId: null, action: 'tenant.updated',
-      target: 'tenant/a', ip: '10.0.0.1', before: null, after: null, ...content, prevHash: entries.at(-1)?.hash ?? prevHash,
+      seq: firstSeq + i,
+      at: `2026-11-25T10:00:0${i % 10}.000Z`,
+      actor: 'admin@holdfast.test',
+      tenantId: null,
+      action: 'tenant.updated',
+      target: 'tenant/a',
+      ip: '10.0.0.1',
+      before: null,
+      after: null,
+      ...content,
+      prevHash: entries.at(-1)?.hash ?? prevHash,
     };
     entries.push({ ...unhashed, hash: entryHash(unhashed) });
   }
   return entries;
 }
 
-const five = () => chain([
-  { action: 'bootstrap.admin-created', actor: 'console', after: { email: 'admin@holdfast.test', role: 'platform-admin' } },
-  { action: 'tenant.created', tenantId: 'a', after: { id: 'a', displayName: 'A' } },
-  { action: 'tenant.updated', tenantId: 'a', before: { displayName: 'A', roleMapping: [] }, after: { displayName: 'B', roleMapping: [{ group: 'ops', role: 'auditor' }] } },
-  { action: 'sign-in.failed', actor: 'eve@a.test', tenantId: 'a', after: { factor: 'password', failures: 1 } },
-  { action: 'audit.exported', target: 'audit-log' },
-]);
+const five = () =>
+  chain([
+    {
+      action: 'bootstrap.admin-created',
+      actor: 'console',
+      after: { email: 'admin@holdfast.test', role: 'platform-admin' },
+    },
+    { action: 'tenant.created', tenantId: 'a', after: { id: 'a', displayName: 'A' } },
+    {
+      action: 'tenant.updated',
+      tenantId: 'a',
+      before: { displayName: 'A', roleMapping: [] },
+      after: { displayName: 'B', roleMapping: [{ group: 'ops', role: 'auditor' }] },
+    },
+    { action: 'sign-in.failed', actor: 'eve@a.test', tenantId: 'a', after: { factor: 'password', failures: 1 } },
+    { action: 'audit.exported', target: 'audit-log' },
+  ]);
 
 describe('canonicalJson', () => {
   it.each<[string, unknown, string]>([
-    ['sorts keys at every level', { b: 1, a: { d: [1, { z: true, y: null }], c: 'x' } }, '{"a":{"c":"x","d":[1,{"y":null,"z":true}]},"b":1}'],
+    [
+      'sorts keys at every level',
+      { b: 1, a: { d: [1, { z: true, y: null }], c: 'x' } },
+      '{"a":{"c":"x","d":[1,{"y":null,"z":true}]},"b":1}',
+    ],
     ['keeps the order of arrays', ['b', 'a', 2, 1], '["b","a",2,1]'],
     ['leaves out undefined properties', { a: undefined, b: 1 }, '{"b":1}'],
     ['writes undefined as null', undefined, 'null'],
@@ -60,10 +83,19 @@ describe('entryHash', () => {
   it('covers every field', () => {
     const [entry] = chain([{ tenantId: 'a', after: { x: 1 } }]);
     const changes: Partial<ChainedEntry>[] = [
-      { seq: 2 }, { at: '2026-11-25T10:00:01.000Z' }, { actor: 'eve@a.test' }, { tenantId: null }, { action: 'tenant.created' },
-      { target: 'tenant/b' }, { ip: '10.0.0.2' }, { before: {} }, { after: { x: 2 } }, { prevHash: 'f'.repeat(64) },
+      { seq: 2 },
+      { at: '2026-11-25T10:00:01.000Z' },
+      { actor: 'eve@a.test' },
+      { tenantId: null },
+      { action: 'tenant.created' },
+      { target: 'tenant/b' },
+      { ip: '10.0.0.2' },
+      { before: {} },
+      { after: { x: 2 } },
+      { prevHash: 'f'.repeat(64) },
     ];
-    for (const change of changes) expect(entryHash({ ...entry!, ...change }), JSON.stringify(change)).not.toBe(entry!.hash);
+    for (const change of changes)
+      expect(entryHash({ ...entry!, ...change }), JSON.stringify(change)).not.toBe(entry!.hash);
   });
 });
 
@@ -82,26 +114,44 @@ describe('verifyChain', () => {
     const tail = entries.slice(2);
     expect(verifyChain(tail)).toMatchObject({ ok: true, entries: 3 });
     expect(verifyChain(tail, entries[1]!.hash)).toMatchObject({ ok: true, entries: 3 });
-    expect(verifyChain(tail, entries[0]!.hash)).toEqual({ ok: false, entries: 1, seq: 3, problem: `entry 3 does not follow hash ${entries[0]!.hash}` });
+    expect(verifyChain(tail, entries[0]!.hash)).toEqual({
+      ok: false,
+      entries: 1,
+      seq: 3,
+      problem: `entry 3 does not follow hash ${entries[0]!.hash}`,
+    });
   });
 
   it('requires the first entry of the log to follow the start of the log', () => {
     const entries = chain([{}, {}], 1, 'a'.repeat(64));
-    expect(verifyChain(entries)).toEqual({ ok: false, entries: 1, seq: 1, problem: 'entry 1 does not follow the start of the log' });
+    expect(verifyChain(entries)).toEqual({
+      ok: false,
+      entries: 1,
+      seq: 1,
+      problem: 'entry 1 does not follow the start of the log',
+    });
   });
 
   it('finds a changed field, naming the entry', () => {
     const entries = five();
     entries[2] = { ...entries[2]!, after: { displayName: 'C', roleMapping: [{ group: 'ops', role: 'auditor' }] } };
     expect(verifyChain(entries)).toEqual({
-      ok: false, entries: 3, seq: 3, problem: 'entry 3 was altered after it was written (its content does not match its hash)',
+      ok: false,
+      entries: 3,
+      seq: 3,
+      problem: 'entry 3 was altered after it was written (its content does not match its hash)',
     });
   });
 
   it('finds a missing entry', () => {
     const entries = five();
     entries.splice(1, 1);
-    expect(verifyChain(entries)).toEqual({ ok: false, entries: 2, seq: 3, problem: 'entry 2 is missing (found 3 after 1)' });
+    expect(verifyChain(entries)).toEqual({
+      ok: false,
+      entries: 2,
+      seq: 3,
+      problem: 'entry 2 is missing (found 3 after 1)',
+    });
   });
 
   it('finds entries in the wrong order', () => {
@@ -115,7 +165,10 @@ describe('verifyChain', () => {
     const forged = { ...entries[1]!, actor: 'eve@a.test' };
     entries[1] = { ...forged, hash: entryHash(forged) };
     expect(verifyChain(entries)).toEqual({
-      ok: false, entries: 3, seq: 3, problem: 'entry 3 does not point to the hash of entry 2: the log was changed',
+      ok: false,
+      entries: 3,
+      seq: 3,
+      problem: 'entry 3 does not point to the hash of entry 2: the log was changed',
     });
   });
 
@@ -125,7 +178,11 @@ describe('verifyChain', () => {
     expect(cut).toMatchObject({ ok: true, entries: 3 });
     expect(cut.ok && cut.lastHash).not.toBe(entries[4]!.hash);
 
-    const rewritten = chain(entries.map(({ seq: _s, prevHash: _p, hash: _h, ...content }, i) => (i === 3 ? { ...content, actor: 'someone-else@a.test' } : content)));
+    const rewritten = chain(
+      entries.map(({ seq: _s, prevHash: _p, hash: _h, ...content }, i) =>
+        i === 3 ? { ...content, actor: 'someone-else@a.test' } : content,
+      ),
+    );
     const result = verifyChain(rewritten);
     expect(result).toMatchObject({ ok: true, entries: 5 });
     expect(result.ok && result.lastHash).not.toBe(entries[4]!.hash);

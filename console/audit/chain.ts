@@ -33,13 +33,25 @@ export function canonicalJson(value: unknown): string {
 export function entryHash(entry: Omit<ChainedEntry, 'hash'>): string {
   const { seq, at, actor, tenantId, action, target, ip, before, after, prevHash } = entry;
   return createHash('sha256')
-    .update(canonicalJson({ seq, at, actor, tenantId, action, target, ip, before: before ?? null, after: after ?? null, prevHash }))
+    .update(
+      canonicalJson({
+        seq,
+        at,
+        actor,
+        tenantId,
+        action,
+        target,
+        ip,
+        before: before ?? null,
+        after: after ?? null,
+        prevHash,
+      }),
+    )
     .digest('hex');
 }
 
 export type VerifyResult =
-  | { ok: true; entries: number; lastHash: string }
-  | { ok: false; entries: number; seq: number; problem: string };
+  { ok: true; entries: number; lastHash: string } | { ok: false; entries: number; seq: number; problem: string };
 
 /**
  * Checks that entries form one unbroken chain: consecutive sequence numbers,
@@ -55,18 +67,38 @@ export function verifyChain(entries: Iterable<ChainedEntry>, follows?: string): 
     if (prev === undefined) {
       const expected = follows ?? (entry.seq === 1 ? GENESIS : undefined);
       if (expected !== undefined && entry.prevHash !== expected) {
-        return { ok: false, entries: count, seq: entry.seq, problem: `entry ${entry.seq} does not follow ${expected === GENESIS ? 'the start of the log' : `hash ${expected}`}` };
+        return {
+          ok: false,
+          entries: count,
+          seq: entry.seq,
+          problem: `entry ${entry.seq} does not follow ${expected === GENESIS ? 'the start of the log' : `hash ${expected}`}`,
+        };
       }
     } else {
       if (entry.seq !== prev.seq + 1) {
-        return { ok: false, entries: count, seq: entry.seq, problem: `entry ${prev.seq + 1} is missing (found ${entry.seq} after ${prev.seq})` };
+        return {
+          ok: false,
+          entries: count,
+          seq: entry.seq,
+          problem: `entry ${prev.seq + 1} is missing (found ${entry.seq} after ${prev.seq})`,
+        };
       }
       if (entry.prevHash !== prev.hash) {
-        return { ok: false, entries: count, seq: entry.seq, problem: `entry ${entry.seq} does not point to the hash of entry ${prev.seq}: the log was changed` };
+        return {
+          ok: false,
+          entries: count,
+          seq: entry.seq,
+          problem: `entry ${entry.seq} does not point to the hash of entry ${prev.seq}: the log was changed`,
+        };
       }
     }
     if (entryHash(entry) !== entry.hash) {
-      return { ok: false, entries: count, seq: entry.seq, problem: `entry ${entry.seq} was altered after it was written (its content does not match its hash)` };
+      return {
+        ok: false,
+        entries: count,
+        seq: entry.seq,
+        problem: `entry ${entry.seq} was altered after it was written (its content does not match its hash)`,
+      };
     }
     prev = entry;
   }

@@ -24,7 +24,11 @@ const CHAIN_LOCK = 0x686f6c64; // "hold"
 
 export async function appendAudit(tx: Tx, record: AuditRecord): Promise<ChainedEntry> {
   await tx.execute(sql`select pg_advisory_xact_lock(${CHAIN_LOCK})`);
-  const [last] = await tx.select({ seq: auditLog.seq, hash: auditLog.hash }).from(auditLog).orderBy(desc(auditLog.seq)).limit(1);
+  const [last] = await tx
+    .select({ seq: auditLog.seq, hash: auditLog.hash })
+    .from(auditLog)
+    .orderBy(desc(auditLog.seq))
+    .limit(1);
   const unhashed = {
     seq: (last?.seq ?? 0) + 1,
     at: new Date().toISOString(),
@@ -49,6 +53,10 @@ const SECRET_KEYS = /(password|secret|token|hash)$/i;
 export function redact(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map(redact);
-  return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) =>
-    [k, SECRET_KEYS.test(k) ? (v == null ? v : '[redacted]') : redact(v)]));
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([k, v]) => [
+      k,
+      SECRET_KEYS.test(k) ? (v == null ? v : '[redacted]') : redact(v),
+    ]),
+  );
 }

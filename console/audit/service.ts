@@ -15,7 +15,13 @@ export class AuditLog {
       const pageSize = Math.min(Math.max(opts.pageSize ?? 50, 1), 200);
       const page = Math.max(opts.page ?? 1, 1);
       const scope = viewer.tenantId === null ? undefined : eq(auditLog.tenantId, viewer.tenantId);
-      const items = await this.db.select().from(auditLog).where(scope).orderBy(desc(auditLog.seq)).limit(pageSize).offset((page - 1) * pageSize);
+      const items = await this.db
+        .select()
+        .from(auditLog)
+        .where(scope)
+        .orderBy(desc(auditLog.seq))
+        .limit(pageSize)
+        .offset((page - 1) * pageSize);
       const [total] = await this.db.select({ n: count() }).from(auditLog).where(scope);
       return { items, total: total?.n ?? 0, page, pageSize };
     }
@@ -24,11 +30,19 @@ export class AuditLog {
 
   /** Every entry in order, in batches; the export itself is recorded first. */
   async *exportLines(viewer: Viewer, ip: string): AsyncGenerator<string> {
-    if (!canExportWholeAudit(viewer)) throw new Forbidden('only platform administrators and cluster-wide auditors can export the whole audit log');
-    await this.db.transaction((tx) => appendAudit(tx, { actor: viewer.email, action: 'audit.exported', target: 'audit-log', ip }));
+    if (!canExportWholeAudit(viewer))
+      throw new Forbidden('only platform administrators and cluster-wide auditors can export the whole audit log');
+    await this.db.transaction((tx) =>
+      appendAudit(tx, { actor: viewer.email, action: 'audit.exported', target: 'audit-log', ip }),
+    );
     let after = 0;
     for (;;) {
-      const batch = await this.db.select().from(auditLog).where(gt(auditLog.seq, after)).orderBy(asc(auditLog.seq)).limit(1000);
+      const batch = await this.db
+        .select()
+        .from(auditLog)
+        .where(gt(auditLog.seq, after))
+        .orderBy(asc(auditLog.seq))
+        .limit(1000);
       for (const entry of batch) yield `${JSON.stringify(entry)}\n`;
       if (batch.length < 1000) return;
       after = batch[batch.length - 1]!.seq;

@@ -26,7 +26,9 @@ export async function verifyExport(file: string, follows?: string): Promise<numb
   if (result.ok) {
     const first = entries[0];
     const last = entries[entries.length - 1];
-    process.stdout.write(`audit log intact: ${result.entries} entries${first && last ? ` (${first.seq}–${last.seq}, ${first.at} to ${last.at})` : ''}, last hash ${result.lastHash}\n`);
+    process.stdout.write(
+      `audit log intact: ${result.entries} entries${first && last ? ` (${first.seq}–${last.seq}, ${first.at} to ${last.at})` : ''}, last hash ${result.lastHash}\n`,
+    );
     return 0;
   }
   process.stdout.write(`audit log BROKEN at entry ${result.seq}: ${result.problem}\n`);

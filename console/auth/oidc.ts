@@ -59,7 +59,9 @@ export class OidcClient {
     try {
       issuer = new URL(settings.issuer);
     } catch {
-      throw new SsoError(`OIDC issuer "${settings.issuer}" is not a URL; set it to the provider's issuer, e.g. https://login.example.com/realms/main`);
+      throw new SsoError(
+        `OIDC issuer "${settings.issuer}" is not a URL; set it to the provider's issuer, e.g. https://login.example.com/realms/main`,
+      );
     }
     const insecure = issuer.protocol === 'http:';
     if (insecure && !loopbackHosts.has(issuer.hostname)) {
@@ -121,7 +123,9 @@ export class OidcClient {
     // Checked here as well as in openid-client, whose message for this is a
     // generic "invalid response encountered".
     if (params.get('state') !== pending.state) {
-      throw new SsoError('this sign-in answer does not belong to the sign-in started in this browser (state mismatch); start the sign-in again');
+      throw new SsoError(
+        'this sign-in answer does not belong to the sign-in started in this browser (state mismatch); start the sign-in again',
+      );
     }
     const error = params.get('error');
     if (error !== null) {
@@ -146,14 +150,19 @@ export class OidcClient {
         pkceCodeVerifier: pending.codeVerifier,
       });
     } catch (err) {
-      throw new SsoError(`signing in with ${this.settings.issuer} failed: ${tokenAdvice(err, this.settings.clientId)}`, { cause: err });
+      throw new SsoError(
+        `signing in with ${this.settings.issuer} failed: ${tokenAdvice(err, this.settings.clientId)}`,
+        { cause: err },
+      );
     }
 
     const idClaims = tokens.claims();
     if (idClaims === undefined) {
       // Unreachable with expectedNonce set (openid-client then requires an
       // ID token), kept so the types hold without a non-null assertion.
-      throw new SsoError(`${this.settings.issuer} returned no ID token; check that the client requests the openid scope`);
+      throw new SsoError(
+        `${this.settings.issuer} returned no ID token; check that the client requests the openid scope`,
+      );
     }
     let claims: Record<string, unknown> = { ...idClaims };
 
@@ -182,7 +191,9 @@ export class OidcClient {
     // An unverified address could belong to someone else; matching people by
     // it would let them take over a console account.
     if (claims.email_verified === false) {
-      throw new SsoError(`the provider says the email ${email} is not verified; verify it at ${this.settings.issuer} and sign in again`);
+      throw new SsoError(
+        `the provider says the email ${email} is not verified; verify it at ${this.settings.issuer} and sign in again`,
+      );
     }
     const name = claims.name;
     return {
@@ -203,7 +214,8 @@ function clientAuthentication(secret: string | undefined): ClientAuth {
   // pick by itself (it defaults to client_secret_post).
   return (as, client, body, headers) => {
     const supported = as.token_endpoint_auth_methods_supported;
-    const usePost = supported !== undefined && !supported.includes('client_secret_basic') && supported.includes('client_secret_post');
+    const usePost =
+      supported !== undefined && !supported.includes('client_secret_basic') && supported.includes('client_secret_post');
     (usePost ? post : basic)(as, client, body, headers);
   };
 }
@@ -219,7 +231,9 @@ function groupsFrom(value: unknown, claim: string): string[] {
   // Some providers send a lone group as a plain string.
   if (typeof value === 'string') return [value];
   if (Array.isArray(value) && value.every((g): g is string => typeof g === 'string')) return value;
-  throw new SsoError(`the provider's "${claim}" claim is not a list of group names; set the groups claim to one that is, or map groups to names at the provider`);
+  throw new SsoError(
+    `the provider's "${claim}" claim is not a list of group names; set the groups claim to one that is, or map groups to names at the provider`,
+  );
 }
 
 function tokenAdvice(err: unknown, clientId: string): string {
@@ -256,7 +270,9 @@ function describe(err: unknown): string {
   const oauthError = oauthErrorOf(err);
   if (oauthError !== undefined) return oauthError.text;
   if (err instanceof ClientError) {
-    return err.cause instanceof Error && err.cause.message !== err.message ? `${err.message}: ${err.cause.message}` : err.message;
+    return err.cause instanceof Error && err.cause.message !== err.message
+      ? `${err.message}: ${err.cause.message}`
+      : err.message;
   }
   if (err instanceof TypeError && err.message === 'fetch failed') {
     return `could not connect${err.cause instanceof Error ? `: ${err.cause.message}` : ''}`;

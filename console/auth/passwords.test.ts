@@ -18,11 +18,15 @@ describe('password policy', () => {
   });
 
   it("refuses a password containing the person's name or e-mail", () => {
-    expect(passwordProblems('Alice-2026-x', DEFAULT_POLICY, ['alice'])).toContain('do not use your name or e-mail address in the password');
+    expect(passwordProblems('Alice-2026-x', DEFAULT_POLICY, ['alice'])).toContain(
+      'do not use your name or e-mail address in the password',
+    );
   });
 
   it('follows a configured policy', () => {
-    expect(passwordProblems('abcdefghijkl', { ...DEFAULT_POLICY, requireDigit: false, requireUpper: false, minLength: 12 })).toEqual([]);
+    expect(
+      passwordProblems('abcdefghijkl', { ...DEFAULT_POLICY, requireDigit: false, requireUpper: false, minLength: 12 }),
+    ).toEqual([]);
   });
 
   it('expires a password after the maximum age, and never when ageing is off', () => {

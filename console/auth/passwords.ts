@@ -15,7 +15,12 @@ export interface PasswordPolicy {
 }
 
 export const DEFAULT_POLICY: PasswordPolicy = {
-  minLength: 8, requireDigit: true, requireUpper: true, requireLower: true, forbidSpaces: true, maxAgeDays: 365,
+  minLength: 8,
+  requireDigit: true,
+  requireUpper: true,
+  requireLower: true,
+  forbidSpaces: true,
+  maxAgeDays: 365,
 };
 
 // OWASP Password Storage Cheat Sheet minimum for argon2id: m=19 MiB, t=2, p=1.
@@ -29,7 +34,11 @@ function isCommon(password: string): boolean {
 }
 
 /** Every rule the password breaks, as sentences a person can act on; empty when it is acceptable. */
-export function passwordProblems(password: string, policy: PasswordPolicy = DEFAULT_POLICY, context: string[] = []): string[] {
+export function passwordProblems(
+  password: string,
+  policy: PasswordPolicy = DEFAULT_POLICY,
+  context: string[] = [],
+): string[] {
   const problems: string[] = [];
   if ([...password].length < policy.minLength) problems.push(`use at least ${policy.minLength} characters`);
   if (policy.requireDigit && !/\d/.test(password)) problems.push('include a digit');
@@ -38,7 +47,8 @@ export function passwordProblems(password: string, policy: PasswordPolicy = DEFA
   if (policy.forbidSpaces && /\s/.test(password)) problems.push('leave out spaces');
   if (isCommon(password)) problems.push('choose a password that is not on the list of commonly used passwords');
   const lower = password.toLowerCase();
-  if (context.some((c) => c.length >= 4 && lower.includes(c.toLowerCase()))) problems.push('do not use your name or e-mail address in the password');
+  if (context.some((c) => c.length >= 4 && lower.includes(c.toLowerCase())))
+    problems.push('do not use your name or e-mail address in the password');
   return problems;
 }
 

@@ -64,7 +64,9 @@ export class SamlClient {
 
   constructor(settings: SamlSettings, acsUrl: string) {
     if (!isHttpUrl(acsUrl)) {
-      throw new Error(`the SAML ACS URL "${acsUrl}" is not an absolute http(s) URL; configure the console's public URL`);
+      throw new Error(
+        `the SAML ACS URL "${acsUrl}" is not an absolute http(s) URL; configure the console's public URL`,
+      );
     }
     if (!isHttpUrl(settings.entryPoint)) {
       throw new SsoError(
@@ -72,7 +74,9 @@ export class SamlClient {
       );
     }
     if (settings.spEntityId.trim() === '') {
-      throw new SsoError("the tenant's SAML settings have no SP entity ID; set one and register it at the identity provider");
+      throw new SsoError(
+        "the tenant's SAML settings have no SP entity ID; set one and register it at the identity provider",
+      );
     }
     this.#settings = settings;
     this.#acsUrl = acsUrl;
@@ -122,7 +126,9 @@ export class SamlClient {
       throw refusal(err, this.#settings.spEntityId);
     }
     if (profile === null) {
-      throw new SsoError('the identity provider sent a logout or a "no passive sign-in" answer instead of a sign-in; sign in again');
+      throw new SsoError(
+        'the identity provider sent a logout or a "no passive sign-in" answer instead of a sign-in; sign in again',
+      );
     }
     this.#claim(profile);
     const relayState = body.RelayState;
@@ -159,7 +165,9 @@ export class SamlClient {
     }
     const subject = profile.nameID;
     if (typeof subject !== 'string' || subject === '') {
-      throw new SsoError('the SAML assertion has no NameID; configure the identity provider to send a NameID for the user');
+      throw new SsoError(
+        'the SAML assertion has no NameID; configure the identity provider to send a NameID for the user',
+      );
     }
     // node-saml copies attributes onto the profile too, but beside its own
     // fields (issuer, nameID, ...); reading them from `attributes` keeps an
@@ -181,7 +189,7 @@ export class SamlClient {
     }
     if (email === undefined || !looksLikeEmail(email)) {
       throw new SsoError(
-        'the SAML assertion carries no email address; make the identity provider send the email as NameID (emailAddress format) or as an attribute, and name that attribute in the tenant\'s SAML settings',
+        "the SAML assertion carries no email address; make the identity provider send the email as NameID (emailAddress format) or as an attribute, and name that attribute in the tenant's SAML settings",
       );
     }
     const name = NAME_ATTRIBUTES.flatMap((n) => values(attributes[n]))[0];
@@ -216,13 +224,17 @@ const refusals: [RegExp, (detail: string, spEntityId: string) => string][] = [
   ],
   [
     /multiple assertions|Too many signatures|too many transforms/,
-    (detail) => `the SAML response has a shape this console refuses (${detail}); send one signed assertion in a signed response`,
+    (detail) =>
+      `the SAML response has a shape this console refuses (${detail}); send one signed assertion in a signed response`,
   ],
 ];
 
 function refusal(err: unknown, spEntityId: string): SsoError {
   if (err instanceof SamlStatusError) {
-    return new SsoError(`the identity provider did not sign the user in (${err.message}); check the user's access at the identity provider`, { cause: err });
+    return new SsoError(
+      `the identity provider did not sign the user in (${err.message}); check the user's access at the identity provider`,
+      { cause: err },
+    );
   }
   const detail = err instanceof Error ? err.message : String(err);
   const match = refusals.find(([pattern]) => pattern.test(detail));
@@ -263,7 +275,10 @@ function looksLikeEmail(value: string): boolean {
 /** An attribute's string values, whether the IdP sent it single or multi-valued. */
 function values(attribute: unknown): string[] {
   const list: unknown[] = Array.isArray(attribute) ? attribute : [attribute];
-  return list.filter((v): v is string => typeof v === 'string').map((v) => v.trim()).filter((v) => v !== '');
+  return list
+    .filter((v): v is string => typeof v === 'string')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

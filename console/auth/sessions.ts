@@ -28,11 +28,24 @@ export class SessionStore {
     private readonly timeouts: SessionTimeouts = DEFAULT_TIMEOUTS,
   ) {}
 
-  async create(user: User, stage: SessionStage, method: string, client: { ip: string; userAgent: string }, replaces?: string): Promise<string> {
+  async create(
+    user: User,
+    stage: SessionStage,
+    method: string,
+    client: { ip: string; userAgent: string },
+    replaces?: string,
+  ): Promise<string> {
     const token = randomBytes(32).toString('base64url');
     await this.db.transaction(async (tx) => {
       if (replaces) await tx.delete(sessions).where(eq(sessions.idHash, hashToken(replaces)));
-      await tx.insert(sessions).values({ idHash: hashToken(token), userId: user.id, stage, method, ip: client.ip, userAgent: client.userAgent.slice(0, 300) });
+      await tx.insert(sessions).values({
+        idHash: hashToken(token),
+        userId: user.id,
+        stage,
+        method,
+        ip: client.ip,
+        userAgent: client.userAgent.slice(0, 300),
+      });
     });
     return token;
   }
@@ -40,7 +53,11 @@ export class SessionStore {
   /** The session and its user, or undefined when unknown, expired or the user is disabled. */
   async resolve(token: string | undefined, now = new Date()): Promise<ActiveSession | undefined> {
     if (!token || token.length > 100) return undefined;
-    const [row] = await this.db.select().from(sessions).innerJoin(users, eq(users.id, sessions.userId)).where(eq(sessions.idHash, hashToken(token)));
+    const [row] = await this.db
+      .select()
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(eq(sessions.idHash, hashToken(token)));
     if (!row) return undefined;
     const { sessions: session, users: user } = row;
     const idle = now.getTime() - session.lastSeenAt.getTime() > this.timeouts.idleMs;
@@ -63,14 +80,20 @@ export class SessionStore {
 
   /** Ends every session of the user except, optionally, the one in use. */
   async revokeUser(userId: string, keep?: string): Promise<void> {
-    await this.db.delete(sessions).where(and(eq(sessions.userId, userId), keep ? ne(sessions.idHash, hashToken(keep)) : undefined));
+    await this.db
+      .delete(sessions)
+      .where(and(eq(sessions.userId, userId), keep ? ne(sessions.idHash, hashToken(keep)) : undefined));
   }
 
   async purgeExpired(now = new Date()): Promise<void> {
-    await this.db.delete(sessions).where(or(
-      lt(sessions.lastSeenAt, new Date(now.getTime() - this.timeouts.idleMs)),
-      lt(sessions.createdAt, new Date(now.getTime() - this.timeouts.absoluteMs)),
-    ));
+    await this.db
+      .delete(sessions)
+      .where(
+        or(
+          lt(sessions.lastSeenAt, new Date(now.getTime() - this.timeouts.idleMs)),
+          lt(sessions.createdAt, new Date(now.getTime() - this.timeouts.absoluteMs)),
+        ),
+      );
   }
 }
 

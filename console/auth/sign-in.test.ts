@@ -10,7 +10,12 @@ describe('lockout', () => {
 });
 
 describe('SSO role mapping', () => {
-  const tenant = { roleMapping: [{ group: 'ops', role: 'tenant-admin' }, { group: 'audit', role: 'auditor' }] } as Tenant;
+  const tenant = {
+    roleMapping: [
+      { group: 'ops', role: 'tenant-admin' },
+      { group: 'audit', role: 'auditor' },
+    ],
+  } as Tenant;
 
   it('gives the strongest role any group maps to', () => {
     expect(mappedRole(tenant, ['audit', 'ops'])).toBe('tenant-admin');

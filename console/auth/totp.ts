@@ -18,7 +18,12 @@ export function totpUri(secret: string, account: string): string {
  */
 export async function checkTotp(secret: string, code: string, lastStep: number | null): Promise<number | undefined> {
   if (!/^\d{6}$/.test(code.trim())) return undefined;
-  const result = await verify({ secret, token: code.trim(), epochTolerance: 30, ...(lastStep != null ? { afterTimeStep: lastStep } : {}) });
+  const result = await verify({
+    secret,
+    token: code.trim(),
+    epochTolerance: 30,
+    ...(lastStep != null ? { afterTimeStep: lastStep } : {}),
+  });
   // The TOTP result carries the matched step; the HOTP half of the union does not.
   return result.valid && 'timeStep' in result && typeof result.timeStep === 'number' ? result.timeStep : undefined;
 }

@@ -41,11 +41,14 @@ export async function openDatabase(options: { url?: string; dataDir?: string }):
     return {
       db: db as unknown as ConsoleDb,
       kind: 'postgres',
-      ping: async () => { await client`select 1`; },
+      ping: async () => {
+        await client`select 1`;
+      },
       close: () => client.end({ timeout: 5 }),
     };
   }
-  if (!options.dataDir) throw new Error('set DATABASE_URL, or a data directory for the embedded database (HOLDFAST_CONSOLE_DATA)');
+  if (!options.dataDir)
+    throw new Error('set DATABASE_URL, or a data directory for the embedded database (HOLDFAST_CONSOLE_DATA)');
   await mkdir(options.dataDir, { recursive: true });
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
@@ -56,7 +59,9 @@ export async function openDatabase(options: { url?: string; dataDir?: string }):
   return {
     db: db as unknown as ConsoleDb,
     kind: 'pglite',
-    ping: async () => { await client.query('select 1'); },
+    ping: async () => {
+      await client.query('select 1');
+    },
     close: () => client.close(),
   };
 }
@@ -66,7 +71,9 @@ export async function openDatabase(options: { url?: string; dataDir?: string }):
  * DATABASE_URL. postgres.js does not read it (it passes it on to the server
  * as a setting, which the server refuses), so the CA is loaded here.
  */
-async function rootCertificate(url: string): Promise<{ url: string; ssl?: { ca: string; rejectUnauthorized: true; checkServerIdentity?: () => undefined } }> {
+async function rootCertificate(
+  url: string,
+): Promise<{ url: string; ssl?: { ca: string; rejectUnauthorized: true; checkServerIdentity?: () => undefined } }> {
   if (!url.includes('sslrootcert=')) return { url };
   const parsed = new URL(url);
   const file = parsed.searchParams.get('sslrootcert');
@@ -78,5 +85,8 @@ async function rootCertificate(url: string): Promise<{ url: string; ssl?: { ca: 
     throw new Error(`cannot read the CA certificate that sslrootcert names in DATABASE_URL (${file}): ${String(err)}`);
   });
   // As in libpq, only verify-full checks the host name; require with a CA means verify-ca.
-  return { url: parsed.toString(), ssl: { ca, rejectUnauthorized: true, ...(mode === 'verify-full' ? {} : { checkServerIdentity: () => undefined }) } };
+  return {
+    url: parsed.toString(),
+    ssl: { ca, rejectUnauthorized: true, ...(mode === 'verify-full' ? {} : { checkServerIdentity: () => undefined }) },
+  };
 }

@@ -1,7 +1,18 @@
 // The console's own data. drizzle-kit generates the SQL migrations in
 // ./migrations from this file; never edit those by hand.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 
 export const ROLES = ['platform-admin', 'tenant-admin', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -17,64 +28,85 @@ export const tenants = pgTable('tenants', {
   /** OidcSettings without the secret, or null when OIDC is off. */
   oidc: jsonb('oidc').$type<{ issuer: string; clientId: string; scopes?: string; groupsClaim?: string } | null>(),
   oidcClientSecret: text('oidc_client_secret'),
-  saml: jsonb('saml').$type<{ entryPoint: string; idpCert: string; idpIssuer?: string; emailAttribute?: string; groupsAttribute?: string } | null>(),
+  saml: jsonb('saml').$type<{
+    entryPoint: string;
+    idpCert: string;
+    idpIssuer?: string;
+    emailAttribute?: string;
+    groupsAttribute?: string;
+  } | null>(),
   /** IdP group → role for users created on first SSO sign-in. */
   roleMapping: jsonb('role_mapping').$type<{ group: string; role: Role }[]>().notNull().default([]),
   createdAt: at('created_at').notNull().defaultNow(),
 });
 
-export const users = pgTable('users', {
-  id: text('id').primaryKey(),
-  email: text('email').notNull(),
-  name: text('name').notNull().default(''),
-  role: text('role', { enum: ROLES }).notNull(),
-  /** null for platform admins and cluster-wide auditors. */
-  tenantId: text('tenant_id').references(() => tenants.id, { onDelete: 'cascade' }),
-  /** argon2id PHC string; null for users who only sign in through SSO. */
-  passwordHash: text('password_hash'),
-  passwordChangedAt: at('password_changed_at'),
-  mustChangePassword: boolean('must_change_password').notNull().default(false),
-  totpSecret: text('totp_secret'),
-  totpEnabledAt: at('totp_enabled_at'),
-  /** Last accepted TOTP time step: a code is never accepted twice. */
-  totpLastStep: bigint('totp_last_step', { mode: 'number' }),
-  failedSignIns: integer('failed_sign_ins').notNull().default(0),
-  lockedUntil: at('locked_until'),
-  ssoSubject: text('sso_subject'),
-  lastSignInAt: at('last_sign_in_at'),
-  disabled: boolean('disabled').notNull().default(false),
-  createdAt: at('created_at').notNull().defaultNow(),
-}, (t) => [
-  uniqueIndex('users_email').on(sql`lower(${t.email})`),
-  index('users_tenant').on(t.tenantId),
-]);
+export const users = pgTable(
+  'users',
+  {
+    id: text('id').primaryKey(),
+    email: text('email').notNull(),
+    name: text('name').notNull().default(''),
+    role: text('role', { enum: ROLES }).notNull(),
+    /** null for platform admins and cluster-wide auditors. */
+    tenantId: text('tenant_id').references(() => tenants.id, { onDelete: 'cascade' }),
+    /** argon2id PHC string; null for users who only sign in through SSO. */
+    passwordHash: text('password_hash'),
+    passwordChangedAt: at('password_changed_at'),
+    mustChangePassword: boolean('must_change_password').notNull().default(false),
+    totpSecret: text('totp_secret'),
+    totpEnabledAt: at('totp_enabled_at'),
+    /** Last accepted TOTP time step: a code is never accepted twice. */
+    totpLastStep: bigint('totp_last_step', { mode: 'number' }),
+    failedSignIns: integer('failed_sign_ins').notNull().default(0),
+    lockedUntil: at('locked_until'),
+    ssoSubject: text('sso_subject'),
+    lastSignInAt: at('last_sign_in_at'),
+    disabled: boolean('disabled').notNull().default(false),
+    createdAt: at('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('users_email').on(sql`lower(${t.email})`), index('users_tenant').on(t.tenantId)],
+);
 
-export const recoveryCodes = pgTable('recovery_codes', {
-  id: bigserial('id', { mode: 'number' }).primaryKey(),
-  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
-  codeHash: text('code_hash').notNull(),
-  usedAt: at('used_at'),
-}, (t) => [index('recovery_codes_user').on(t.userId)]);
+export const recoveryCodes = pgTable(
+  'recovery_codes',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: text('code_hash').notNull(),
+    usedAt: at('used_at'),
+  },
+  (t) => [index('recovery_codes_user').on(t.userId)],
+);
 
 export const SESSION_STAGES = ['second-factor', 'password-change', 'totp-enrolment', 'active'] as const;
 export type SessionStage = (typeof SESSION_STAGES)[number];
 
-export const sessions = pgTable('sessions', {
-  /** sha256 of the cookie token: a database leak does not hand out sessions. */
-  idHash: text('id_hash').primaryKey(),
-  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
-  stage: text('stage', { enum: SESSION_STAGES }).notNull(),
-  method: text('method').notNull(),
-  ip: text('ip').notNull().default(''),
-  userAgent: text('user_agent').notNull().default(''),
-  createdAt: at('created_at').notNull().defaultNow(),
-  lastSeenAt: at('last_seen_at').notNull().defaultNow(),
-}, (t) => [index('sessions_user').on(t.userId)]);
+export const sessions = pgTable(
+  'sessions',
+  {
+    /** sha256 of the cookie token: a database leak does not hand out sessions. */
+    idHash: text('id_hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    stage: text('stage', { enum: SESSION_STAGES }).notNull(),
+    method: text('method').notNull(),
+    ip: text('ip').notNull().default(''),
+    userAgent: text('user_agent').notNull().default(''),
+    createdAt: at('created_at').notNull().defaultNow(),
+    lastSeenAt: at('last_seen_at').notNull().defaultNow(),
+  },
+  (t) => [index('sessions_user').on(t.userId)],
+);
 
 /** An SSO sign-in in flight: state, nonce and PKCE verifier, or the SAML request. */
 export const signInRequests = pgTable('sign_in_requests', {
   idHash: text('id_hash').primaryKey(),
-  tenantId: text('tenant_id').notNull().references(() => tenants.id, { onDelete: 'cascade' }),
+  tenantId: text('tenant_id')
+    .notNull()
+    .references(() => tenants.id, { onDelete: 'cascade' }),
   protocol: text('protocol', { enum: ['oidc', 'saml'] }).notNull(),
   data: jsonb('data').$type<Record<string, string>>().notNull(),
   createdAt: at('created_at').notNull().defaultNow(),
@@ -86,19 +118,23 @@ export const settings = pgTable('settings', {
   value: jsonb('value').notNull(),
 });
 
-export const auditLog = pgTable('audit_log', {
-  seq: bigint('seq', { mode: 'number' }).primaryKey(),
-  at: text('at').notNull(),
-  actor: text('actor').notNull(),
-  tenantId: text('tenant_id'),
-  action: text('action').notNull(),
-  target: text('target').notNull(),
-  ip: text('ip').notNull(),
-  before: jsonb('before'),
-  after: jsonb('after'),
-  prevHash: text('prev_hash').notNull(),
-  hash: text('hash').notNull(),
-}, (t) => [index('audit_log_tenant').on(t.tenantId, t.seq)]);
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    seq: bigint('seq', { mode: 'number' }).primaryKey(),
+    at: text('at').notNull(),
+    actor: text('actor').notNull(),
+    tenantId: text('tenant_id'),
+    action: text('action').notNull(),
+    target: text('target').notNull(),
+    ip: text('ip').notNull(),
+    before: jsonb('before'),
+    after: jsonb('after'),
+    prevHash: text('prev_hash').notNull(),
+    hash: text('hash').notNull(),
+  },
+  (t) => [index('audit_log_tenant').on(t.tenantId, t.seq)],
+);
 
 export type Tenant = typeof tenants.$inferSelect;
 export type User = typeof users.$inferSelect;

@@ -48,7 +48,8 @@ export const security = fp(async (app: FastifyInstance, opts: { services: Consol
 
   await app.register(cookie);
   app.decorate('sessionCookieHeader', (token: string | null) =>
-    app.serializeCookie(names.session, token ?? '', token === null ? { ...sessionCookie, maxAge: 0 } : sessionCookie));
+    app.serializeCookie(names.session, token ?? '', token === null ? { ...sessionCookie, maxAge: 0 } : sessionCookie),
+  );
   await app.register(helmet, {
     enableCSPNonces: true,
     contentSecurityPolicy: {
@@ -79,7 +80,13 @@ export const security = fp(async (app: FastifyInstance, opts: { services: Consol
   app.decorateRequest('csrfBinding', '');
 
   app.addHook('onRequest', async (request, reply) => {
-    if (request.url.startsWith('/assets/') || request.url === '/healthz' || request.url === '/readyz' || request.url === '/metrics') return;
+    if (
+      request.url.startsWith('/assets/') ||
+      request.url === '/healthz' ||
+      request.url === '/readyz' ||
+      request.url === '/metrics'
+    )
+      return;
     const token = request.cookies[names.session];
     request.auth = await services.sessions.resolve(token);
     if (token && !request.auth) app.setSessionCookie(reply, null);
@@ -116,7 +123,10 @@ function refuse(reply: FastifyReply, message: string) {
 function csrfTokenOf(request: FastifyRequest): string | undefined {
   const header = request.headers['x-csrf-token'];
   if (typeof header === 'string') return header;
-  if (typeof request.body === 'string' && String(request.headers['content-type']).startsWith('application/x-www-form-urlencoded')) {
+  if (
+    typeof request.body === 'string' &&
+    String(request.headers['content-type']).startsWith('application/x-www-form-urlencoded')
+  ) {
     return new URLSearchParams(request.body).get('_csrf') ?? undefined;
   }
   if (request.body && typeof request.body === 'object' && !Buffer.isBuffer(request.body)) {

@@ -26,7 +26,10 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
     const key = JSON.stringify([tenant.id, tenant.oidc, tenant.oidcClientSecret]);
     let client = oidcClients.get(key);
     if (!client) {
-      client = OidcClient.discover({ ...tenant.oidc!, ...(tenant.oidcClientSecret ? { clientSecret: tenant.oidcClientSecret } : {}) });
+      client = OidcClient.discover({
+        ...tenant.oidc!,
+        ...(tenant.oidcClientSecret ? { clientSecret: tenant.oidcClientSecret } : {}),
+      });
       client.catch(() => oidcClients.delete(key));
       oidcClients.set(key, client);
     }
@@ -37,7 +40,10 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
     const key = JSON.stringify([tenant.id, tenant.saml, base(request)]);
     let client = samlClients.get(key);
     if (!client) {
-      client = new SamlClient({ ...tenant.saml!, spEntityId: `${base(request)}/auth/saml/${tenant.id}` }, `${base(request)}/auth/saml/${tenant.id}/acs`);
+      client = new SamlClient(
+        { ...tenant.saml!, spEntityId: `${base(request)}/auth/saml/${tenant.id}` },
+        `${base(request)}/auth/saml/${tenant.id}/acs`,
+      );
       samlClients.set(key, client);
     }
     return client;
@@ -49,7 +55,11 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
     const { tenant: id } = request.params as { tenant: string };
     const tenant = await services.tenants.forSignIn(id);
     const via = (request.query as { via?: string }).via;
-    if (!tenant || (!tenant.oidc && !tenant.saml)) return fail(reply, `No single sign-on is set up for "${id}". Check the organization name or sign in with your password.`);
+    if (!tenant || (!tenant.oidc && !tenant.saml))
+      return fail(
+        reply,
+        `No single sign-on is set up for "${id}". Check the organization name or sign in with your password.`,
+      );
     await db.delete(signInRequests).where(lt(signInRequests.createdAt, new Date(Date.now() - REQUEST_TTL_MS)));
     const requestId = randomBytes(24).toString('base64url');
     try {
@@ -57,18 +67,37 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
       const secure = services.settings.secureCookies;
       if (tenant.oidc && via !== 'saml') {
         const { url, pending } = (await oidcFor(tenant)).begin(`${base(request)}/auth/oidc/callback`);
-        await db.insert(signInRequests).values({ idHash: hash(requestId), tenantId: tenant.id, protocol: 'oidc', data: { ...pending } });
-        reply.setCookie(app.cookieNames.sso, requestId, { path: '/', httpOnly: true, secure, sameSite: 'lax', maxAge: REQUEST_TTL_MS / 1000 });
+        await db
+          .insert(signInRequests)
+          .values({ idHash: hash(requestId), tenantId: tenant.id, protocol: 'oidc', data: { ...pending } });
+        reply.setCookie(app.cookieNames.sso, requestId, {
+          path: '/',
+          httpOnly: true,
+          secure,
+          sameSite: 'lax',
+          maxAge: REQUEST_TTL_MS / 1000,
+        });
         return reply.redirect(url);
       }
-      await db.insert(signInRequests).values({ idHash: hash(requestId), tenantId: tenant.id, protocol: 'saml', data: {} });
+      await db
+        .insert(signInRequests)
+        .values({ idHash: hash(requestId), tenantId: tenant.id, protocol: 'saml', data: {} });
       // The IdP posts back from another site: only a SameSite=None cookie (which must be Secure) comes along.
       // On plain-HTTP loopback the IdP is on the same site and Lax is enough.
-      reply.setCookie(app.cookieNames.sso, requestId, { path: '/', httpOnly: true, secure, sameSite: secure ? 'none' : 'lax', maxAge: REQUEST_TTL_MS / 1000 });
+      reply.setCookie(app.cookieNames.sso, requestId, {
+        path: '/',
+        httpOnly: true,
+        secure,
+        sameSite: secure ? 'none' : 'lax',
+        maxAge: REQUEST_TTL_MS / 1000,
+      });
       return reply.redirect(await samlFor(tenant, request).begin(requestId));
     } catch (err) {
       request.log.warn({ err: String(err), tenant: id }, 'single sign-on could not start');
-      return fail(reply, `Single sign-on for ${tenant.displayName} could not start: the identity provider did not answer as configured. Ask your administrator to check it.`);
+      return fail(
+        reply,
+        `Single sign-on for ${tenant.displayName} could not start: the identity provider did not answer as configured. Ask your administrator to check it.`,
+      );
     }
   });
 
@@ -76,14 +105,24 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
     const requestId = request.cookies[app.cookieNames.sso];
     reply.clearCookie(app.cookieNames.sso, { path: '/' });
     const pending = requestId ? await take(requestId) : undefined;
-    if (!pending || pending.protocol !== 'oidc') return fail(reply, 'That sign-in link expired or was started in another browser. Start again.');
+    if (!pending || pending.protocol !== 'oidc')
+      return fail(reply, 'That sign-in link expired or was started in another browser. Start again.');
     const tenant = await services.tenants.forSignIn(pending.tenantId);
     if (!tenant?.oidc) return fail(reply, 'Single sign-on is no longer set up for this organization.');
     try {
-      const identity = await (await oidcFor(tenant)).finish(new URL(request.url, base(request)), pending.data as unknown as OidcPending);
-      return finish(request, reply, await services.signIn.sso(tenant, identity, 'oidc', clientOf(request), request.auth?.token));
+      const identity = await (
+        await oidcFor(tenant)
+      ).finish(new URL(request.url, base(request)), pending.data as unknown as OidcPending);
+      return finish(
+        request,
+        reply,
+        await services.signIn.sso(tenant, identity, 'oidc', clientOf(request), request.auth?.token),
+      );
     } catch (err) {
-      return fail(reply, err instanceof SsoError ? err.message : 'The identity provider\'s answer could not be checked. Start again.');
+      return fail(
+        reply,
+        err instanceof SsoError ? err.message : "The identity provider's answer could not be checked. Start again.",
+      );
     }
   });
 
@@ -97,13 +136,22 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
       const { identity, relayState } = await samlFor(tenant, request).finish(body);
       const started = request.cookies[app.cookieNames.sso];
       reply.clearCookie(app.cookieNames.sso, { path: '/' });
-      if (!relayState || started !== relayState) throw new SsoError('This sign-in was not started in this browser. Start again from the sign-in page.');
+      if (!relayState || started !== relayState)
+        throw new SsoError('This sign-in was not started in this browser. Start again from the sign-in page.');
       const pending = await take(relayState);
-      if (!pending || pending.protocol !== 'saml' || pending.tenantId !== tenant.id) throw new SsoError('That sign-in expired. Start again.');
-      return finish(request, reply, await services.signIn.sso(tenant, identity, 'saml', clientOf(request), request.auth?.token));
+      if (!pending || pending.protocol !== 'saml' || pending.tenantId !== tenant.id)
+        throw new SsoError('That sign-in expired. Start again.');
+      return finish(
+        request,
+        reply,
+        await services.signIn.sso(tenant, identity, 'saml', clientOf(request), request.auth?.token),
+      );
     } catch (err) {
       request.log.warn({ err: String(err), tenant: id }, 'SAML response refused');
-      return fail(reply, err instanceof SsoError ? err.message : 'The identity provider\'s answer could not be checked. Start again.');
+      return fail(
+        reply,
+        err instanceof SsoError ? err.message : "The identity provider's answer could not be checked. Start again.",
+      );
     }
   });
 
@@ -121,12 +169,19 @@ export async function ssoRoutes(app: FastifyInstance): Promise<void> {
 
   /** A sign-in request is used once: it is deleted as it is read. */
   async function take(requestId: string) {
-    const [row] = await db.delete(signInRequests).where(eq(signInRequests.idHash, hash(requestId))).returning();
+    const [row] = await db
+      .delete(signInRequests)
+      .where(eq(signInRequests.idHash, hash(requestId)))
+      .returning();
     if (!row || Date.now() - row.createdAt.getTime() > REQUEST_TTL_MS) return undefined;
     return row;
   }
 
-  function finish(request: FastifyRequest, reply: FastifyReply, result: Awaited<ReturnType<typeof services.signIn.sso>>) {
+  function finish(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    result: Awaited<ReturnType<typeof services.signIn.sso>>,
+  ) {
     if (!result.ok) return fail(reply, result.message);
     app.setSessionCookie(reply, result.token);
     return reply.redirect(nextPage(result.stage));

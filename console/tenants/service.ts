@@ -10,7 +10,12 @@ import type { Client } from '../auth/sign-in.js';
 import type { ConsoleDb } from '../db/client.js';
 import { ROLES, tenants, users, type Tenant, type User } from '../db/schema.js';
 
-const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, 'use lower case letters, digits and "-", at most 40 characters, starting and ending with a letter or digit');
+const dnsLabel = z
+  .string()
+  .regex(
+    /^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/,
+    'use lower case letters, digits and "-", at most 40 characters, starting and ending with a letter or digit',
+  );
 
 export const OidcInput = z.object({
   issuer: z.url({ message: 'issuer must be the provider URL, e.g. https://login.example.com' }),
@@ -22,14 +27,25 @@ export const OidcInput = z.object({
 
 export const SamlInput = z.object({
   entryPoint: z.url({ message: 'entryPoint must be the IdP single sign-on URL' }),
-  idpCert: z.string().regex(/-----BEGIN CERTIFICATE-----/, 'idpCert must be the PEM certificate the IdP signs with')
-    .refine((pem) => { try { new X509Certificate(pem); return true; } catch { return false; } }, 'idpCert is not a readable PEM certificate; paste the whole certificate from the IdP metadata'),
+  idpCert: z
+    .string()
+    .regex(/-----BEGIN CERTIFICATE-----/, 'idpCert must be the PEM certificate the IdP signs with')
+    .refine((pem) => {
+      try {
+        new X509Certificate(pem);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'idpCert is not a readable PEM certificate; paste the whole certificate from the IdP metadata'),
   idpIssuer: z.string().optional(),
   emailAttribute: z.string().optional(),
   groupsAttribute: z.string().optional(),
 });
 
-export const RoleMapping = z.array(z.object({ group: z.string().min(1), role: z.enum(['tenant-admin', 'auditor']) })).max(50);
+export const RoleMapping = z
+  .array(z.object({ group: z.string().min(1), role: z.enum(['tenant-admin', 'auditor']) }))
+  .max(50);
 
 export const TenantCreate = z.object({
   id: dnsLabel,
@@ -53,7 +69,10 @@ export const UserCreate = z.object({
 });
 
 export type TenantView = Omit<Tenant, 'oidcClientSecret'> & { oidcClientSecretSet: boolean; userCount: number };
-export type UserView = Pick<User, 'id' | 'email' | 'name' | 'role' | 'tenantId' | 'lastSignInAt' | 'lockedUntil' | 'disabled' | 'createdAt'> & { totp: boolean; sso: boolean };
+export type UserView = Pick<
+  User,
+  'id' | 'email' | 'name' | 'role' | 'tenantId' | 'lastSignInAt' | 'lockedUntil' | 'disabled' | 'createdAt'
+> & { totp: boolean; sso: boolean };
 
 export const TENANT_SORTS = { name: tenants.displayName, id: tenants.id, created: tenants.createdAt } as const;
 export type TenantSort = keyof typeof TENANT_SORTS;
@@ -72,25 +91,40 @@ function tenantView(t: Tenant, userCount: number): TenantView {
 
 function userView(u: User): UserView {
   return {
-    id: u.id, email: u.email, name: u.name, role: u.role, tenantId: u.tenantId, lastSignInAt: u.lastSignInAt,
-    lockedUntil: u.lockedUntil && u.lockedUntil > new Date() ? u.lockedUntil : null, disabled: u.disabled, createdAt: u.createdAt,
-    totp: Boolean(u.totpSecret), sso: Boolean(u.ssoSubject),
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    tenantId: u.tenantId,
+    lastSignInAt: u.lastSignInAt,
+    lockedUntil: u.lockedUntil && u.lockedUntil > new Date() ? u.lockedUntil : null,
+    disabled: u.disabled,
+    createdAt: u.createdAt,
+    totp: Boolean(u.totpSecret),
+    sso: Boolean(u.ssoSubject),
   };
 }
 
 export class Tenants {
   constructor(private readonly db: ConsoleDb) {}
 
-  async list(viewer: Viewer, opts: { sort?: TenantSort; desc?: boolean; page?: number; pageSize?: number } = {}): Promise<Page<TenantView>> {
+  async list(
+    viewer: Viewer,
+    opts: { sort?: TenantSort; desc?: boolean; page?: number; pageSize?: number } = {},
+  ): Promise<Page<TenantView>> {
     const pageSize = Math.min(Math.max(opts.pageSize ?? 20, 1), 100);
     const page = Math.max(opts.page ?? 1, 1);
     const scope = viewer.tenantId === null ? undefined : eq(tenants.id, viewer.tenantId);
     const column = TENANT_SORTS[opts.sort ?? 'name'];
     // $count qualifies both columns; a plain sql`` subquery here would render
     // `"tenant_id" = "id"`, both read from users, and count 0 for every tenant.
-    const rows = await this.db.select({ tenant: tenants, users: this.db.$count(users, eq(users.tenantId, tenants.id)) })
-      .from(tenants).where(scope).orderBy(opts.desc ? desc(column) : asc(column), asc(tenants.id))
-      .limit(pageSize).offset((page - 1) * pageSize);
+    const rows = await this.db
+      .select({ tenant: tenants, users: this.db.$count(users, eq(users.tenantId, tenants.id)) })
+      .from(tenants)
+      .where(scope)
+      .orderBy(opts.desc ? desc(column) : asc(column), asc(tenants.id))
+      .limit(pageSize)
+      .offset((page - 1) * pageSize);
     const [total] = await this.db.select({ n: count() }).from(tenants).where(scope);
     return { items: rows.map((r) => tenantView(r.tenant, r.users)), total: total?.n ?? 0, page, pageSize };
   }
@@ -115,8 +149,23 @@ export class Tenants {
     return this.db.transaction(async (tx) => {
       const [exists] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, data.id));
       if (exists) throw new Conflict(`a tenant "${data.id}" already exists; choose another id`);
-      const [row] = await tx.insert(tenants).values({ id: data.id, displayName: data.displayName, workspace: data.workspace ?? data.id, totpRequired: data.totpRequired ?? false }).returning();
-      await appendAudit(tx, { actor: viewer.email, tenantId: data.id, action: 'tenant.created', target: `tenant/${data.id}`, ip: client.ip, after: data });
+      const [row] = await tx
+        .insert(tenants)
+        .values({
+          id: data.id,
+          displayName: data.displayName,
+          workspace: data.workspace ?? data.id,
+          totpRequired: data.totpRequired ?? false,
+        })
+        .returning();
+      await appendAudit(tx, {
+        actor: viewer.email,
+        tenantId: data.id,
+        action: 'tenant.created',
+        target: `tenant/${data.id}`,
+        ip: client.ip,
+        after: data,
+      });
       return tenantView(row!, 0);
     });
   }
@@ -149,7 +198,11 @@ export class Tenants {
       }
       const [after] = await tx.update(tenants).set(set).where(eq(tenants.id, id)).returning();
       await appendAudit(tx, {
-        actor: viewer.email, tenantId: id, action: 'tenant.updated', target: `tenant/${id}`, ip: client.ip,
+        actor: viewer.email,
+        tenantId: id,
+        action: 'tenant.updated',
+        target: `tenant/${id}`,
+        ip: client.ip,
         before: Object.fromEntries(changed.map((k) => [k, before[k]])),
         after: Object.fromEntries(changed.map((k) => [k, after![k]])),
       });
@@ -161,24 +214,55 @@ export class Tenants {
   async users(viewer: Viewer, tenantId: string | null): Promise<UserView[]> {
     if (tenantId === null) requirePlatformAdmin(viewer);
     else requireTenant(viewer, tenantId, false);
-    const rows = await this.db.select().from(users)
-      .where(tenantId === null ? undefined : eq(users.tenantId, tenantId)).orderBy(asc(users.email));
+    const rows = await this.db
+      .select()
+      .from(users)
+      .where(tenantId === null ? undefined : eq(users.tenantId, tenantId))
+      .orderBy(asc(users.email));
     return rows.map(userView);
   }
 
   /** Adds a person with a one-time password they must change at first sign-in. */
-  async createUser(viewer: Viewer, tenantId: string | null, input: z.input<typeof UserCreate>, client: Client): Promise<{ user: UserView; oneTimePassword: string }> {
+  async createUser(
+    viewer: Viewer,
+    tenantId: string | null,
+    input: z.input<typeof UserCreate>,
+    client: Client,
+  ): Promise<{ user: UserView; oneTimePassword: string }> {
     const data = UserCreate.parse(input);
     if (tenantId === null) requirePlatformAdmin(viewer);
     else requireTenant(viewer, tenantId, true);
-    if (data.role === 'platform-admin' && tenantId !== null) throw new Forbidden('a platform administrator belongs to no tenant');
+    if (data.role === 'platform-admin' && tenantId !== null)
+      throw new Forbidden('a platform administrator belongs to no tenant');
     const oneTimePassword = oneTimeSecret();
     const passwordHash = await hashPassword(oneTimePassword);
     const user = await this.db.transaction(async (tx) => {
-      const [exists] = await tx.select({ id: users.id }).from(users).where(sql`lower(${users.email}) = ${data.email.toLowerCase()}`);
+      const [exists] = await tx
+        .select({ id: users.id })
+        .from(users)
+        .where(sql`lower(${users.email}) = ${data.email.toLowerCase()}`);
       if (exists) throw new Conflict(`${data.email} already has an account`);
-      const [row] = await tx.insert(users).values({ id: randomUUID(), email: data.email, name: data.name ?? '', role: data.role, tenantId, passwordHash, passwordChangedAt: new Date(), mustChangePassword: true }).returning();
-      await appendAudit(tx, { actor: viewer.email, tenantId, action: 'user.created', target: `user/${row!.id}`, ip: client.ip, after: { email: data.email, role: data.role } });
+      const [row] = await tx
+        .insert(users)
+        .values({
+          id: randomUUID(),
+          email: data.email,
+          name: data.name ?? '',
+          role: data.role,
+          tenantId,
+          passwordHash,
+          passwordChangedAt: new Date(),
+          mustChangePassword: true,
+        })
+        .returning();
+      await appendAudit(tx, {
+        actor: viewer.email,
+        tenantId,
+        action: 'user.created',
+        target: `user/${row!.id}`,
+        ip: client.ip,
+        after: { email: data.email, role: data.role },
+      });
       return row!;
     });
     return { user: userView(user), oneTimePassword };
@@ -193,7 +277,10 @@ export class Tenants {
   /** E-mail addresses by user id, for showing audit entries; ids of deleted users are absent. */
   async emailsOf(ids: string[]): Promise<Map<string, string>> {
     if (ids.length === 0) return new Map();
-    const rows = await this.db.select({ id: users.id, email: users.email }).from(users).where(inArray(users.id, [...new Set(ids)]));
+    const rows = await this.db
+      .select({ id: users.id, email: users.email })
+      .from(users)
+      .where(inArray(users.id, [...new Set(ids)]));
     return new Map(rows.map((r) => [r.id, r.email]));
   }
 
@@ -203,8 +290,18 @@ export class Tenants {
     if (user.tenantId === null) requirePlatformAdmin(viewer);
     else requireTenant(viewer, user.tenantId, true);
     await this.db.transaction(async (tx) => {
-      await tx.update(users).set({ failedSignIns: 0, lockedUntil: null }).where(and(eq(users.id, userId)));
-      await appendAudit(tx, { actor: viewer.email, tenantId: user.tenantId, action: 'user.unlocked', target: `user/${userId}`, ip: client.ip, before: { lockedUntil: user.lockedUntil?.toISOString() ?? null } });
+      await tx
+        .update(users)
+        .set({ failedSignIns: 0, lockedUntil: null })
+        .where(and(eq(users.id, userId)));
+      await appendAudit(tx, {
+        actor: viewer.email,
+        tenantId: user.tenantId,
+        action: 'user.unlocked',
+        target: `user/${userId}`,
+        ip: client.ip,
+        before: { lockedUntil: user.lockedUntil?.toISOString() ?? null },
+      });
     });
   }
 }
@@ -218,6 +315,8 @@ export class Conflict extends Error {
 export function oneTimeSecret(): string {
   const sets = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnpqrstuvwxyz', '23456789'];
   const all = sets.join('');
-  const chars = [...randomBytes(20)].map((b, i) => (i < 3 ? sets[i]! : all)[b % (i < 3 ? sets[i]!.length : all.length)]!);
+  const chars = [...randomBytes(20)].map(
+    (b, i) => (i < 3 ? sets[i]! : all)[b % (i < 3 ? sets[i]!.length : all.length)]!,
+  );
   return chars.join('');
 }

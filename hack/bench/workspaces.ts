@@ -44,9 +44,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -62,16 +64,32 @@ async function main(): Promise<void> {
   try {
     for (const crd of allCrds()) await apply(crd, objectPath('CustomResourceDefinition', crd.metadata!.name!), 'bench');
     await sleep(2000);
-    await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'holdfast-system' } }, objectPath('Namespace', 'holdfast-system'), 'bench');
-    await apply({
-      apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',
-      metadata: { name: 'bench', annotations: { 'holdfast.io/encrypted': 'true' } },
-      provisioner: 'holdfast.bench/none', volumeBindingMode: 'WaitForFirstConsumer',
-    }, objectPath('StorageClass', 'bench'), 'bench');
+    await apply(
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'holdfast-system' } },
+      objectPath('Namespace', 'holdfast-system'),
+      'bench',
+    );
+    await apply(
+      {
+        apiVersion: 'storage.k8s.io/v1',
+        kind: 'StorageClass',
+        metadata: { name: 'bench', annotations: { 'holdfast.io/encrypted': 'true' } },
+        provisioner: 'holdfast.bench/none',
+        volumeBindingMode: 'WaitForFirstConsumer',
+      },
+      objectPath('StorageClass', 'bench'),
+      'bench',
+    );
 
     const port = await freePort();
     const operator = spawn(process.execPath, [path.join(root, 'dist/cli/main.js'), 'operator'], {
-      env: { ...process.env, KUBECONFIG: kubeconfig, HOLDFAST_HEALTH_ADDRESS: `127.0.0.1:${port}`, HOLDFAST_LOG_LEVEL: 'warn', HOLDFAST_CONCURRENCY: String(CONCURRENCY) },
+      env: {
+        ...process.env,
+        KUBECONFIG: kubeconfig,
+        HOLDFAST_HEALTH_ADDRESS: `127.0.0.1:${port}`,
+        HOLDFAST_LOG_LEVEL: 'warn',
+        HOLDFAST_CONCURRENCY: String(CONCURRENCY),
+      },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     await sleep(1500);
@@ -89,14 +107,20 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     await pool(names, CONCURRENCY, async (name) => {
       await rest.request('POST', collectionPath('Workspace'), {
-        body: { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name }, spec: { volume: { storageClassName: 'bench' } } },
+        body: {
+          apiVersion: 'holdfast.io/v1alpha1',
+          kind: 'Workspace',
+          metadata: { name },
+          spec: { volume: { storageClassName: 'bench' } },
+        },
       });
     });
     const created = performance.now() - t0;
     let allCertified: number | undefined;
     for (;;) {
       const list = await rest.get<{ items: Workspace[] }>(collectionPath('Workspace'));
-      const has = (type: string) => list.items.filter((w) => w.status?.conditions?.some((c) => c.type === type && c.status === 'True')).length;
+      const has = (type: string) =>
+        list.items.filter((w) => w.status?.conditions?.some((c) => c.type === type && c.status === 'True')).length;
       if (allCertified === undefined && has('CertificateReady') === COUNT) allCertified = performance.now() - t0;
       if (has('Ready') === COUNT) break;
       await sleep(100);
@@ -108,22 +132,42 @@ async function main(): Promise<void> {
     await sleep(5000); // let the last status updates and Events settle
     const metric = async () => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      return text.split('\n').filter((l) => l.startsWith('holdfast_api_writes_total')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('holdfast_api_writes_total'))
+        .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
     };
     const writesBefore = await metric();
     const byKind = (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
-      .split('\n').filter((l) => l.startsWith('holdfast_api_writes_total'))
-      .map((l) => l.replace('holdfast_api_writes_total', '')).join(' ');
+      .split('\n')
+      .filter((l) => l.startsWith('holdfast_api_writes_total'))
+      .map((l) => l.replace('holdfast_api_writes_total', ''))
+      .join(' ');
     const quietStart = new Date();
     await sleep(QUIET_S * 1000);
     const writesAfter = await metric();
     // An outside check: managedFields entries of holdfast-operator stamped in the window.
     let stamped = 0;
-    for (const kind of ['Namespace', 'NetworkPolicy', 'ResourceQuota', 'LimitRange', 'PersistentVolumeClaim', 'StatefulSet', 'Service', 'ConfigMap', 'Secret', 'Workspace'] as const) {
-      const list = await rest.get<{ items: KubeObject[] }>(collectionPath(kind), { labelSelector: kind === 'Workspace' ? undefined : 'holdfast.io/workspace' });
+    for (const kind of [
+      'Namespace',
+      'NetworkPolicy',
+      'ResourceQuota',
+      'LimitRange',
+      'PersistentVolumeClaim',
+      'StatefulSet',
+      'Service',
+      'ConfigMap',
+      'Secret',
+      'Workspace',
+    ] as const) {
+      const list = await rest.get<{ items: KubeObject[] }>(collectionPath(kind), {
+        labelSelector: kind === 'Workspace' ? undefined : 'holdfast.io/workspace',
+      });
       for (const o of list.items) {
         const mf = (o.metadata as { managedFields?: { manager: string; time?: string }[] }).managedFields ?? [];
-        stamped += mf.filter((m) => m.manager === 'holdfast-operator' && m.time && new Date(m.time) > quietStart).length;
+        stamped += mf.filter(
+          (m) => m.manager === 'holdfast-operator' && m.time && new Date(m.time) > quietStart,
+        ).length;
       }
     }
     kubelet.stop();
@@ -134,9 +178,21 @@ async function main(): Promise<void> {
     const t1 = performance.now();
     await pool(names, CONCURRENCY, async (n) => {
       const name = `raw-${n}`;
-      const ws: Workspace = { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name, uid: '00000000-0000-0000-0000-000000000000' }, spec: WorkspaceSpec.parse({ volume: { storageClassName: 'bench' } }) };
+      const ws: Workspace = {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'Workspace',
+        metadata: { name, uid: '00000000-0000-0000-0000-000000000000' },
+        spec: WorkspaceSpec.parse({ volume: { storageClassName: 'bench' } }),
+      };
       const strip = (o: KubeObject): KubeObject => ({ ...o, metadata: { ...o.metadata, ownerReferences: undefined } });
-      for (const o of [desiredNamespace(ws), ...desiredNetworkPolicies(ws), desiredResourceQuota(ws), desiredLimitRange(ws), desiredDataClaim(ws, 'bench'), ...desiredDatabaseObjects(ws)]) {
+      for (const o of [
+        desiredNamespace(ws),
+        ...desiredNetworkPolicies(ws),
+        desiredResourceQuota(ws),
+        desiredLimitRange(ws),
+        desiredDataClaim(ws, 'bench'),
+        ...desiredDatabaseObjects(ws),
+      ]) {
         await apply(strip(o), pathOf(o), 'bench-raw');
       }
     });
@@ -153,11 +209,15 @@ async function main(): Promise<void> {
     const s = (ms: number) => (ms / 1000).toFixed(2);
     console.log(`workspaces                      ${COUNT} (operator concurrency ${CONCURRENCY})`);
     console.log(`created (API calls)             ${s(created)} s`);
-    console.log(`all Ready after creation began  ${s(allReady)} s  (${(COUNT / (allReady / 1000)).toFixed(1)} workspaces/s)`);
+    console.log(
+      `all Ready after creation began  ${s(allReady)} s  (${(COUNT / (allReady / 1000)).toFixed(1)} workspaces/s)`,
+    );
     console.log(`raw baseline, same objects      ${s(raw)} s  (direct server-side applies, no operator)`);
     console.log(`ratio operator / raw            ${(allReady / raw).toFixed(2)}`);
     console.log(`all CertificateReady            ${s(allCertified)} s`);
-    console.log(`raw baseline, ${COUNT} certificates   ${s(rawCerts)} s  (RSA 2048 key + signature, same code, concurrency ${CONCURRENCY})`);
+    console.log(
+      `raw baseline, ${COUNT} certificates   ${s(rawCerts)} s  (RSA 2048 key + signature, same code, concurrency ${CONCURRENCY})`,
+    );
     console.log(`ratio certificates / raw        ${(allCertified / rawCerts).toFixed(2)}`);
     console.log(`writes until all Ready          ${writesBefore}: ${byKind}`);
     console.log(`quiet period                    ${QUIET_S} s`);
@@ -173,28 +233,62 @@ async function sharedBench(rest: Rest): Promise<void> {
   const pg = await startPostgres();
   try {
     const ns = 'holdfast-system';
-    await rest.request('POST', collectionPath('Secret', ns), { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bench-admin' }, data: { username: toBase64(pg.user), password: toBase64(pg.password) } } });
-    await rest.request('POST', collectionPath('Secret', ns), { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bench-ca' }, data: { 'ca.crt': toBase64(pg.ca) } } });
+    await rest.request('POST', collectionPath('Secret', ns), {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'bench-admin' },
+        data: { username: toBase64(pg.user), password: toBase64(pg.password) },
+      },
+    });
+    await rest.request('POST', collectionPath('Secret', ns), {
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bench-ca' }, data: { 'ca.crt': toBase64(pg.ca) } },
+    });
     await rest.request('POST', collectionPath('SharedDatabaseServer'), {
-      body: { apiVersion: 'holdfast.io/v1alpha1', kind: 'SharedDatabaseServer', metadata: { name: 'bench' },
-        spec: { host: 'localhost', port: pg.port, caSecretRef: { name: 'bench-ca', namespace: ns }, adminSecretRef: { name: 'bench-admin', namespace: ns } } },
+      body: {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'SharedDatabaseServer',
+        metadata: { name: 'bench' },
+        spec: {
+          host: 'localhost',
+          port: pg.port,
+          caSecretRef: { name: 'bench-ca', namespace: ns },
+          adminSecretRef: { name: 'bench-admin', namespace: ns },
+        },
+      },
     });
     const count = arg('count', 50);
     const names = Array.from({ length: count }, (_, i) => `shared-${String(i).padStart(3, '0')}`);
     const t0 = performance.now();
     await pool(names, CONCURRENCY, async (name) => {
       await rest.request('POST', collectionPath('Workspace'), {
-        body: { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name }, spec: { volume: { storageClassName: 'bench' }, database: { mode: 'Shared', serverRef: 'bench' } } },
+        body: {
+          apiVersion: 'holdfast.io/v1alpha1',
+          kind: 'Workspace',
+          metadata: { name },
+          spec: { volume: { storageClassName: 'bench' }, database: { mode: 'Shared', serverRef: 'bench' } },
+        },
       });
     });
     for (;;) {
       const list = await rest.get<{ items: Workspace[] }>(collectionPath('Workspace'));
-      if (list.items.filter((w) => w.status?.conditions?.some((c) => c.type === 'DatabaseReady' && c.status === 'True')).length === count) break;
+      if (
+        list.items.filter((w) => w.status?.conditions?.some((c) => c.type === 'DatabaseReady' && c.status === 'True'))
+          .length === count
+      )
+        break;
       await sleep(100);
     }
     const operatorMs = performance.now() - t0;
 
-    const sql = connect({ host: 'localhost', port: pg.port, database: 'postgres', ca: pg.ca, username: pg.user, password: pg.password });
+    const sql = connect({
+      host: 'localhost',
+      port: pg.port,
+      database: 'postgres',
+      ca: pg.ca,
+      username: pg.user,
+      password: pg.password,
+    });
     const t1 = performance.now();
     await pool(names, CONCURRENCY, async (n) => {
       const id = sharedIdentifier(`raw-${n}`);
@@ -204,7 +298,9 @@ async function sharedBench(rest: Rest): Promise<void> {
     await sql.end();
     console.log(`shared workspaces               ${count} on one PostgreSQL (operator concurrency ${CONCURRENCY})`);
     console.log(`all DatabaseReady               ${(operatorMs / 1000).toFixed(2)} s`);
-    console.log(`raw baseline, same SQL          ${(rawMs / 1000).toFixed(2)} s  (role + database + revoke, direct, concurrency ${CONCURRENCY})`);
+    console.log(
+      `raw baseline, same SQL          ${(rawMs / 1000).toFixed(2)} s  (role + database + revoke, direct, concurrency ${CONCURRENCY})`,
+    );
     console.log(`ratio operator / raw            ${(operatorMs / rawMs).toFixed(2)}`);
   } finally {
     await pg.stop();

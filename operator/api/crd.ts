@@ -4,7 +4,13 @@
 import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { z } from 'zod';
 import {
-  GROUP, VERSION, WORKSPACE_KIND, WORKSPACE_NAME_RULES, WORKSPACE_PLURAL, WorkspaceSpec, WorkspaceStatus,
+  GROUP,
+  VERSION,
+  WORKSPACE_KIND,
+  WORKSPACE_NAME_RULES,
+  WORKSPACE_PLURAL,
+  WorkspaceSpec,
+  WorkspaceStatus,
 } from './workspace.js';
 import { SHARED_SERVER_KIND, SHARED_SERVER_PLURAL, SharedServerSpec, SharedServerStatus } from './shared-server.js';
 
@@ -62,7 +68,13 @@ function clusterCrd(k: ClusterKind): V1CustomResourceDefinition {
   const openAPIV3Schema = {
     type: 'object',
     description: k.description,
-    properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' }, spec: k.spec, status: k.status },
+    properties: {
+      apiVersion: { type: 'string' },
+      kind: { type: 'string' },
+      metadata: { type: 'object' },
+      spec: k.spec,
+      status: k.status,
+    },
     ...(k.rules ? { 'x-kubernetes-validations': k.rules } : {}),
     ...(k.specRequired ? { required: ['spec'] } : {}),
   };
@@ -87,7 +99,10 @@ function clusterCrd(k: ClusterKind): V1CustomResourceDefinition {
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: [...k.columns, { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
+          additionalPrinterColumns: [
+            ...k.columns,
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
           schema: { openAPIV3Schema: openAPIV3Schema },
         },
       ],

@@ -7,11 +7,13 @@ export const SHARED_SERVER_KIND = 'SharedDatabaseServer';
 export const SHARED_SERVER_PLURAL = 'shareddatabaseservers';
 
 const secretKeyRef = (what: string, defaultKey: string) =>
-  z.object({
-    name: z.string().min(1).max(253),
-    namespace: z.string().min(1).max(63),
-    key: z.string().max(253).default(defaultKey),
-  }).describe(what);
+  z
+    .object({
+      name: z.string().min(1).max(253),
+      namespace: z.string().min(1).max(63),
+      key: z.string().max(253).default(defaultKey),
+    })
+    .describe(what);
 
 export const SharedServerSpec = z.object({
   host: z.string().min(1).max(253).describe('Host name the server answers to (and its certificate names).'),
@@ -24,9 +26,18 @@ export const SharedServerSpec = z.object({
 });
 
 export const SharedServerStatus = z.object({
-  conditions: z.array(z.object({
-    type: z.string(), status: z.enum(['True', 'False', 'Unknown']), reason: z.string(), message: z.string(), lastTransitionTime: z.string(),
-  })).meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }).optional(),
+  conditions: z
+    .array(
+      z.object({
+        type: z.string(),
+        status: z.enum(['True', 'False', 'Unknown']),
+        reason: z.string(),
+        message: z.string(),
+        lastTransitionTime: z.string(),
+      }),
+    )
+    .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
+    .optional(),
   version: z.string().optional(),
   workspaces: z.int().optional(),
 });

@@ -84,11 +84,7 @@ export const DatabaseSpec = withRules(
       'spec.database.version cannot change yet: major-version upgrades are not supported; keep the current version',
     ).describe('PostgreSQL major version.'),
     storage: quantity('spec.database.storage', '10Gi').default('10Gi').describe('Size of the database volume.'),
-    serverRef: z
-      .string()
-      .max(253)
-      .optional()
-      .describe('Name of the SharedDatabaseServer (mode Shared only).'),
+    serverRef: z.string().max(253).optional().describe('Name of the SharedDatabaseServer (mode Shared only).'),
     connectionLimit: z.int().min(-1).max(10000).optional().describe('CONNECTION LIMIT of the role (mode Shared only).'),
     instances: z.int().min(1).max(9).optional().describe('Number of instances (provider cloudnative-pg only).'),
     resources: z
@@ -112,7 +108,8 @@ export const DatabaseSpec = withRules(
     },
     {
       cel: "self.provider != 'cloudnative-pg' || self.mode == 'Dedicated'",
-      message: 'spec.database.provider cloudnative-pg needs mode Dedicated: a CloudNativePG cluster is a server of its own',
+      message:
+        'spec.database.provider cloudnative-pg needs mode Dedicated: a CloudNativePG cluster is a server of its own',
       test: (d) => d.provider !== 'cloudnative-pg' || d.mode === 'Dedicated',
     },
     {
@@ -122,7 +119,8 @@ export const DatabaseSpec = withRules(
     },
     {
       cel: "!has(self.instances) || self.provider == 'cloudnative-pg'",
-      message: 'spec.database.instances applies to provider cloudnative-pg only: remove it, or set provider: cloudnative-pg',
+      message:
+        'spec.database.instances applies to provider cloudnative-pg only: remove it, or set provider: cloudnative-pg',
       test: (d) => d.instances === undefined || d.provider === 'cloudnative-pg',
     },
   ],
@@ -167,7 +165,8 @@ export const TlsSpec = withRules(
         withRules(z.string().max(253), [
           {
             cel: `self.matches(${celRegex(DNS_NAME)})`,
-            message: 'spec.tls.dnsNames entries must be DNS names such as "app.example.com" (lower case, optional leading "*.")',
+            message:
+              'spec.tls.dnsNames entries must be DNS names such as "app.example.com" (lower case, optional leading "*.")',
             test: (v) => DNS_NAME.test(v),
           },
         ]),
@@ -175,7 +174,9 @@ export const TlsSpec = withRules(
       .max(20)
       .optional()
       .describe('Extra names for the workspace certificate.'),
-    duration: duration('spec.tls.duration', '2160h').default('2160h').describe('Certificate lifetime (default 90 days).'),
+    duration: duration('spec.tls.duration', '2160h')
+      .default('2160h')
+      .describe('Certificate lifetime (default 90 days).'),
     renewBefore: duration('spec.tls.renewBefore', '720h')
       .optional()
       .describe('Renew this long before expiry; default a third of the lifetime.'),
@@ -212,7 +213,8 @@ export const RetentionSpec = withRules(
   [
     {
       cel: 'self.hourly + self.daily + self.weekly + self.monthly + self.yearly > 0',
-      message: 'spec.backup.retention keeps no backups at all: set at least one tier (hourly, daily, weekly, monthly, yearly) above 0',
+      message:
+        'spec.backup.retention keeps no backups at all: set at least one tier (hourly, daily, weekly, monthly, yearly) above 0',
       test: (r) => r.hourly + r.daily + r.weekly + r.monthly + r.yearly > 0,
     },
   ],
@@ -236,7 +238,8 @@ export const BackupSpec = z.object({
       withRules(z.string().max(16384), [
         {
           cel: `self.matches(${celRegex(AGE_RECIPIENT)})`,
-          message: 'spec.backup.recipients entries must be age recipients ("age1…") or SSH public keys ("ssh-ed25519 …")',
+          message:
+            'spec.backup.recipients entries must be age recipients ("age1…") or SSH public keys ("ssh-ed25519 …")',
           test: (v) => AGE_RECIPIENT.test(v),
         },
       ]),
@@ -352,7 +355,8 @@ export const WORKSPACE_NAME_RULES = [
   },
   {
     rule: `self.metadata.name.matches(${celRegex(DNS_LABEL)})`,
-    message: 'metadata.name must be a DNS label (lower case letters, digits and "-", no dots): it names the namespace ws-<name>',
+    message:
+      'metadata.name must be a DNS label (lower case letters, digits and "-", no dots): it names the namespace ws-<name>',
   },
 ];
 

@@ -36,7 +36,8 @@ export function generatePassword(length = 32): string {
 /** `ws_<name>` with dashes as underscores: a DNS label always fits in 63. */
 export function sharedIdentifier(workspace: string): string {
   const id = `ws_${workspace.replace(/-/g, '_')}`;
-  if (!SAFE_IDENTIFIER.test(id)) throw new Error(`workspace name "${workspace}" does not make a safe database identifier`);
+  if (!SAFE_IDENTIFIER.test(id))
+    throw new Error(`workspace name "${workspace}" does not make a safe database identifier`);
   return id;
 }
 

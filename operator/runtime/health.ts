@@ -7,8 +7,14 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export async function startHealthServer(address: string, metrics: Metrics, ready: () => boolean): Promise<HealthServer> {
-  const [host, portText] = address.includes(':') ? [address.slice(0, address.lastIndexOf(':')), address.slice(address.lastIndexOf(':') + 1)] : ['0.0.0.0', address];
+export async function startHealthServer(
+  address: string,
+  metrics: Metrics,
+  ready: () => boolean,
+): Promise<HealthServer> {
+  const [host, portText] = address.includes(':')
+    ? [address.slice(0, address.lastIndexOf(':')), address.slice(address.lastIndexOf(':') + 1)]
+    : ['0.0.0.0', address];
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {

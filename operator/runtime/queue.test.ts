@@ -6,28 +6,42 @@ const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 describe('WorkQueue', () => {
   it('runs a key once however often it is added before it starts', async () => {
     const seen: string[] = [];
-    const q = new WorkQueue({ concurrency: 1, handler: async (k) => { seen.push(k); await tick(5); } });
+    const q = new WorkQueue({
+      concurrency: 1,
+      handler: async (k) => {
+        seen.push(k);
+        await tick(5);
+      },
+    });
     q.add('busy'); // occupies the only worker while the others are added
-    q.add('a'); q.add('a'); q.add('b'); q.add('a');
+    q.add('a');
+    q.add('a');
+    q.add('b');
+    q.add('a');
     expect(q.depth).toBe(2);
     await tick(50);
     expect(seen).toEqual(['busy', 'a', 'b']);
   });
 
   it('never runs one key twice at once, and reruns a key added while it ran', async () => {
-    let running = 0, maxRunning = 0, runs = 0;
+    let running = 0,
+      maxRunning = 0,
+      runs = 0;
     let release!: () => void;
     const q = new WorkQueue({
       concurrency: 4,
       handler: async () => {
-        running++; runs++; maxRunning = Math.max(maxRunning, running);
+        running++;
+        runs++;
+        maxRunning = Math.max(maxRunning, running);
         if (runs === 1) await new Promise<void>((r) => (release = r));
         running--;
       },
     });
     q.add('k');
     await tick();
-    q.add('k'); q.add('k');
+    q.add('k');
+    q.add('k');
     await tick(5);
     expect(runs).toBe(1);
     release();
@@ -37,10 +51,16 @@ describe('WorkQueue', () => {
   });
 
   it('bounds concurrency', async () => {
-    let running = 0, maxRunning = 0;
+    let running = 0,
+      maxRunning = 0;
     const q = new WorkQueue({
       concurrency: 3,
-      handler: async () => { running++; maxRunning = Math.max(maxRunning, running); await tick(5); running--; },
+      handler: async () => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        await tick(5);
+        running--;
+      },
     });
     for (let i = 0; i < 20; i++) q.add(`k${i}`);
     await tick(100);
@@ -55,11 +75,16 @@ describe('WorkQueue', () => {
       concurrency: 1,
       baseDelayMs: 20,
       handler: async (k) => {
-        if (k === 'bad') { attempts.push(Date.now() - start); throw new Error('boom'); }
+        if (k === 'bad') {
+          attempts.push(Date.now() - start);
+          throw new Error('boom');
+        }
         done.push(k);
       },
     });
-    q.add('bad'); q.add('good1'); q.add('good2');
+    q.add('bad');
+    q.add('good1');
+    q.add('good2');
     await tick(200);
     expect(done).toEqual(['good1', 'good2']);
     expect(attempts.length).toBeGreaterThanOrEqual(3);
@@ -71,7 +96,10 @@ describe('WorkQueue', () => {
 
   it('requeues after the delay a handler asks for', async () => {
     let runs = 0;
-    const q = new WorkQueue({ concurrency: 1, handler: async () => (++runs === 1 ? { requeueAfterMs: 30 } : undefined) });
+    const q = new WorkQueue({
+      concurrency: 1,
+      handler: async () => (++runs === 1 ? { requeueAfterMs: 30 } : undefined),
+    });
     q.add('k');
     await tick(10);
     expect(runs).toBe(1);
@@ -81,7 +109,13 @@ describe('WorkQueue', () => {
 
   it('shutdown waits for in-flight work and takes no more', async () => {
     let finished = false;
-    const q = new WorkQueue({ concurrency: 1, handler: async () => { await tick(30); finished = true; } });
+    const q = new WorkQueue({
+      concurrency: 1,
+      handler: async () => {
+        await tick(30);
+        finished = true;
+      },
+    });
     q.add('k');
     await tick();
     await q.shutdown();
@@ -94,7 +128,10 @@ describe('WorkQueue', () => {
 describe('WorkQueue far-off requeues', () => {
   it('does not fire a requeue months away at once', async () => {
     let runs = 0;
-    const q = new WorkQueue({ concurrency: 1, handler: async () => (++runs === 1 ? { requeueAfterMs: 90 * 24 * 3600e3 } : undefined) });
+    const q = new WorkQueue({
+      concurrency: 1,
+      handler: async () => (++runs === 1 ? { requeueAfterMs: 90 * 24 * 3600e3 } : undefined),
+    });
     q.add('k');
     await tick(50);
     expect(runs).toBe(1);

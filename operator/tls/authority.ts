@@ -39,7 +39,6 @@ export interface SecretObject extends KubeObject {
   data?: Record<string, string>;
 }
 
-
 export function readAuthority(secret: SecretObject | undefined): Authority | undefined {
   if (!secret) return undefined;
   const data = secret.data ?? {};
@@ -48,7 +47,11 @@ export function readAuthority(secret: SecretObject | undefined): Authority | und
     const keyPem = fromBase64(data['tls.key']);
     if (!certPem || !keyPem) return undefined;
     const info = certInfo(certPem);
-    return { external: true, state: { current: info.serial, retired: [] }, pairs: new Map([[info.serial, { certPem, keyPem, info }]]) };
+    return {
+      external: true,
+      state: { current: info.serial, retired: [] },
+      pairs: new Map([[info.serial, { certPem, keyPem, info }]]),
+    };
   }
   const raw = secret.metadata.annotations?.[CA_STATE_ANNOTATION];
   if (!raw) return undefined;
@@ -68,13 +71,22 @@ export function bundleOf(a: Authority): string {
   return order.map((s) => a.pairs.get(s)?.certPem ?? '').join('');
 }
 
-export function desiredCaSecret(name: string, namespace: string, state: CaState, pairs: Map<string, KeyPair>): SecretObject {
+export function desiredCaSecret(
+  name: string,
+  namespace: string,
+  state: CaState,
+  pairs: Map<string, KeyPair>,
+): SecretObject {
   const data: Record<string, string> = {};
   for (const [serial, p] of pairs) {
     data[`${serial}.crt`] = toBase64(p.certPem);
     data[`${serial}.key`] = toBase64(p.keyPem);
   }
-  const a: Authority = { external: false, state, pairs: new Map([...pairs].map(([s, p]) => [s, { ...p, info: certInfo(p.certPem) }])) };
+  const a: Authority = {
+    external: false,
+    state,
+    pairs: new Map([...pairs].map(([s, p]) => [s, { ...p, info: certInfo(p.certPem) }])),
+  };
   data['ca.crt'] = toBase64(bundleOf(a));
   return {
     apiVersion: 'v1',
@@ -106,7 +118,10 @@ export interface CaPolicy {
 }
 
 /** The one next thing to do about the CA; no I/O. */
-export function planCa(a: Authority | undefined, ctx: { now: Date; forced: boolean; allBundled: boolean; policy: CaPolicy }): CaStep {
+export function planCa(
+  a: Authority | undefined,
+  ctx: { now: Date; forced: boolean; allBundled: boolean; policy: CaPolicy },
+): CaStep {
   if (!a) return { action: 'create' };
   const now = ctx.now.getTime();
   const expired = a.state.retired.filter((s) => (a.pairs.get(s)?.info.notAfter.getTime() ?? 0) <= now);
@@ -117,15 +132,23 @@ export function planCa(a: Authority | undefined, ctx: { now: Date; forced: boole
   const lifetime = current.notAfter.getTime() - current.notBefore.getTime();
   const rotateAt = current.notBefore.getTime() + (lifetime * 2) / 3;
   if (!a.state.next) {
-    if (ctx.forced) return { action: 'createNext', reason: 'rotation requested with the holdfast.io/rotate-ca annotation' };
-    if (now >= rotateAt) return { action: 'createNext', reason: `the current CA has used 2/3 of its lifetime (expires ${current.notAfter.toISOString()})` };
+    if (ctx.forced)
+      return { action: 'createNext', reason: 'rotation requested with the holdfast.io/rotate-ca annotation' };
+    if (now >= rotateAt)
+      return {
+        action: 'createNext',
+        reason: `the current CA has used 2/3 of its lifetime (expires ${current.notAfter.toISOString()})`,
+      };
     return { action: 'none', wakeAt: earliest([new Date(rotateAt), ...retiredExpiry(a)]) };
   }
   if (!a.state.nextBundledAt) {
     return ctx.allBundled ? { action: 'markBundled' } : { action: 'none', wakeAt: earliest(retiredExpiry(a)) };
   }
   // Never let the current CA expire while waiting out the overlap.
-  const promoteAt = Math.min(new Date(a.state.nextBundledAt).getTime() + ctx.policy.overlapMs, current.notAfter.getTime() - 1000);
+  const promoteAt = Math.min(
+    new Date(a.state.nextBundledAt).getTime() + ctx.policy.overlapMs,
+    current.notAfter.getTime() - 1000,
+  );
   if (now >= promoteAt) return { action: 'promote' };
   return { action: 'none', wakeAt: earliest([new Date(promoteAt), ...retiredExpiry(a)]) };
 }

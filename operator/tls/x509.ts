@@ -25,7 +25,11 @@ export interface CertInfo {
 /** Certificates are valid from a little before issuance, for small clock skew. */
 const BACKDATE_MS = 5_000;
 
-async function newKey(): Promise<{ keyPem: string; forgeKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey }> {
+async function newKey(): Promise<{
+  keyPem: string;
+  forgeKey: forge.pki.rsa.PrivateKey;
+  publicKey: forge.pki.rsa.PublicKey;
+}> {
   const { privateKey } = await generateRsa('rsa', {
     modulusLength: 2048,
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
@@ -50,7 +54,10 @@ export async function createCa(opts: { commonName: string; now: Date; durationMs
   cert.serialNumber = serialNumber();
   cert.validity.notBefore = new Date(opts.now.getTime() - BACKDATE_MS);
   cert.validity.notAfter = new Date(opts.now.getTime() + opts.durationMs);
-  const subject = [{ name: 'commonName', value: opts.commonName }, { name: 'organizationName', value: 'Holdfast' }];
+  const subject = [
+    { name: 'commonName', value: opts.commonName },
+    { name: 'organizationName', value: 'Holdfast' },
+  ];
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
@@ -115,5 +122,7 @@ export function signedBy(certPem: string, caPem: string): boolean {
 
 /** Splits a PEM bundle into its certificates. */
 export function splitBundle(bundle: string): string[] {
-  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)?.map((c) => c.trim() + '\n') ?? [];
+  return (
+    bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)?.map((c) => c.trim() + '\n') ?? []
+  );
 }

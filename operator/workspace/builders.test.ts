@@ -8,11 +8,22 @@ import { decideVolume } from './volume/check.js';
 import { chooseStorageClass, encryptionOf, type StorageClass } from './volume/desired.js';
 
 function workspace(spec: Record<string, unknown> = {}, name = 'acme'): Workspace {
-  return { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name, uid: 'uid-1', generation: 1 }, spec: WorkspaceSpec.parse(spec) };
+  return {
+    apiVersion: 'holdfast.io/v1alpha1',
+    kind: 'Workspace',
+    metadata: { name, uid: 'uid-1', generation: 1 },
+    spec: WorkspaceSpec.parse(spec),
+  };
 }
 function sc(name: string, opts: Partial<StorageClass> & { annotations?: Record<string, string> } = {}): StorageClass {
   const { annotations, ...rest } = opts;
-  return { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name, ...(annotations ? { annotations } : {}) }, provisioner: 'x', ...rest };
+  return {
+    apiVersion: 'storage.k8s.io/v1',
+    kind: 'StorageClass',
+    metadata: { name, ...(annotations ? { annotations } : {}) },
+    provisioner: 'x',
+    ...rest,
+  };
 }
 
 describe('desiredNamespace', () => {
@@ -25,7 +36,14 @@ describe('desiredNamespace', () => {
       'holdfast.io/tenant': 'blue',
     });
     expect(ns.metadata.ownerReferences).toEqual([
-      { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', name: 'acme', uid: 'uid-1', controller: true, blockOwnerDeletion: true },
+      {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'Workspace',
+        name: 'acme',
+        uid: 'uid-1',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
     ]);
   });
 });
@@ -35,11 +53,17 @@ describe('desiredNetworkPolicies', () => {
     const byName = Object.fromEntries(desiredNetworkPolicies(workspace()).map((p) => [p.metadata.name, p.spec]));
     expect(byName['default-deny']).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     expect(JSON.stringify(byName['allow-dns'])).toContain('"port":53');
-    expect(byName['allow-database']).toMatchObject({ podSelector: { matchLabels: { 'holdfast.io/component': 'database' } }, policyTypes: ['Ingress'] });
+    expect(byName['allow-database']).toMatchObject({
+      podSelector: { matchLabels: { 'holdfast.io/component': 'database' } },
+      policyTypes: ['Ingress'],
+    });
   });
   it('opens HTTPS for backup jobs only when there are destinations', () => {
     const egress = (spec: Record<string, unknown>) =>
-      (desiredNetworkPolicies(workspace(spec)).find((p) => p.metadata.name === 'allow-backup-jobs')!.spec.egress as unknown[]).length;
+      (
+        desiredNetworkPolicies(workspace(spec)).find((p) => p.metadata.name === 'allow-backup-jobs')!.spec
+          .egress as unknown[]
+      ).length;
     expect(egress({})).toBe(1);
     expect(egress({ backup: { destinations: [{ name: 's3' }] } })).toBe(2);
   });
@@ -74,22 +98,44 @@ describe('StorageClass encryption rule', () => {
 
 describe('decideVolume', () => {
   it('creates nothing when encryption is Required and the class is not encrypted', () => {
-    const d = decideVolume({ ws: workspace({ volume: { storageClassName: 'plain' } }), classes: [sc('plain')], claim: undefined });
+    const d = decideVolume({
+      ws: workspace({ volume: { storageClassName: 'plain' } }),
+      classes: [sc('plain')],
+      claim: undefined,
+    });
     expect(d.desired).toBeUndefined();
-    expect(d.conditions.find((c) => c.type === 'VolumeEncrypted')).toMatchObject({ status: 'False', reason: 'ClassNotEncrypted' });
+    expect(d.conditions.find((c) => c.type === 'VolumeEncrypted')).toMatchObject({
+      status: 'False',
+      reason: 'ClassNotEncrypted',
+    });
     expect(d.warning?.message).toContain('spec.volume.encryption: Preferred');
   });
   it('proceeds with a warning when encryption is Preferred', () => {
-    const d = decideVolume({ ws: workspace({ volume: { storageClassName: 'plain', encryption: 'Preferred' } }), classes: [sc('plain')], claim: undefined });
+    const d = decideVolume({
+      ws: workspace({ volume: { storageClassName: 'plain', encryption: 'Preferred' } }),
+      classes: [sc('plain')],
+      claim: undefined,
+    });
     expect(d.desired?.spec).toMatchObject({ storageClassName: 'plain', resources: { requests: { storage: '10Gi' } } });
     expect(d.warning?.reason).toBe('VolumeNotEncrypted');
   });
   it('is ready when bound, or when the class waits for the first consumer', () => {
     const ws = workspace({ volume: { storageClassName: 'enc' } });
     const enc = sc('enc', { parameters: { encrypted: 'true' }, volumeBindingMode: 'WaitForFirstConsumer' });
-    expect(decideVolume({ ws, classes: [enc], claim: undefined }).conditions.find((c) => c.type === 'VolumeReady')?.reason).toBe('WaitingForFirstConsumer');
-    const bound = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data' }, status: { phase: 'Bound' } };
-    expect(decideVolume({ ws, classes: [sc('enc', { parameters: { encrypted: 'true' } })], claim: bound }).conditions.find((c) => c.type === 'VolumeReady')?.reason).toBe('Bound');
+    expect(
+      decideVolume({ ws, classes: [enc], claim: undefined }).conditions.find((c) => c.type === 'VolumeReady')?.reason,
+    ).toBe('WaitingForFirstConsumer');
+    const bound = {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'data' },
+      status: { phase: 'Bound' },
+    };
+    expect(
+      decideVolume({ ws, classes: [sc('enc', { parameters: { encrypted: 'true' } })], claim: bound }).conditions.find(
+        (c) => c.type === 'VolumeReady',
+      )?.reason,
+    ).toBe('Bound');
   });
 });
 

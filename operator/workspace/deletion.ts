@@ -32,7 +32,9 @@ export async function ensureFinalizer(ws: Workspace, d: Deps): Promise<void> {
 async function removeFinalizer(ws: Workspace, d: Deps): Promise<void> {
   const finalizers = (ws.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
   await d.rest.request('PATCH', objectPath('Workspace', ws.metadata.name), {
-    body: { metadata: { finalizers: finalizers.length ? finalizers : null, resourceVersion: ws.metadata.resourceVersion } },
+    body: {
+      metadata: { finalizers: finalizers.length ? finalizers : null, resourceVersion: ws.metadata.resourceVersion },
+    },
     contentType: MERGE_PATCH,
   });
   d.metrics.apiWrites.inc({ kind: 'Workspace', verb: 'finalizer' });
@@ -42,15 +44,41 @@ async function removeFinalizer(ws: Workspace, d: Deps): Promise<void> {
 function ownedObjects(ws: Workspace, d: Deps): KubeObject[] {
   const uid = ws.metadata.uid;
   const ns = namespaceOf(ws.metadata.name);
-  const { namespaces, networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets, appSecrets, statefulSets, services, configMaps } = d.caches;
-  const inNs = [networkPolicies, resourceQuotas, limitRanges, claims, tlsSecrets, appSecrets, statefulSets, services, configMaps].flatMap((c) => c.list().filter((o) => o.metadata.namespace === ns));
+  const {
+    namespaces,
+    networkPolicies,
+    resourceQuotas,
+    limitRanges,
+    claims,
+    tlsSecrets,
+    appSecrets,
+    statefulSets,
+    services,
+    configMaps,
+  } = d.caches;
+  const inNs = [
+    networkPolicies,
+    resourceQuotas,
+    limitRanges,
+    claims,
+    tlsSecrets,
+    appSecrets,
+    statefulSets,
+    services,
+    configMaps,
+  ].flatMap((c) => c.list().filter((o) => o.metadata.namespace === ns));
   const all = [...namespaces.list().filter((n) => n.metadata.name === ns), ...inNs];
   return all.filter((o) => o.metadata.ownerReferences?.some((r) => r.uid === uid));
 }
 
 const DROPPED = 'holdfast.io/database-dropped';
 
-export async function finalizeWorkspace(ws: Workspace, d: Deps, writeStatus: WriteStatus, sharedDeps: SharedDeps): Promise<Outcome> {
+export async function finalizeWorkspace(
+  ws: Workspace,
+  d: Deps,
+  writeStatus: WriteStatus,
+  sharedDeps: SharedDeps,
+): Promise<Outcome> {
   const policy = ws.spec.deletionPolicy;
   const ns = namespaceOf(ws.metadata.name);
   try {
@@ -61,16 +89,30 @@ export async function finalizeWorkspace(ws: Workspace, d: Deps, writeStatus: Wri
           body: { metadata: { annotations: { [DROPPED]: new Date().toISOString() } } },
           contentType: MERGE_PATCH,
         });
-        await d.events.record(ws, 'Normal', 'DatabaseDropped', 'Delete', `deletionPolicy Delete: dropped database and role ${ws.metadata.name} on SharedDatabaseServer ${ws.spec.database.serverRef}`);
+        await d.events.record(
+          ws,
+          'Normal',
+          'DatabaseDropped',
+          'Delete',
+          `deletionPolicy Delete: dropped database and role ${ws.metadata.name} on SharedDatabaseServer ${ws.spec.database.serverRef}`,
+        );
       }
       const namespace = d.caches.namespaces.get(ns);
       if (namespace) {
         if (!namespace.metadata.deletionTimestamp) {
-          await d.rest.request('DELETE', objectPath('Namespace', ns), { query: { propagationPolicy: 'Background' } }).catch((err: unknown) => {
-            if (!isNotFound(err)) throw err;
-          });
+          await d.rest
+            .request('DELETE', objectPath('Namespace', ns), { query: { propagationPolicy: 'Background' } })
+            .catch((err: unknown) => {
+              if (!isNotFound(err)) throw err;
+            });
           d.metrics.apiWrites.inc({ kind: 'Namespace', verb: 'delete' });
-          await d.events.record(ws, 'Normal', 'DeletingNamespace', 'Delete', `deletionPolicy Delete: deleting namespace ${ns} and everything in it`);
+          await d.events.record(
+            ws,
+            'Normal',
+            'DeletingNamespace',
+            'Delete',
+            `deletionPolicy Delete: deleting namespace ${ns} and everything in it`,
+          );
         }
         await writeStatus({ ...ws.status, phase: 'Deleting' }, [
           { type: 'Ready', status: 'False', reason: 'Deleting', message: `waiting for namespace ${ns} to be deleted` },
@@ -94,16 +136,29 @@ export async function finalizeWorkspace(ws: Workspace, d: Deps, writeStatus: Wri
         d.metrics.apiWrites.inc({ kind: obj.kind, verb: 'orphan' });
       }
       if (policy === 'Snapshot') {
-        await d.events.record(ws, 'Warning', 'SnapshotNotAvailable', 'Delete',
-          `deletionPolicy Snapshot needs backups, which this version does not take yet: namespace ${ns} and its data are retained as with Retain; delete the namespace by hand once it is no longer needed`);
+        await d.events.record(
+          ws,
+          'Warning',
+          'SnapshotNotAvailable',
+          'Delete',
+          `deletionPolicy Snapshot needs backups, which this version does not take yet: namespace ${ns} and its data are retained as with Retain; delete the namespace by hand once it is no longer needed`,
+        );
       } else {
-        await d.events.record(ws, 'Normal', 'Retained', 'Delete', `deletionPolicy Retain: namespace ${ns} and its data are kept`);
+        await d.events.record(
+          ws,
+          'Normal',
+          'Retained',
+          'Delete',
+          `deletionPolicy Retain: namespace ${ns} and its data are kept`,
+        );
       }
     }
     await removeFinalizer(ws, d);
   } catch (err) {
     const message = `deletionPolicy ${policy} failed: ${err instanceof Error ? err.message : String(err)}; retrying`;
-    await writeStatus({ ...ws.status, phase: 'Deleting' }, [{ type: 'Ready', status: 'False', reason: 'DeletionFailed', message }]).catch(() => undefined);
+    await writeStatus({ ...ws.status, phase: 'Deleting' }, [
+      { type: 'Ready', status: 'False', reason: 'DeletionFailed', message },
+    ]).catch(() => undefined);
     await d.events.record(ws, 'Warning', 'DeletionFailed', 'Delete', message);
     throw err;
   }

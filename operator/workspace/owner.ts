@@ -19,7 +19,11 @@ export function ownerReference(ws: Workspace): V1OwnerReference {
 }
 
 /** Metadata for an object owned by `ws`, in its namespace unless cluster-scoped. */
-export function ownedMeta(ws: Workspace, name: string, opts: { clusterScoped?: boolean; labels?: Record<string, string> } = {}): ObjectMeta {
+export function ownedMeta(
+  ws: Workspace,
+  name: string,
+  opts: { clusterScoped?: boolean; labels?: Record<string, string> } = {},
+): ObjectMeta {
   return {
     name,
     ...(opts.clusterScoped ? {} : { namespace: namespaceOf(ws.metadata.name) }),

@@ -14,7 +14,11 @@ import { WORKSPACE_LABEL } from './owner.js';
 import { desiredLimitRange, desiredResourceQuota } from './quota/desired.js';
 import { DATA_CLAIM } from './volume/desired.js';
 import { decideVolume } from './volume/check.js';
-import { CERT_MANAGER_MISSING, certManagerCondition, desiredCertManagerCertificate } from './certificate/certmanager.js';
+import {
+  CERT_MANAGER_MISSING,
+  certManagerCondition,
+  desiredCertManagerCertificate,
+} from './certificate/certmanager.js';
 import { TLS_SECRET, decideInternalCertificate, type CertificateDecision } from './certificate/internal.js';
 import { ApiError } from '../../kube/rest.js';
 import { DATABASE_NAME, dedicatedCondition, dedicatedIdentity, desiredDatabaseObjects } from './database/dedicated.js';
@@ -22,14 +26,24 @@ import { CLUSTER_NAME, CNPG_MISSING, cnpgCondition, cnpgHost, desiredCluster } f
 import { generatePassword } from '../database/shared.js';
 import { DATABASE_PORT } from './network/desired.js';
 import { chooseStorageClass } from './volume/desired.js';
-import { APP_SECRET, desiredAppSecret, reconcileShared, type DatabaseDecision, type SharedDeps } from './database/shared.js';
+import {
+  APP_SECRET,
+  desiredAppSecret,
+  reconcileShared,
+  type DatabaseDecision,
+  type SharedDeps,
+} from './database/shared.js';
 import { fromBase64 } from '../../kube/secret-data.js';
 import type { Informer } from '../../kube/informer.js';
 import type { Deps } from './deps.js';
 
 /** Reasons that will not clear by waiting: the user has to act. */
 const NEEDS_ACTION = new Set([
-  'CertManagerNotInstalled', 'CloudNativePGNotInstalled', 'ServerNotFound', 'AdminSecretInvalid', 'CASecretInvalid',
+  'CertManagerNotInstalled',
+  'CloudNativePGNotInstalled',
+  'ServerNotFound',
+  'AdminSecretInvalid',
+  'CASecretInvalid',
 ]);
 
 /** Conditions whose transitions are worth an Event. */
@@ -45,20 +59,33 @@ export class WorkspaceReconciler {
     if (!parsed.success) {
       // The CRD rules refuse such specs; this only happens with an older CRD.
       const message = parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; ');
-      await this.writeStatus(cached, { ...cached.status, phase: 'Degraded' }, [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message }]);
+      await this.writeStatus(cached, { ...cached.status, phase: 'Degraded' }, [
+        { type: 'Ready', status: 'False', reason: 'InvalidSpec', message },
+      ]);
       return;
     }
     const ws: Workspace = { ...cached, spec: parsed.data };
 
     if (ws.metadata.deletionTimestamp) {
       if (!ws.metadata.finalizers?.includes(FINALIZER)) return;
-      return finalizeWorkspace(ws, this.d, (status, conditions) => this.writeStatus(ws, status, conditions), this.sharedDeps());
+      return finalizeWorkspace(
+        ws,
+        this.d,
+        (status, conditions) => this.writeStatus(ws, status, conditions),
+        this.sharedDeps(),
+      );
     }
     await ensureFinalizer(ws, this.d);
 
     if (ws.spec.suspend) {
       if (ws.status?.phase !== 'Suspended') {
-        await this.d.events.record(ws, 'Normal', 'Suspended', 'Suspend', 'spec.suspend is true: no changes are made until it is false');
+        await this.d.events.record(
+          ws,
+          'Normal',
+          'Suspended',
+          'Suspend',
+          'spec.suspend is true: no changes are made until it is false',
+        );
       }
       await this.writeStatus(ws, { ...ws.status, phase: 'Suspended' }, []);
       return;
@@ -75,11 +102,23 @@ export class WorkspaceReconciler {
       // the built-in and CloudNativePG servers would store on that class.
       database = volume.desired
         ? await this.applyDatabase(ws)
-        : { conditions: [{ type: 'DatabaseReady', status: 'False', reason: 'WaitingForVolume', message: 'no database is created until the volume meets spec.volume.encryption' }], events: [] };
+        : {
+            conditions: [
+              {
+                type: 'DatabaseReady',
+                status: 'False',
+                reason: 'WaitingForVolume',
+                message: 'no database is created until the volume meets spec.volume.encryption',
+              },
+            ],
+            events: [],
+          };
     } catch (err) {
       // Said in status and an Event, then retried with backoff by the queue.
       const message = `could not apply the workspace's objects: ${err instanceof Error ? err.message : String(err)}`;
-      await this.writeStatus(ws, { ...ws.status, phase: 'Degraded' }, [{ type: 'Ready', status: 'False', reason: 'ApplyFailed', message }]);
+      await this.writeStatus(ws, { ...ws.status, phase: 'Degraded' }, [
+        { type: 'Ready', status: 'False', reason: 'ApplyFailed', message },
+      ]);
       throw err;
     }
     const ns = namespaceOf(name);
@@ -113,17 +152,26 @@ export class WorkspaceReconciler {
         claimName: DATA_CLAIM,
         ...(volume.storageClassName ? { storageClassName: volume.storageClassName } : {}),
         encrypted: volume.encrypted,
-        ...((claim?.status as { phase?: string } | undefined)?.phase ? { phase: (claim!.status as { phase: string }).phase } : {}),
+        ...((claim?.status as { phase?: string } | undefined)?.phase
+          ? { phase: (claim!.status as { phase: string }).phase }
+          : {}),
       },
       ...(certificate.status ? { certificate: certificate.status } : {}),
       ...(database?.status ? { database: database.status } : {}),
     };
-    const transitions = await this.writeStatus(ws, status, [...volume.conditions, ...certificate.conditions, ...(database?.conditions ?? []), ready]);
-    for (const e of database?.events ?? []) await this.d.events.record(ws, e.type, e.reason, 'ProvisionDatabase', e.message);
+    const transitions = await this.writeStatus(ws, status, [
+      ...volume.conditions,
+      ...certificate.conditions,
+      ...(database?.conditions ?? []),
+      ready,
+    ]);
+    for (const e of database?.events ?? [])
+      await this.d.events.record(ws, e.type, e.reason, 'ProvisionDatabase', e.message);
     if (volume.warning && transitions.includes('VolumeEncrypted')) {
       await this.d.events.record(ws, 'Warning', volume.warning.reason, 'CheckVolume', volume.warning.message);
     }
-    if (certificate.issued) await this.d.events.record(ws, 'Normal', 'CertificateIssued', 'IssueCertificate', certificate.issued);
+    if (certificate.issued)
+      await this.d.events.record(ws, 'Normal', 'CertificateIssued', 'IssueCertificate', certificate.issued);
     const requeues = [certificate.requeueAfterMs, database?.requeueAfterMs].filter((n): n is number => n !== undefined);
     return requeues.length ? { requeueAfterMs: Math.min(...requeues) } : undefined;
   }
@@ -143,23 +191,40 @@ export class WorkspaceReconciler {
     );
     const cnpg = ws.spec.database.provider === 'cloudnative-pg';
     const password = fromBase64(existing?.data?.password) || generatePassword();
-    await this.d.applier.apply(desiredAppSecret(ws, {
-      host: cnpg ? cnpgHost(ws) : dedicatedIdentity(ws).host, port: DATABASE_PORT, dbname: 'app', user: 'app', password,
-      ca: fromBase64(tls?.data?.['ca.crt']),
-    }), existing);
+    await this.d.applier.apply(
+      desiredAppSecret(ws, {
+        host: cnpg ? cnpgHost(ws) : dedicatedIdentity(ws).host,
+        port: DATABASE_PORT,
+        dbname: 'app',
+        user: 'app',
+        password,
+        ca: fromBase64(tls?.data?.['ca.crt']),
+      }),
+      existing,
+    );
     if (!cnpg) return this.applyDedicated(ws);
     const cluster = await this.d.rest.find<KubeObject>(objectPath('Cluster', CLUSTER_NAME, ns));
     const storageClass = chooseStorageClass(ws, this.d.caches.storageClasses.list()).storageClass?.metadata.name;
     try {
       await this.d.applier.apply(desiredCluster(ws, storageClass), cluster);
     } catch (err) {
-      if (err instanceof ApiError && err.code === 404) return { conditions: [CNPG_MISSING], requeueAfterMs: 60_000, events: [] };
+      if (err instanceof ApiError && err.code === 404)
+        return { conditions: [CNPG_MISSING], requeueAfterMs: 60_000, events: [] };
       throw err;
     }
     const condition = cnpgCondition(cluster);
     return {
       conditions: [condition],
-      status: { mode: 'Dedicated', provider: 'cloudnative-pg', host: cnpgHost(ws), port: DATABASE_PORT, name: 'app', user: 'app', secretName: APP_SECRET, version: ws.spec.database.version },
+      status: {
+        mode: 'Dedicated',
+        provider: 'cloudnative-pg',
+        host: cnpgHost(ws),
+        port: DATABASE_PORT,
+        name: 'app',
+        user: 'app',
+        secretName: APP_SECRET,
+        version: ws.spec.database.version,
+      },
       events: [],
       ...(condition.status === 'True' ? {} : { requeueAfterMs: 15_000 }),
     };
@@ -168,13 +233,27 @@ export class WorkspaceReconciler {
   private async applyDedicated(ws: Workspace): Promise<DatabaseDecision> {
     const ns = namespaceOf(ws.metadata.name);
     const { caches, applier } = this.d;
-    const cacheOf: Record<string, Informer<KubeObject>> = { StatefulSet: caches.statefulSets, Service: caches.services, ConfigMap: caches.configMaps };
-    for (const obj of desiredDatabaseObjects(ws)) await applier.apply(obj, cacheOf[obj.kind]?.get(obj.metadata.name, ns));
+    const cacheOf: Record<string, Informer<KubeObject>> = {
+      StatefulSet: caches.statefulSets,
+      Service: caches.services,
+      ConfigMap: caches.configMaps,
+    };
+    for (const obj of desiredDatabaseObjects(ws))
+      await applier.apply(obj, cacheOf[obj.kind]?.get(obj.metadata.name, ns));
     const condition = dedicatedCondition(caches.statefulSets.get(DATABASE_NAME, ns));
     const { host, dbname, user } = dedicatedIdentity(ws);
     return {
       conditions: [condition],
-      status: { mode: 'Dedicated', provider: 'builtin', host, port: DATABASE_PORT, name: dbname, user, secretName: APP_SECRET, version: ws.spec.database.version },
+      status: {
+        mode: 'Dedicated',
+        provider: 'builtin',
+        host,
+        port: DATABASE_PORT,
+        name: dbname,
+        user,
+        secretName: APP_SECRET,
+        version: ws.spec.database.version,
+      },
       events: [],
     };
   }
@@ -197,7 +276,12 @@ export class WorkspaceReconciler {
         { apiVersion: 'v1', kind: 'Secret', metadata: { name: TLS_SECRET, namespace: ns } },
         this.d.caches.tlsSecrets.get(TLS_SECRET, ns),
       );
-      const decision = await decideInternalCertificate(ws, this.d.authority(), existing, (this.d.now ?? (() => new Date()))());
+      const decision = await decideInternalCertificate(
+        ws,
+        this.d.authority(),
+        existing,
+        (this.d.now ?? (() => new Date()))(),
+      );
       if (decision.secret) await this.d.applier.apply(decision.secret, existing);
       return decision;
     }
@@ -208,7 +292,8 @@ export class WorkspaceReconciler {
     try {
       await this.d.applier.apply(desired, current);
     } catch (err) {
-      if (err instanceof ApiError && err.code === 404) return { conditions: [CERT_MANAGER_MISSING], requeueAfterMs: 60_000 };
+      if (err instanceof ApiError && err.code === 404)
+        return { conditions: [CERT_MANAGER_MISSING], requeueAfterMs: 60_000 };
       throw err;
     }
     const condition = certManagerCondition(current);
@@ -216,7 +301,9 @@ export class WorkspaceReconciler {
   }
 
   /** Namespace, network policies, quota and volume, in that order. */
-  private async applyObjects(ws: Workspace): Promise<{ volume: ReturnType<typeof decideVolume>; claim: KubeObject | undefined }> {
+  private async applyObjects(
+    ws: Workspace,
+  ): Promise<{ volume: ReturnType<typeof decideVolume>; claim: KubeObject | undefined }> {
     const { caches, applier } = this.d;
     const name = ws.metadata.name;
     const ns = namespaceOf(name);
@@ -238,7 +325,13 @@ export class WorkspaceReconciler {
   }
 
   /** Deletes objects of `kind` this workspace owns that are no longer desired. */
-  private async prune(cache: Informer<KubeObject>, kind: 'NetworkPolicy', workspace: string, ns: string, keep: Set<string>): Promise<void> {
+  private async prune(
+    cache: Informer<KubeObject>,
+    kind: 'NetworkPolicy',
+    workspace: string,
+    ns: string,
+    keep: Set<string>,
+  ): Promise<void> {
     for (const obj of cache.list()) {
       if (obj.metadata.namespace !== ns || obj.metadata.labels?.[WORKSPACE_LABEL] !== workspace) continue;
       if (keep.has(obj.metadata.name) || obj.metadata.deletionTimestamp) continue;
@@ -272,7 +365,13 @@ export class WorkspaceReconciler {
       const c = conditions.find((x) => x.type === type)!;
       // An unencrypted volume is recorded by the caller, with what to change.
       if (type === 'VolumeEncrypted' && c.status !== 'True') continue;
-      await this.d.events.record(ws, c.status === 'True' ? 'Normal' : 'Warning', c.reason, `Set${type}`, `${type}=${c.status}: ${c.message}`);
+      await this.d.events.record(
+        ws,
+        c.status === 'True' ? 'Normal' : 'Warning',
+        c.reason,
+        `Set${type}`,
+        `${type}=${c.status}: ${c.message}`,
+      );
     }
     return transitions;
   }

@@ -10,11 +10,22 @@ export const CHROMIUM = process.env.HOLDFAST_CHROMIUM ?? '/usr/bin/chromium';
 
 /** Each launch gets a fresh temporary profile from playwright, removed on close. */
 export async function launchBrowser(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium package (hack/test does) or set HOLDFAST_CHROMIUM`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: install Debian's chromium package (hack/test does) or set HOLDFAST_CHROMIUM`,
+    );
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-dev-shm-usage',
+    ],
   });
 }
 
@@ -26,6 +37,7 @@ export const builtApp = loadRemixBuild;
  * the README's docs/screenshots with HOLDFAST_UPDATE_SCREENSHOTS=1 (run the
  * browser test file alone then, so no other suite's Workspaces show up).
  */
-export const SCREENSHOTS = process.env.HOLDFAST_UPDATE_SCREENSHOTS === '1'
-  ? path.join(root, 'docs/screenshots')
-  : path.join(root, '.holdfast/results/screenshots');
+export const SCREENSHOTS =
+  process.env.HOLDFAST_UPDATE_SCREENSHOTS === '1'
+    ? path.join(root, 'docs/screenshots')
+    : path.join(root, '.holdfast/results/screenshots');

@@ -58,8 +58,14 @@ async function freshPostgresDatabase(): Promise<{ url: string; drop: () => Promi
   const pg = await server;
   const name = `console_${randomBytes(6).toString('hex')}`;
   const admin = postgres({
-    host: pg.host, port: pg.port, username: pg.user, password: pg.password, database: 'postgres',
-    ssl: { ca: pg.ca, rejectUnauthorized: true }, max: 1, onnotice: () => undefined,
+    host: pg.host,
+    port: pg.port,
+    username: pg.user,
+    password: pg.password,
+    database: 'postgres',
+    ssl: { ca: pg.ca, rejectUnauthorized: true },
+    max: 1,
+    onnotice: () => undefined,
   });
   try {
     await admin.unsafe(`create database ${name}`);
@@ -67,14 +73,21 @@ async function freshPostgresDatabase(): Promise<{ url: string; drop: () => Promi
     await admin.end();
   }
   // What an operator would put in DATABASE_URL: verified TLS against the server's CA.
-  const url = `postgres://${pg.user}:${encodeURIComponent(pg.password)}@127.0.0.1:${pg.port}/${name}`
-    + `?sslmode=verify-full&sslrootcert=${encodeURIComponent(path.join(pg.dir, 'ca.crt'))}`;
+  const url =
+    `postgres://${pg.user}:${encodeURIComponent(pg.password)}@127.0.0.1:${pg.port}/${name}` +
+    `?sslmode=verify-full&sslrootcert=${encodeURIComponent(path.join(pg.dir, 'ca.crt'))}`;
   return {
     url,
     async drop() {
       const sql = postgres({
-        host: pg.host, port: pg.port, username: pg.user, password: pg.password, database: 'postgres',
-        ssl: { ca: pg.ca, rejectUnauthorized: true }, max: 1, onnotice: () => undefined,
+        host: pg.host,
+        port: pg.port,
+        username: pg.user,
+        password: pg.password,
+        database: 'postgres',
+        ssl: { ca: pg.ca, rejectUnauthorized: true },
+        max: 1,
+        onnotice: () => undefined,
       });
       try {
         await sql.unsafe(`drop database if exists ${name} with (force)`);
@@ -85,7 +98,9 @@ async function freshPostgresDatabase(): Promise<{ url: string; drop: () => Promi
   };
 }
 
-async function openConsoleDatabase(kind: ConsoleDatabase): Promise<{ database: OpenedDb; remove: () => Promise<void> }> {
+async function openConsoleDatabase(
+  kind: ConsoleDatabase,
+): Promise<{ database: OpenedDb; remove: () => Promise<void> }> {
   if (kind === 'postgres') {
     const fresh = await freshPostgresDatabase();
     return { database: await openDatabase({ url: fresh.url }), remove: () => fresh.drop() };
@@ -104,13 +119,26 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
   };
   try {
     const settings: ConsoleSettings = { ...DEFAULT_SETTINGS, secureCookies: false, ...opts.settings };
-    const assembled = await assembleConsole({ database, settings, log: pino({ level: 'silent' }), workspaces: opts.workspaces, ...(opts.remix ? { remix: opts.remix } : {}) });
+    const assembled = await assembleConsole({
+      database,
+      settings,
+      log: pino({ level: 'silent' }),
+      workspaces: opts.workspaces,
+      ...(opts.remix ? { remix: opts.remix } : {}),
+    });
     app = assembled.app;
     const { services } = assembled;
     const address = await assembled.app.listen({ host: '127.0.0.1', port: 0 });
     const boot = await bootstrapAdmin(database.db, BOOTSTRAP_EMAIL);
-    if (!boot.oneTimePassword) throw new Error('a fresh console database made no one-time password for the first administrator');
-    return { app: assembled.app, services, url: address, bootstrap: { email: boot.email, oneTimePassword: boot.oneTimePassword }, stop };
+    if (!boot.oneTimePassword)
+      throw new Error('a fresh console database made no one-time password for the first administrator');
+    return {
+      app: assembled.app,
+      services,
+      url: address,
+      bootstrap: { email: boot.email, oneTimePassword: boot.oneTimePassword },
+      stop,
+    };
   } catch (err) {
     // A console that failed to start leaves no database or data directory behind.
     await stop().catch(() => undefined);
@@ -163,16 +191,26 @@ export class ConsoleApi {
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     Object.assign(headers, options.headers);
     const response = await fetch(new URL(url, this.target.url), {
-      method, headers, ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      method,
+      headers,
+      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
     });
     const text = await response.text();
     const isJson = response.headers.get('content-type')?.startsWith('application/json') ?? false;
-    return { status: response.status, body: (isJson && text ? JSON.parse(text) : text) as T, headers: response.headers };
+    return {
+      status: response.status,
+      body: (isJson && text ? JSON.parse(text) : text) as T,
+      headers: response.headers,
+    };
   }
 }
 
 /** Password sign-in through the services; throws unless it succeeded, returns the session token and its stage. */
-export async function signIn(target: TestConsole, email: string, password: string): Promise<{ token: string; stage: string }> {
+export async function signIn(
+  target: TestConsole,
+  email: string,
+  password: string,
+): Promise<{ token: string; stage: string }> {
   const result = await target.services.signIn.password(email, password, TEST_CLIENT);
   if (!result.ok) throw new Error(`sign-in of ${email} failed: ${result.message}`);
   return { token: result.token, stage: result.stage };
@@ -182,19 +220,31 @@ export async function signIn(target: TestConsole, email: string, password: strin
  * First sign-in with a one-time password: sign in, then choose `newPassword`
  * in the password-change stage. Returns the token of the active session.
  */
-export async function firstSignIn(target: TestConsole, email: string, oneTimePassword: string, newPassword: string): Promise<string> {
+export async function firstSignIn(
+  target: TestConsole,
+  email: string,
+  oneTimePassword: string,
+  newPassword: string,
+): Promise<string> {
   const first = await signIn(target, email, oneTimePassword);
-  if (first.stage !== 'password-change') throw new Error(`expected ${email} to be asked for a new password, got stage ${first.stage}`);
+  if (first.stage !== 'password-change')
+    throw new Error(`expected ${email} to be asked for a new password, got stage ${first.stage}`);
   return changePassword(target, first.token, undefined, newPassword);
 }
 
 /** Changes the password of the session's user (current: as on the account page; undefined: in stage password-change). */
-export async function changePassword(target: TestConsole, token: string, current: string | undefined, next: string): Promise<string> {
+export async function changePassword(
+  target: TestConsole,
+  token: string,
+  current: string | undefined,
+  next: string,
+): Promise<string> {
   const session = await target.services.sessions.resolve(token);
   if (!session) throw new Error('the session to change the password in has ended');
   const result = await target.services.signIn.changePassword(session.user, current, next, TEST_CLIENT, token);
   if (!result.ok) throw new Error(`password change failed: ${result.message}`);
-  if (result.stage !== 'active') throw new Error(`expected an active session after the password change, got stage ${result.stage}`);
+  if (result.stage !== 'active')
+    throw new Error(`expected an active session after the password change, got stage ${result.stage}`);
   return result.token;
 }
 

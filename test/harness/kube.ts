@@ -52,8 +52,9 @@ export async function testNamespace(prefix: string): Promise<{ name: string; rem
   const core = adminConfig().makeApiClient(k8s.CoreV1Api);
   const name = uniqueName(prefix);
   await core.createNamespace({ body: { metadata: { name, labels: { 'holdfast.io/test': 'true' } } } });
-  await eventually(`default ServiceAccount in ${name}`, async () =>
-    (await core.readNamespacedServiceAccount({ name: 'default', namespace: name })) ?? undefined,
+  await eventually(
+    `default ServiceAccount in ${name}`,
+    async () => (await core.readNamespacedServiceAccount({ name: 'default', namespace: name })) ?? undefined,
   );
   return {
     name,

@@ -42,19 +42,28 @@ export async function installCrds(): Promise<void> {
  * a CRD whose status has no conditions yet.
  */
 export async function installThirdPartyCrds(component: string): Promise<void> {
-  const tools = (c: string) => execFileP(path.join(root, 'hack/build-tools.sh'), ['--print-dir', c]).then((r) => r.stdout.trim());
+  const tools = (c: string) =>
+    execFileP(path.join(root, 'hack/build-tools.sh'), ['--print-dir', c]).then((r) => r.stdout.trim());
   const dir = await tools(component);
   const kubectl = path.join(await tools('kubernetes'), 'kubectl');
-  const { stdout } = await execFileP(kubectl, ['apply', '--server-side', '--field-manager=holdfast-test', '-f', dir, '-o', 'name'], {
-    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
-  });
+  const { stdout } = await execFileP(
+    kubectl,
+    ['apply', '--server-side', '--field-manager=holdfast-test', '-f', dir, '-o', 'name'],
+    {
+      env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
+    },
+  );
   const ext = adminConfig().makeApiClient(k8s.ApiextensionsV1Api);
   for (const line of stdout.split('\n').filter((l) => l.startsWith('customresourcedefinition'))) {
     const name = line.slice(line.indexOf('/') + 1);
-    await eventually(`CRD ${name} established`, async () => {
-      const got = await ext.readCustomResourceDefinition({ name });
-      return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
-    }, 60_000);
+    await eventually(
+      `CRD ${name} established`,
+      async () => {
+        const got = await ext.readCustomResourceDefinition({ name });
+        return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+      },
+      60_000,
+    );
   }
 }
 
@@ -114,11 +123,15 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
-  await eventually('operator /healthz', async () => {
-    if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}; see ${logFile}`);
-    const res = await fetch(`http://127.0.0.1:${healthPort}/healthz`);
-    return res.ok ? true : undefined;
-  }, 30_000);
+  await eventually(
+    'operator /healthz',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`operator exited with ${child.exitCode}; see ${logFile}`);
+      const res = await fetch(`http://127.0.0.1:${healthPort}/healthz`);
+      return res.ok ? true : undefined;
+    },
+    30_000,
+  );
   return {
     process: child,
     healthPort,

@@ -37,7 +37,9 @@ export function postgresBinDir(): string {
     : [];
   const newest = versions[0];
   if (newest === undefined) {
-    throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql; run hack/test (it installs postgresql)');
+    throw new Error(
+      'PostgreSQL server binaries not found under /usr/lib/postgresql; run hack/test (it installs postgresql)',
+    );
   }
   return path.join(root, newest, 'bin');
 }
@@ -83,10 +85,49 @@ export async function startPostgres(): Promise<TestPostgres> {
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   const user = 'holdfast_admin';
 
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=holdfast-test-pg-ca', '-keyout', 'ca.key', '-out', 'ca.crt'], dir);
-  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr'], dir);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=holdfast-test-pg-ca',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+    ],
+    dir,
+  );
+  await openssl(
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr'],
+    dir,
+  );
   await writeFile(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  await openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.crt'], dir);
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      'san.ext',
+      '-out',
+      'server.crt',
+    ],
+    dir,
+  );
   await writeFile(path.join(dir, 'pwfile'), `${password}\n`);
 
   if (asRoot) {
@@ -96,27 +137,58 @@ export async function startPostgres(): Promise<TestPostgres> {
   await chmod(path.join(dir, 'server.key'), 0o600);
 
   await runAsServerUser(path.join(bin, 'initdb'), [
-    '-D', data, '--no-sync', '-U', user, '--pwfile', path.join(dir, 'pwfile'), '--auth-local', 'trust',
-    '--auth-host', 'scram-sha-256', '-E', 'UTF8', '--locale', 'C.UTF-8',
+    '-D',
+    data,
+    '--no-sync',
+    '-U',
+    user,
+    '--pwfile',
+    path.join(dir, 'pwfile'),
+    '--auth-local',
+    'trust',
+    '--auth-host',
+    'scram-sha-256',
+    '-E',
+    'UTF8',
+    '--locale',
+    'C.UTF-8',
   ]);
   // TCP only with TLS: a plain connection finds no matching hba line.
   await writeFile(
     path.join(data, 'pg_hba.conf'),
-    ['local all all trust', 'hostssl all all 127.0.0.1/32 scram-sha-256', 'hostssl all all ::1/128 scram-sha-256', ''].join('\n'),
+    [
+      'local all all trust',
+      'hostssl all all 127.0.0.1/32 scram-sha-256',
+      'hostssl all all ::1/128 scram-sha-256',
+      '',
+    ].join('\n'),
   );
   if (asRoot) await run('chown', ['postgres:postgres', path.join(data, 'pg_hba.conf')]);
 
   const port = await freePort();
   const proc = await spawnAsServerUser(path.join(bin, 'postgres'), [
-    '-D', data, '-p', String(port), '-k', dir,
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'ssl=on',
-    '-c', `ssl_cert_file=${path.join(dir, 'server.crt')}`,
-    '-c', `ssl_key_file=${path.join(dir, 'server.key')}`,
-    '-c', 'ssl_min_protocol_version=TLSv1.2',
-    '-c', 'password_encryption=scram-sha-256',
-    '-c', 'fsync=off',
-    '-c', 'max_connections=200',
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'ssl=on',
+    '-c',
+    `ssl_cert_file=${path.join(dir, 'server.crt')}`,
+    '-c',
+    `ssl_key_file=${path.join(dir, 'server.key')}`,
+    '-c',
+    'ssl_min_protocol_version=TLSv1.2',
+    '-c',
+    'password_encryption=scram-sha-256',
+    '-c',
+    'fsync=off',
+    '-c',
+    'max_connections=200',
   ]);
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));

@@ -119,7 +119,12 @@ export async function startSamlIdp(opts: SamlIdpOptions): Promise<TestSamlIdp> {
     const token = form.get('pending') ?? '';
     const signInState = pending.get(token);
     if (signInState === undefined) {
-      return page(res, 400, 'Sign-in expired', '<p>This sign-in was completed or never started. Start again from the application.</p>');
+      return page(
+        res,
+        400,
+        'Sign-in expired',
+        '<p>This sign-in was completed or never started. Start again from the application.</p>',
+      );
     }
     const username = form.get('username') ?? '';
     const user = opts.users[username];
@@ -127,19 +132,29 @@ export async function startSamlIdp(opts: SamlIdpOptions): Promise<TestSamlIdp> {
       return loginPage(res, 401, token, `Unknown user "${username}".`);
     }
     pending.delete(token);
-    const xml = (template: string) => responseXml(template, { ...opts, issuer, username, user, requestId: signInState.requestId });
+    const xml = (template: string) =>
+      responseXml(template, { ...opts, issuer, username, user, requestId: signInState.requestId });
     let samlResponse: string;
     if (!signResponse && !signAssertion) {
       // samlify always signs something, so an unsigned response is written
       // directly from the template samlify itself would fill.
       samlResponse = Buffer.from(xml(samlify.SamlLib.defaultLoginResponseTemplate.context).context).toString('base64');
     } else {
-      const created = await idp.createLoginResponse(sp, { extract: {} }, 'post', { email: user.email }, {
-        customTagReplacement: xml,
-      });
+      const created = await idp.createLoginResponse(
+        sp,
+        { extract: {} },
+        'post',
+        { email: user.email },
+        {
+          customTagReplacement: xml,
+        },
+      );
       samlResponse = created.context;
     }
-    const fields = { SAMLResponse: samlResponse, ...(signInState.relayState !== undefined ? { RelayState: signInState.relayState } : {}) };
+    const fields = {
+      SAMLResponse: samlResponse,
+      ...(signInState.relayState !== undefined ? { RelayState: signInState.relayState } : {}),
+    };
     const inputs = Object.entries(fields).map(([n, v]) => `<input type="hidden" name="${n}" value="${escapeXml(v)}">`);
     page(
       res,
@@ -153,9 +168,11 @@ export async function startSamlIdp(opts: SamlIdpOptions): Promise<TestSamlIdp> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', base);
     const route =
-      req.method === 'GET' && url.pathname === '/sso' ? showLogin(url, res)
-      : req.method === 'POST' && url.pathname === '/sso/login' ? signIn(req, res)
-      : Promise.resolve(page(res, 404, 'Not found', ''));
+      req.method === 'GET' && url.pathname === '/sso'
+        ? showLogin(url, res)
+        : req.method === 'POST' && url.pathname === '/sso/login'
+          ? signIn(req, res)
+          : Promise.resolve(page(res, 404, 'Not found', ''));
     route.catch((err: unknown) => page(res, 400, 'SAML error', `<pre>${escapeXml(String(err))}</pre>`));
   });
   await new Promise<void>((ok) => server.listen(port, '127.0.0.1', ok));
@@ -228,7 +245,8 @@ function responseXml(
     if (tag === 'AuthnStatement') return authnStatement;
     if (tag === 'AttributeStatement') return attributeStatement;
     const value = text[tag];
-    if (value === undefined) throw new Error(`samlify's Response template has a placeholder {${tag}} this test IdP does not fill`);
+    if (value === undefined)
+      throw new Error(`samlify's Response template has a placeholder {${tag}} this test IdP does not fill`);
     return escapeXml(value);
   });
   return { id, context };
@@ -270,7 +288,9 @@ function loginPage(res: ServerResponse, status: number, token: string, problem?:
 
 function page(res: ServerResponse, status: number, title: string, body: string): void {
   res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(`<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body><h1>Test IdP: ${title}</h1>${body}</body></html>`);
+  res.end(
+    `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body><h1>Test IdP: ${title}</h1>${body}</body></html>`,
+  );
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

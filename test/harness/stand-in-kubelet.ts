@@ -22,19 +22,27 @@ export function standInKubelet(kc: KubeConfig, intervalMs = 300): { stop: () => 
     for (const pod of pods.items) {
       if (pod.status?.phase === 'Running' || pod.metadata.deletionTimestamp) continue;
       const condition = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
-      await rest.request('PATCH', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, {
-        contentType: 'application/merge-patch+json',
-        body: {
-          status: {
-            phase: 'Running',
-            startTime: now,
-            conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map(condition),
-            containerStatuses: pod.spec.containers.map((c) => ({
-              name: c.name, image: c.image, imageID: '', ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } },
-            })),
+      await rest
+        .request('PATCH', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, {
+          contentType: 'application/merge-patch+json',
+          body: {
+            status: {
+              phase: 'Running',
+              startTime: now,
+              conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map(condition),
+              containerStatuses: pod.spec.containers.map((c) => ({
+                name: c.name,
+                image: c.image,
+                imageID: '',
+                ready: true,
+                started: true,
+                restartCount: 0,
+                state: { running: { startedAt: now } },
+              })),
+            },
           },
-        },
-      }).catch(() => undefined); // the pod may be gone by now
+        })
+        .catch(() => undefined); // the pod may be gone by now
     }
   };
   const loop = async () => {

@@ -22,7 +22,12 @@ export class Workspaces {
   async create(prefix: string, spec: Record<string, unknown> = {}): Promise<string> {
     const name = uniqueName(prefix);
     await this.rest.request('POST', collectionPath('Workspace'), {
-      body: { apiVersion: API_VERSION, kind: 'Workspace', metadata: { name, labels: { [TEST_LABEL]: this.run } }, spec },
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'Workspace',
+        metadata: { name, labels: { [TEST_LABEL]: this.run } },
+        spec,
+      },
     });
     return name;
   }
@@ -51,12 +56,21 @@ export class Workspaces {
   }
 
   /** Waits until `type` has `status` (and the status is for the current generation). */
-  async waitForCondition(name: string, type: string, status: 'True' | 'False', timeoutMs = 30_000): Promise<WireWorkspace> {
-    return eventually(`${name}: ${type}=${status}`, async () => {
-      const ws = await this.get(name);
-      const c = this.condition(ws, type);
-      return c?.status === status && ws.status?.observedGeneration === ws.metadata.generation ? ws : undefined;
-    }, timeoutMs);
+  async waitForCondition(
+    name: string,
+    type: string,
+    status: 'True' | 'False',
+    timeoutMs = 30_000,
+  ): Promise<WireWorkspace> {
+    return eventually(
+      `${name}: ${type}=${status}`,
+      async () => {
+        const ws = await this.get(name);
+        const c = this.condition(ws, type);
+        return c?.status === status && ws.status?.observedGeneration === ws.metadata.generation ? ws : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   async waitGone(name: string, timeoutMs = 30_000): Promise<void> {
@@ -72,9 +86,9 @@ export class Workspaces {
   }
 
   async events(name: string): Promise<{ type: string; reason: string; note: string }[]> {
-    const list = await this.rest.get<{ items: { type: string; reason: string; note?: string; regarding?: { name?: string; kind?: string } }[] }>(
-      '/apis/events.k8s.io/v1/namespaces/default/events',
-    );
+    const list = await this.rest.get<{
+      items: { type: string; reason: string; note?: string; regarding?: { name?: string; kind?: string } }[];
+    }>('/apis/events.k8s.io/v1/namespaces/default/events');
     return list.items
       .filter((e) => e.regarding?.kind === 'Workspace' && e.regarding.name === name)
       .map((e) => ({ type: e.type, reason: e.reason, note: e.note ?? '' }));

@@ -8,7 +8,6 @@ import { eventually } from '../harness/kube.js';
 import { installCrds, installThirdPartyCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { Workspaces } from '../harness/workspaces.js';
 
-
 describe('CloudNativePG provider', () => {
   const w = new Workspaces();
   let operator: RunningOperator;
@@ -35,7 +34,9 @@ describe('CloudNativePG provider', () => {
 
     const name = await w.create('cnpg', { ...cnpg, volume: { storageClassName: encrypted } });
     const ns = namespaceOf(name);
-    const cluster = await eventually('the Cluster', async () => w.object('Cluster', 'db', ns), 30_000) as unknown as { spec: Record<string, unknown> };
+    const cluster = (await eventually('the Cluster', async () => w.object('Cluster', 'db', ns), 30_000)) as unknown as {
+      spec: Record<string, unknown>;
+    };
     expect(cluster.spec).toMatchObject({
       instances: 3,
       imageName: 'ghcr.io/cloudnative-pg/postgresql:16',
@@ -43,21 +44,45 @@ describe('CloudNativePG provider', () => {
       certificates: { serverTLSSecret: 'db-tls', serverCASecret: 'db-tls' },
       bootstrap: { initdb: { database: 'app', owner: 'app', secret: { name: 'db-app' } } },
     });
-    const app = await w.object('Secret', 'db-app', ns) as unknown as { type: string; data: Record<string, string> };
+    const app = (await w.object('Secret', 'db-app', ns)) as unknown as { type: string; data: Record<string, string> };
     expect(app.type).toBe('kubernetes.io/basic-auth');
     expect(Buffer.from(app.data.host!, 'base64').toString()).toBe(`db-rw.${ns}.svc`);
-    const tls = await w.object('Secret', 'db-tls', ns) as unknown as { data: Record<string, string> };
+    const tls = (await w.object('Secret', 'db-tls', ns)) as unknown as { data: Record<string, string> };
     const { certInfo } = await import('../../operator/tls/x509.js');
-    expect(certInfo(Buffer.from(tls.data['tls.crt']!, 'base64').toString()).dnsNames).toEqual(expect.arrayContaining([`db-rw.${ns}.svc`, `db-ro.${ns}.svc`]));
-    expect(w.condition(await w.get(name), 'DatabaseReady')).toMatchObject({ status: 'False', reason: 'ClusterNotReady' });
+    expect(certInfo(Buffer.from(tls.data['tls.crt']!, 'base64').toString()).dnsNames).toEqual(
+      expect.arrayContaining([`db-rw.${ns}.svc`, `db-ro.${ns}.svc`]),
+    );
+    expect(w.condition(await w.get(name), 'DatabaseReady')).toMatchObject({
+      status: 'False',
+      reason: 'ClusterNotReady',
+    });
 
     // What CloudNativePG's controller reports once the instances run.
     await w.rest.request('PATCH', `${objectPath('Cluster', 'db', ns)}/status`, {
-      body: { status: { instances: 3, readyInstances: 3, phase: 'Cluster in healthy state', conditions: [{ type: 'Ready', status: 'True', reason: 'ClusterIsReady', message: 'Cluster is Ready', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] } },
+      body: {
+        status: {
+          instances: 3,
+          readyInstances: 3,
+          phase: 'Cluster in healthy state',
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'ClusterIsReady',
+              message: 'Cluster is Ready',
+              lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+            },
+          ],
+        },
+      },
       contentType: 'application/merge-patch+json',
     });
     const ready = await w.waitForCondition(name, 'Ready', 'True', 40_000);
     expect(w.condition(ready, 'DatabaseReady')?.message).toContain('3/3 instances ready');
-    expect(ready.status?.database).toMatchObject({ provider: 'cloudnative-pg', host: `db-rw.${ns}.svc`, secretName: 'db-app' });
+    expect(ready.status?.database).toMatchObject({
+      provider: 'cloudnative-pg',
+      host: `db-rw.${ns}.svc`,
+      secretName: 'db-app',
+    });
   });
 });

@@ -9,18 +9,55 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChainedEntry } from '../../console/audit/chain.js';
 import { newTotpSecret } from '../../console/auth/totp.js';
 import {
-  ConsoleApi, TEST_CLIENT, changePassword, firstSignIn, signIn, startConsole, stopConsolePostgres, strongPassword,
-  type ConsoleDatabase, type TestConsole,
+  ConsoleApi,
+  TEST_CLIENT,
+  changePassword,
+  firstSignIn,
+  signIn,
+  startConsole,
+  stopConsolePostgres,
+  strongPassword,
+  type ConsoleDatabase,
+  type TestConsole,
 } from '../harness/console.js';
 
-interface TenantJson { id: string; displayName: string; workspace: string; userCount: number }
-interface UserJson { id: string; email: string; role: string; tenantId: string | null; lockedUntil: string | null }
-interface Page<T> { items: T[]; total: number }
-interface ErrorJson { error: string; message: string }
-interface LockoutAlertJson { alert: string; email: string; tenantId: string | null; ip: string; failures: number; lockedUntil: string }
+interface TenantJson {
+  id: string;
+  displayName: string;
+  workspace: string;
+  userCount: number;
+}
+interface UserJson {
+  id: string;
+  email: string;
+  role: string;
+  tenantId: string | null;
+  lockedUntil: string | null;
+}
+interface Page<T> {
+  items: T[];
+  total: number;
+}
+interface ErrorJson {
+  error: string;
+  message: string;
+}
+interface LockoutAlertJson {
+  alert: string;
+  email: string;
+  tenantId: string | null;
+  ip: string;
+  failures: number;
+  lockedUntil: string;
+}
 
 /** A node:http server standing in for the alerting system behind HOLDFAST_ALERT_WEBHOOK. */
-async function startAlertReceiver(): Promise<{ url: string; alerts: LockoutAlertJson[]; first: Promise<LockoutAlertJson>; stop(): Promise<void> }> {
+async function startAlertReceiver(): Promise<{
+  url: string;
+  alerts: LockoutAlertJson[];
+  first: Promise<LockoutAlertJson>;
+  stop(): Promise<void>;
+}> {
   const alerts: LockoutAlertJson[] = [];
   let arrived: (a: LockoutAlertJson) => void = () => undefined;
   const first = new Promise<LockoutAlertJson>((resolve) => (arrived = resolve));
@@ -82,8 +119,16 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
   });
 
   /** A person added through the API by `by`; returns their id and one-time password. */
-  async function addUser(by: ConsoleApi, tenant: string, email: string, role: string): Promise<{ id: string; oneTimePassword: string }> {
-    const res = await by.post<{ user: UserJson; oneTimePassword: string }>(`/api/tenants/${tenant}/users`, { email, role });
+  async function addUser(
+    by: ConsoleApi,
+    tenant: string,
+    email: string,
+    role: string,
+  ): Promise<{ id: string; oneTimePassword: string }> {
+    const res = await by.post<{ user: UserJson; oneTimePassword: string }>(`/api/tenants/${tenant}/users`, {
+      email,
+      role,
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     const person = { id: res.body.user.id, oneTimePassword: res.body.oneTimePassword };
     created.set(email, person);
@@ -110,7 +155,9 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     const metrics = await anonymous.get<string>('/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
-    expect(metrics.body).toMatch(/^holdfast_console_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} 1$/m);
+    expect(metrics.body).toMatch(
+      /^holdfast_console_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} 1$/m,
+    );
     expect(metrics.body).toContain('holdfast_console_process_cpu_seconds_total');
   });
 
@@ -134,7 +181,10 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
 
     const user = (await hf.services.sessions.resolve(first.token))!.user;
     const weak = await hf.services.signIn.changePassword(user, undefined, 'password', TEST_CLIENT, first.token);
-    expect(weak).toEqual({ ok: false, message: expect.stringMatching(/^Choose another password: .*include a digit.*commonly used/) as string });
+    expect(weak).toEqual({
+      ok: false,
+      message: expect.stringMatching(/^Choose another password: .*include a digit.*commonly used/) as string,
+    });
 
     adminPassword = strongPassword();
     admin = new ConsoleApi(hf, await changePassword(hf, first.token, undefined, adminPassword));
@@ -142,11 +192,16 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     expect(me.status).toBe(200);
     expect(me.body).toMatchObject({ email: hf.bootstrap.email, role: 'platform-admin', tenantId: null });
     // The one-time password is spent.
-    expect(await hf.services.signIn.password(hf.bootstrap.email, hf.bootstrap.oneTimePassword, TEST_CLIENT)).toMatchObject({ ok: false });
+    expect(
+      await hf.services.signIn.password(hf.bootstrap.email, hf.bootstrap.oneTimePassword, TEST_CLIENT),
+    ).toMatchObject({ ok: false });
   });
 
   it('lets a platform administrator create tenants and a tenant administrator in each', async () => {
-    for (const [id, displayName] of [['a', 'Tenant A'], ['b', 'Tenant B']] as const) {
+    for (const [id, displayName] of [
+      ['a', 'Tenant A'],
+      ['b', 'Tenant B'],
+    ] as const) {
       const res = await admin.post<TenantJson>('/api/tenants', { id, displayName });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       expect(res.body).toMatchObject({ id, displayName, workspace: id, userCount: 0 });
@@ -160,13 +215,20 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     await addUser(admin, 'b', 'admin@b.test', 'tenant-admin');
     adminA = await activeAs('admin@a.test');
     adminB = await activeAs('admin@b.test');
-    expect((await adminA.get('/api/me')).body).toMatchObject({ email: 'admin@a.test', role: 'tenant-admin', tenantId: 'a' });
+    expect((await adminA.get('/api/me')).body).toMatchObject({
+      email: 'admin@a.test',
+      role: 'tenant-admin',
+      tenantId: 'a',
+    });
 
     const all = await admin.get<Page<TenantJson>>('/api/tenants');
-    expect(all.body.items.map((t) => [t.id, t.userCount])).toEqual([['a', 1], ['b', 1]]);
+    expect(all.body.items.map((t) => [t.id, t.userCount])).toEqual([
+      ['a', 1],
+      ['b', 1],
+    ]);
   });
 
-  it("keeps a tenant administrator inside their own tenant", async () => {
+  it('keeps a tenant administrator inside their own tenant', async () => {
     const list = await adminA.get<Page<TenantJson>>('/api/tenants');
     expect(list.status).toBe(200);
     expect(list.body.items.map((t) => t.id)).toEqual(['a']);
@@ -183,7 +245,9 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
 
     expect((await adminA.patch('/api/tenants/b', { displayName: 'Taken over' })).status).toBe(404);
     expect((await admin.get<TenantJson>('/api/tenants/b')).body.displayName).toBe('Tenant B');
-    expect((await adminA.post('/api/tenants/b/users', { email: 'intruder@a.test', role: 'tenant-admin' })).status).toBe(404);
+    expect((await adminA.post('/api/tenants/b/users', { email: 'intruder@a.test', role: 'tenant-admin' })).status).toBe(
+      404,
+    );
     expect((await adminA.get('/api/tenants/b/users')).status).toBe(404);
     expect((await admin.get<UserJson[]>('/api/tenants/b/users')).body.map((u) => u.email)).toEqual(['admin@b.test']);
     // Creating tenants is for platform administrators.
@@ -193,7 +257,10 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     expect(renamed.status).toBe(200);
     expect(renamed.body.displayName).toBe('Tenant A, renamed');
     await addUser(adminA, 'a', 'auditor@a.test', 'auditor');
-    const platform = await adminA.post<ErrorJson>('/api/tenants/a/users', { email: 'root@a.test', role: 'platform-admin' });
+    const platform = await adminA.post<ErrorJson>('/api/tenants/a/users', {
+      email: 'root@a.test',
+      role: 'platform-admin',
+    });
     expect(platform.status).toBe(403);
   });
 
@@ -202,7 +269,9 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     expect(own.status).toBe(200);
     expect(own.body.items.length).toBeGreaterThan(0);
     expect(new Set(own.body.items.map((e) => e.tenantId))).toEqual(new Set(['a']));
-    expect(own.body.items.map((e) => e.action)).toEqual(expect.arrayContaining(['tenant.created', 'user.created', 'tenant.updated']));
+    expect(own.body.items.map((e) => e.action)).toEqual(
+      expect.arrayContaining(['tenant.created', 'user.created', 'tenant.updated']),
+    );
 
     const everything = await admin.get<Page<ChainedEntry>>('/api/audit?pageSize=200');
     expect(everything.body.items.some((e) => e.tenantId === 'b')).toBe(true);
@@ -210,7 +279,9 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
 
     const exported = await adminA.get<ErrorJson>('/api/audit/export');
     expect(exported.status).toBe(403);
-    expect(exported.body.message).toBe('only platform administrators and cluster-wide auditors can export the whole audit log');
+    expect(exported.body.message).toBe(
+      'only platform administrators and cluster-wide auditors can export the whole audit log',
+    );
   });
 
   it('lets an auditor read their tenant but not change it', async () => {
@@ -241,18 +312,32 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
       expect(res.body.message, `${method} ${url}`).toMatch(field);
     }
     expect((await admin.get('/api/tenants/tenant-c')).status).toBe(404);
-    expect((await admin.get<UserJson[]>('/api/tenants/a/users')).body.map((u) => u.email)).not.toContain('owner@a.test');
+    expect((await admin.get<UserJson[]>('/api/tenants/a/users')).body.map((u) => u.email)).not.toContain(
+      'owner@a.test',
+    );
   });
 
   it('refuses a state-changing request without the CSRF token of its own session or from another origin', async () => {
-    const missing = await admin.post<ErrorJson>('/api/tenants', { id: 'csrf-1', displayName: 'No token' }, { csrf: null });
+    const missing = await admin.post<ErrorJson>(
+      '/api/tenants',
+      { id: 'csrf-1', displayName: 'No token' },
+      { csrf: null },
+    );
     expect(missing.status).toBe(403);
     expect(missing.body.message).toMatch(/did not come from this console/);
 
-    const borrowed = await admin.patch<ErrorJson>('/api/tenants/a', { displayName: 'Borrowed token' }, { csrf: hf.services.csrf.issue(adminA.token!) });
+    const borrowed = await admin.patch<ErrorJson>(
+      '/api/tenants/a',
+      { displayName: 'Borrowed token' },
+      { csrf: hf.services.csrf.issue(adminA.token!) },
+    );
     expect(borrowed.status).toBe(403);
 
-    const foreign = await admin.post<ErrorJson>('/api/tenants', { id: 'csrf-2', displayName: 'Foreign origin' }, { headers: { origin: 'https://evil.example' } });
+    const foreign = await admin.post<ErrorJson>(
+      '/api/tenants',
+      { id: 'csrf-2', displayName: 'Foreign origin' },
+      { headers: { origin: 'https://evil.example' } },
+    );
     expect(foreign.status).toBe(403);
     expect(foreign.body.message).toBe('requests from https://evil.example are not accepted');
 
@@ -262,7 +347,11 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     for (const id of ['csrf-1', 'csrf-2', 'csrf-3']) expect((await admin.get(`/api/tenants/${id}`)).status).toBe(404);
     expect((await admin.get<TenantJson>('/api/tenants/a')).body.displayName).toBe('Tenant A, renamed');
 
-    const sameOrigin = await admin.post<TenantJson>('/api/tenants', { id: 'csrf-ok', displayName: 'With token' }, { headers: { origin: hf.url } });
+    const sameOrigin = await admin.post<TenantJson>(
+      '/api/tenants',
+      { id: 'csrf-ok', displayName: 'With token' },
+      { headers: { origin: hf.url } },
+    );
     expect(sameOrigin.status).toBe(201);
     const patched = await admin.patch<TenantJson>('/api/tenants/csrf-ok', { displayName: 'Still with token' });
     expect(patched.status).toBe(200);
@@ -285,7 +374,9 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     expect(right.ok).toBe(false);
     if (!right.ok) answers.push(right.message);
 
-    const lockedUntil = (await admin.get<UserJson[]>('/api/tenants/a/users')).body.find((u) => u.email === email)?.lockedUntil;
+    const lockedUntil = (await admin.get<UserJson[]>('/api/tenants/a/users')).body.find(
+      (u) => u.email === email,
+    )?.lockedUntil;
     expect(lockedUntil).toEqual(expect.any(String));
     const until = `until ${lockedUntil!.slice(11, 16)} UTC`;
     expect(answers.slice(0, 4)).toEqual(Array(4).fill('The e-mail address or password is not right.'));
@@ -295,21 +386,41 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     }
 
     const alert = await receiver.first;
-    expect(alert).toEqual({ alert: 'account-locked', email, tenantId: 'a', ip: TEST_CLIENT.ip, failures: 5, lockedUntil });
+    expect(alert).toEqual({
+      alert: 'account-locked',
+      email,
+      tenantId: 'a',
+      ip: TEST_CLIENT.ip,
+      failures: 5,
+      lockedUntil,
+    });
 
-    const audit = (await admin.get<Page<ChainedEntry>>('/api/audit?pageSize=200')).body.items.filter((e) => e.target === `user/${id}`);
-    const failures = audit.filter((e) => e.action === 'sign-in.failed').map((e) => (e.after as { failures: number }).failures);
+    const audit = (await admin.get<Page<ChainedEntry>>('/api/audit?pageSize=200')).body.items.filter(
+      (e) => e.target === `user/${id}`,
+    );
+    const failures = audit
+      .filter((e) => e.action === 'sign-in.failed')
+      .map((e) => (e.after as { failures: number }).failures);
     expect(failures.sort()).toEqual([1, 2, 3, 4, 5]);
-    expect(audit.filter((e) => e.action === 'user.locked')).toEqual([expect.objectContaining({ tenantId: 'a', after: { failures: 5, lockedUntil } })]);
+    expect(audit.filter((e) => e.action === 'user.locked')).toEqual([
+      expect.objectContaining({ tenantId: 'a', after: { failures: 5, lockedUntil } }),
+    ]);
     expect(audit.filter((e) => e.action === 'sign-in.refused-locked')).toHaveLength(2);
 
     // Another tenant's administrator does not even see the account.
     expect((await adminB.post(`/api/users/${id}/unlock`)).status).toBe(404);
     const unlock = await admin.post(`/api/users/${id}/unlock`);
     expect(unlock.status).toBe(204);
-    expect((await admin.get<UserJson[]>('/api/tenants/a/users')).body.find((u) => u.email === email)?.lockedUntil).toBeNull();
-    expect(await hf.services.signIn.password(email, password, TEST_CLIENT)).toMatchObject({ ok: true, stage: 'active' });
-    expect((await admin.get<Page<ChainedEntry>>('/api/audit?pageSize=5')).body.items.map((e) => e.action)).toContain('user.unlocked');
+    expect(
+      (await admin.get<UserJson[]>('/api/tenants/a/users')).body.find((u) => u.email === email)?.lockedUntil,
+    ).toBeNull();
+    expect(await hf.services.signIn.password(email, password, TEST_CLIENT)).toMatchObject({
+      ok: true,
+      stage: 'active',
+    });
+    expect((await admin.get<Page<ChainedEntry>>('/api/audit?pageSize=5')).body.items.map((e) => e.action)).toContain(
+      'user.unlocked',
+    );
     expect(receiver.alerts.filter((a) => a.email === email)).toHaveLength(1);
   });
 
@@ -318,12 +429,23 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     const { id } = await addUser(admin, 'a', email, 'auditor');
     const password = strongPassword();
     await activeAs(email, password);
-    const results = await Promise.all(Array.from({ length: 8 }, () => hf.services.signIn.password(email, `${password}-wrong`, TEST_CLIENT)));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => hf.services.signIn.password(email, `${password}-wrong`, TEST_CLIENT)),
+    );
     expect(results.filter((r) => r.ok)).toEqual([]);
     const right = await hf.services.signIn.password(email, password, TEST_CLIENT);
-    expect(right).toEqual({ ok: false, message: expect.stringMatching(/^This account is locked after repeated failed sign-ins until \d\d:\d\d UTC\./) as string });
-    const entries = (await admin.get<Page<ChainedEntry>>('/api/audit?pageSize=200')).body.items.filter((e) => e.target === `user/${id}`);
-    const failures = entries.filter((e) => e.action === 'sign-in.failed').map((e) => (e.after as { failures: number }).failures);
+    expect(right).toEqual({
+      ok: false,
+      message: expect.stringMatching(
+        /^This account is locked after repeated failed sign-ins until \d\d:\d\d UTC\./,
+      ) as string,
+    });
+    const entries = (await admin.get<Page<ChainedEntry>>('/api/audit?pageSize=200')).body.items.filter(
+      (e) => e.target === `user/${id}`,
+    );
+    const failures = entries
+      .filter((e) => e.action === 'sign-in.failed')
+      .map((e) => (e.after as { failures: number }).failures);
     expect(failures.sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5]);
     // The three after the lock, and the right password after them.
     expect(entries.filter((e) => e.action === 'sign-in.refused-locked')).toHaveLength(4);
@@ -378,13 +500,21 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
   });
 
   /** A person of tenant A with TOTP on: their password, secret and recovery codes. */
-  async function withTotp(email: string): Promise<{ password: string; secret: string; recoveryCodes: string[]; token: string }> {
+  async function withTotp(
+    email: string,
+  ): Promise<{ password: string; secret: string; recoveryCodes: string[]; token: string }> {
     await addUser(admin, 'a', email, 'tenant-admin');
     const password = strongPassword();
     const before = await activeAs(email, password);
     const secret = newTotpSecret();
     const user = (await hf.services.sessions.resolve(before.token))!.user;
-    const enrolled = await hf.services.signIn.enrolTotp(user, secret, await generate({ secret }), TEST_CLIENT, before.token!);
+    const enrolled = await hf.services.signIn.enrolTotp(
+      user,
+      secret,
+      await generate({ secret }),
+      TEST_CLIENT,
+      before.token!,
+    );
     if (!enrolled.ok) throw new Error(`TOTP enrolment failed: ${enrolled.message}`);
     expect(enrolled.stage).toBe('active');
     return { password, secret, recoveryCodes: enrolled.recoveryCodes, token: enrolled.token };
@@ -412,7 +542,10 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
 
     const secondFactor = async (code: string) => {
       const pending = await pendingSecondFactor(email, password);
-      return { pending: pending.token, result: await hf.services.signIn.secondFactor(pending.user, code, TEST_CLIENT, pending.token) };
+      return {
+        pending: pending.token,
+        result: await hf.services.signIn.secondFactor(pending.user, code, TEST_CLIENT, pending.token),
+      };
     };
 
     const wrong = await secondFactor(await wrongCode(secret));
@@ -444,9 +577,17 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     const { password, secret, recoveryCodes, token } = await withTotp(email);
     for (const code of [await nextTotpCode(secret, token), recoveryCodes[0]!]) {
       const pending = [await pendingSecondFactor(email, password), await pendingSecondFactor(email, password)];
-      const results = await Promise.all(pending.map((p) => hf.services.signIn.secondFactor(p.user, code, TEST_CLIENT, p.token)));
-      expect(results.filter((r) => r.ok), code).toHaveLength(1);
-      expect(results.filter((r) => !r.ok), code).toEqual([{ ok: false, message: 'That code is not right.' }]);
+      const results = await Promise.all(
+        pending.map((p) => hf.services.signIn.secondFactor(p.user, code, TEST_CLIENT, p.token)),
+      );
+      expect(
+        results.filter((r) => r.ok),
+        code,
+      ).toHaveLength(1);
+      expect(
+        results.filter((r) => !r.ok),
+        code,
+      ).toEqual([{ ok: false, message: 'That code is not right.' }]);
     }
   });
 });

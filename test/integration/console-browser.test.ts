@@ -35,9 +35,17 @@ describe('the console in a browser', () => {
     hook = createServer((req, res) => {
       let body = '';
       req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => { alerts.push(JSON.parse(body)); res.end(); });
+      req.on('end', () => {
+        alerts.push(JSON.parse(body));
+        res.end();
+      });
     }).listen(hookPort, '127.0.0.1');
-    c = await startConsole({ database: 'pglite', remix: await builtApp(), workspaces: new WorkspaceStatuses(adminConfig(), pino({ level: 'silent' })), settings: { alertWebhook: `http://127.0.0.1:${hookPort}/alerts`, signInsPerMinute: 1000 } });
+    c = await startConsole({
+      database: 'pglite',
+      remix: await builtApp(),
+      workspaces: new WorkspaceStatuses(adminConfig(), pino({ level: 'silent' })),
+      settings: { alertWebhook: `http://127.0.0.1:${hookPort}/alerts`, signInsPerMinute: 1000 },
+    });
     browser = await launchBrowser();
     await mkdir(SCREENSHOTS, { recursive: true });
   });
@@ -55,7 +63,8 @@ describe('the console in a browser', () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     return context.newPage();
   }
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const shot = (page: Page, name: string) =>
+    page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
   const url = (p: string) => `${c.url}${p}`;
 
   async function passwordSignIn(page: Page, email: string, password: string) {
@@ -115,14 +124,35 @@ describe('the console in a browser', () => {
     const name = await w.create('console');
     // What the operator reports once everything is provisioned.
     await w.rest.request('PATCH', `${objectPath('Workspace', name)}/status`, {
-      body: { status: { phase: 'Ready', conditions: [{ type: 'Ready', status: 'True', reason: 'Provisioned', message: 'all parts are ready', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }] } },
+      body: {
+        status: {
+          phase: 'Ready',
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'Provisioned',
+              message: 'all parts are ready',
+              lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+            },
+          ],
+        },
+      },
       contentType: MERGE_PATCH,
     });
     const page = await newPage();
     await passwordSignIn(page, c.bootstrap.email, adminPassword);
     await page.waitForURL(url('/'));
     const row = page.locator('section[aria-labelledby=unassigned] tr', { hasText: name });
-    await expect.poll(async () => { await page.reload(); return row.count(); }, { timeout: 15_000 }).toBe(1);
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return row.count();
+        },
+        { timeout: 15_000 },
+      )
+      .toBe(1);
     expect(await row.locator('.badge').textContent()).toBe('Ready');
     await row.getByRole('button', { name: /Create tenant/ }).click();
     await page.waitForURL(url(`/tenants/${name}`));
@@ -138,7 +168,11 @@ describe('the console in a browser', () => {
     const page = await newPage();
     await passwordSignIn(page, c.bootstrap.email, adminPassword);
     await page.waitForURL(url('/'));
-    for (const [id, name] of [['acme', 'Acme Corp'], ['globex', 'Globex'], ['initech', 'Initech']]) {
+    for (const [id, name] of [
+      ['acme', 'Acme Corp'],
+      ['globex', 'Globex'],
+      ['initech', 'Initech'],
+    ]) {
       await page.goto(url('/'));
       await page.getByLabel('Id', { exact: true }).fill(id!);
       await page.getByLabel('Name', { exact: true }).fill(name!);
@@ -241,17 +275,24 @@ describe('the console in a browser', () => {
     const evilPort = await freePort();
     const evil = createServer((_req, res) => {
       res.setHeader('content-type', 'text/html');
-      res.end(`<form method="post" action="${url('/tenants/acme')}"><input name="intent" value="settings"><input name="displayName" value="Pwned"></form><script>document.forms[0].submit()</script>`);
+      res.end(
+        `<form method="post" action="${url('/tenants/acme')}"><input name="intent" value="settings"><input name="displayName" value="Pwned"></form><script>document.forms[0].submit()</script>`,
+      );
     }).listen(evilPort, '127.0.0.1');
     try {
-      const answer = page.waitForResponse((r) => r.url().startsWith(url('/tenants/acme')) && r.request().method() === 'POST');
+      const answer = page.waitForResponse(
+        (r) => r.url().startsWith(url('/tenants/acme')) && r.request().method() === 'POST',
+      );
       await page.goto(`http://127.0.0.1:${evilPort}/`);
       expect((await answer).status()).toBe(403);
     } finally {
       evil.close();
     }
     // Same origin, but a forged token.
-    const forged = await page.request.patch(url('/api/tenants/acme'), { data: { displayName: 'Pwned' }, headers: { 'x-csrf-token': 'forged' } });
+    const forged = await page.request.patch(url('/api/tenants/acme'), {
+      data: { displayName: 'Pwned' },
+      headers: { 'x-csrf-token': 'forged' },
+    });
     expect(forged.status()).toBe(403);
     await page.goto(url('/tenants/acme'));
     await page.getByRole('heading', { name: 'Acme Corp' }).waitFor();
@@ -264,15 +305,29 @@ describe('the console in a browser', () => {
       // Each answer before the next try, so that no attempt is cut off by the next page load.
       await page.getByRole('alert').waitFor();
     }
-    expect(await page.getByRole('alert').textContent()).toMatch(/locked after repeated failed sign-ins until \d\d:\d\d UTC/);
+    expect(await page.getByRole('alert').textContent()).toMatch(
+      /locked after repeated failed sign-ins until \d\d:\d\d UTC/,
+    );
     await passwordSignIn(page, alice.email, alice.password);
     await page.getByRole('alert').waitFor();
     expect(await page.getByRole('alert').textContent()).toContain('locked');
     await shot(page, 'sign-in-locked');
-    await expect.poll(() => alerts).toContainEqual(expect.objectContaining({ alert: 'account-locked', email: alice.email, tenantId: 'acme', failures: 5 }));
+    await expect
+      .poll(() => alerts)
+      .toContainEqual(
+        expect.objectContaining({ alert: 'account-locked', email: alice.email, tenantId: 'acme', failures: 5 }),
+      );
     // And on the tenant's Workspace, where `kubectl describe ws acme` shows it.
     const events = adminConfig().makeApiClient(k8s.EventsV1Api);
-    await expect.poll(async () => (await events.listNamespacedEvent({ namespace: 'default', fieldSelector: 'regarding.name=acme,reason=AccountLocked' })).items.map((e) => e.note))
+    await expect
+      .poll(async () =>
+        (
+          await events.listNamespacedEvent({
+            namespace: 'default',
+            fieldSelector: 'regarding.name=acme,reason=AccountLocked',
+          })
+        ).items.map((e) => e.note),
+      )
       .toContainEqual(expect.stringContaining(`console account ${alice.email} locked after 5 failed sign-ins`));
 
     const admin = await adminOn('/tenants/acme');
@@ -282,10 +337,15 @@ describe('the console in a browser', () => {
     await page.waitForURL(url('/login/second-factor'));
   });
 
-  it('signs in through the tenant\'s OpenID provider, creating the account from the group mapping', async () => {
+  it("signs in through the tenant's OpenID provider, creating the account from the group mapping", async () => {
     oidc = await startOidcProvider({
-      clientId: 'holdfast', clientSecret: 'oidc-secret', redirectUris: [url('/auth/oidc/callback')],
-      accounts: { bob: { email: 'bob@acme.test', name: 'Bob Builder', groups: ['acme-admins'] }, eve: { email: 'eve@acme.test', groups: ['visitors'] } },
+      clientId: 'holdfast',
+      clientSecret: 'oidc-secret',
+      redirectUris: [url('/auth/oidc/callback')],
+      accounts: {
+        bob: { email: 'bob@acme.test', name: 'Bob Builder', groups: ['acme-admins'] },
+        eve: { email: 'eve@acme.test', groups: ['visitors'] },
+      },
     });
     const admin = await adminOn('/tenants/acme');
     const oidcForm = admin.locator('section[aria-labelledby=oidc]');
@@ -316,7 +376,9 @@ describe('the console in a browser', () => {
     };
     await ssoSignIn('eve');
     await page.waitForURL((u) => u.pathname === '/login');
-    expect(await page.getByRole('alert').textContent()).toContain('None of your groups (visitors) gives a role in Acme Corp');
+    expect(await page.getByRole('alert').textContent()).toContain(
+      'None of your groups (visitors) gives a role in Acme Corp',
+    );
 
     await ssoSignIn('bob');
     await page.waitForURL(url('/'));
@@ -324,9 +386,10 @@ describe('the console in a browser', () => {
     expect(await page.locator('.who small').textContent()).toBe('Tenant admin · acme');
   });
 
-  it('signs in through the tenant\'s SAML IdP, with signed assertions', async () => {
+  it("signs in through the tenant's SAML IdP, with signed assertions", async () => {
     saml = await startSamlIdp({
-      spEntityId: url('/auth/saml/globex'), acsUrl: url('/auth/saml/globex/acs'),
+      spEntityId: url('/auth/saml/globex'),
+      acsUrl: url('/auth/saml/globex/acs'),
       users: { carol: { email: 'carol@globex.test', name: 'Carol', groups: ['globex-audit'] } },
     });
     const admin = await adminOn('/tenants/globex');

@@ -10,7 +10,10 @@ import { TEST_CLIENT, startConsole, strongPassword, type TestConsole } from '../
 /** The anonymous CSRF cookie and the token of the sign-in form, as a browser gets them. */
 async function signInForm(c: TestConsole): Promise<{ cookie: string; csrf: string }> {
   const res = await fetch(`${c.url}/login`);
-  const cookie = res.headers.getSetCookie().map((v) => v.split(';')[0]!).join('; ');
+  const cookie = res.headers
+    .getSetCookie()
+    .map((v) => v.split(';')[0]!)
+    .join('; ');
   const csrf = /name="_csrf" value="([^"]+)"/.exec(await res.text())![1]!;
   return { cookie, csrf };
 }
@@ -23,7 +26,10 @@ describe('console sign-in limits and headers', () => {
   async function auditorWithPassword(email: string, state: Partial<typeof users.$inferInsert>): Promise<string> {
     const password = strongPassword();
     const { user } = await c.services.tenants.createUser(root, null, { email, role: 'auditor' }, TEST_CLIENT);
-    await c.services.database.db.update(users).set({ passwordHash: await hashPassword(password), mustChangePassword: false, ...state }).where(eq(users.id, user.id));
+    await c.services.database.db
+      .update(users)
+      .set({ passwordHash: await hashPassword(password), mustChangePassword: false, ...state })
+      .where(eq(users.id, user.id));
     return password;
   }
 
@@ -40,37 +46,54 @@ describe('console sign-in limits and headers', () => {
 
   it('limits sign-in attempts per address and says how long to wait', async () => {
     const { cookie, csrf } = await signInForm(c);
-    const post = () => fetch(`${c.url}/login?index`, {
-      method: 'POST', redirect: 'manual',
-      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ _csrf: csrf, email: 'nobody@example.test', password: 'Wrong-password-1' }),
-    });
+    const post = () =>
+      fetch(`${c.url}/login?index`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrf, email: 'nobody@example.test', password: 'Wrong-password-1' }),
+      });
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push((await post()).status);
     expect(statuses).toEqual([200, 200, 200]);
     const limited = await post();
     expect(limited.status).toBe(429);
-    expect(((await limited.json()) as { message: string }).message).toMatch(/^Too many sign-in attempts from your address\. Wait \d+ seconds/);
+    expect(((await limited.json()) as { message: string }).message).toMatch(
+      /^Too many sign-in attempts from your address\. Wait \d+ seconds/,
+    );
     // Reading pages is not limited.
     expect((await fetch(`${c.url}/login`)).status).toBe(200);
   });
 
   it('counts the path in any letter case toward the limit', async () => {
-    const limited = await startConsole({ database: 'pglite', remix: await builtApp(), settings: { signInsPerMinute: 2 } });
+    const limited = await startConsole({
+      database: 'pglite',
+      remix: await builtApp(),
+      settings: { signInsPerMinute: 2 },
+    });
     try {
       const { cookie, csrf } = await signInForm(limited);
-      const post = (path: string) => fetch(`${limited.url}${path}`, {
-        method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ _csrf: csrf, email: 'nobody@example.test', password: 'Wrong-password-1' }),
-      });
-      expect([(await post('/login?index')).status, (await post('/LOGIN?index')).status, (await post('/Login?index')).status]).toEqual([200, 200, 429]);
+      const post = (path: string) =>
+        fetch(`${limited.url}${path}`, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ _csrf: csrf, email: 'nobody@example.test', password: 'Wrong-password-1' }),
+        });
+      expect([
+        (await post('/login?index')).status,
+        (await post('/LOGIN?index')).status,
+        (await post('/Login?index')).status,
+      ]).toEqual([200, 200, 429]);
     } finally {
       await limited.stop();
     }
   });
 
   it('shows only error messages the console signed, not text from a link', async () => {
-    const forged = await (await fetch(`${c.url}/login?error=${encodeURIComponent('Call +1-555-0100 to unlock')}`)).text();
+    const forged = await (
+      await fetch(`${c.url}/login?error=${encodeURIComponent('Call +1-555-0100 to unlock')}`)
+    ).text();
     expect(forged).not.toContain('role="alert"');
     const bad = await fetch(`${c.url}/login/sso?tenant=Not%20Valid`, { redirect: 'manual' });
     const page = await (await fetch(new URL(bad.headers.get('location')!, c.url))).text();
@@ -85,7 +108,10 @@ describe('console sign-in limits and headers', () => {
   });
 
   it('keeps counting wrong TOTP codes after a right password, until the whole sign-in succeeds', async () => {
-    const password = await auditorWithPassword('guessed@holdfast.test', { passwordChangedAt: new Date(), totpSecret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP' });
+    const password = await auditorWithPassword('guessed@holdfast.test', {
+      passwordChangedAt: new Date(),
+      totpSecret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP',
+    });
     const wrongCodes = async (n: number) => {
       const first = await c.services.signIn.password('guessed@holdfast.test', password, TEST_CLIENT);
       if (!first.ok) return first.message;
@@ -104,20 +130,46 @@ describe('console sign-in limits and headers', () => {
   });
 
   it('asks for a new password once the current one is older than 365 days', async () => {
-    const password = await auditorWithPassword('old@holdfast.test', { passwordChangedAt: new Date(Date.now() - 366 * 86_400_000) });
+    const password = await auditorWithPassword('old@holdfast.test', {
+      passwordChangedAt: new Date(Date.now() - 366 * 86_400_000),
+    });
     const result = await c.services.signIn.password('old@holdfast.test', password, TEST_CLIENT);
     expect(result).toMatchObject({ ok: true, stage: 'password-change' });
-    const page = await fetch(`${c.url}/login/new-password`, { headers: { cookie: `holdfast-session=${(result as { token: string }).token}` } });
+    const page = await fetch(`${c.url}/login/new-password`, {
+      headers: { cookie: `holdfast-session=${(result as { token: string }).token}` },
+    });
     expect(await page.text()).toContain('is older than 365 days');
-    expect((await fetch(`${c.url}/api/me`, { headers: { cookie: `holdfast-session=${(result as { token: string }).token}` } })).status).toBe(401);
+    expect(
+      (
+        await fetch(`${c.url}/api/me`, {
+          headers: { cookie: `holdfast-session=${(result as { token: string }).token}` },
+        })
+      ).status,
+    ).toBe(401);
   });
 
   it('never signs in to an account by e-mail alone, and takes the role from the groups at every SSO sign-in', async () => {
     await c.services.tenants.create(root, { id: 'sso-corp', displayName: 'SSO Corp' }, TEST_CLIENT);
-    await c.services.tenants.update(root, 'sso-corp', { roleMapping: [{ group: 'admins', role: 'tenant-admin' }, { group: 'staff', role: 'auditor' }] }, TEST_CLIENT);
-    await c.services.tenants.createUser(root, 'sso-corp', { email: 'local@sso-corp.test', role: 'tenant-admin' }, TEST_CLIENT);
+    await c.services.tenants.update(
+      root,
+      'sso-corp',
+      {
+        roleMapping: [
+          { group: 'admins', role: 'tenant-admin' },
+          { group: 'staff', role: 'auditor' },
+        ],
+      },
+      TEST_CLIENT,
+    );
+    await c.services.tenants.createUser(
+      root,
+      'sso-corp',
+      { email: 'local@sso-corp.test', role: 'tenant-admin' },
+      TEST_CLIENT,
+    );
     const tenant = (await c.services.tenants.forSignIn('sso-corp'))!;
-    const sso = (email: string, groups: string[], subject = email) => c.services.signIn.sso(tenant, { subject, email, groups }, 'oidc', TEST_CLIENT);
+    const sso = (email: string, groups: string[], subject = email) =>
+      c.services.signIn.sso(tenant, { subject, email, groups }, 'oidc', TEST_CLIENT);
 
     // A provider asserting the e-mail address of a local account does not get that account.
     const takeover = await sso('local@sso-corp.test', ['admins']);
@@ -125,7 +177,8 @@ describe('console sign-in limits and headers', () => {
     expect(takeover.ok ? '' : takeover.message).toContain('does not sign in through this identity provider');
 
     expect(await sso('dana@sso-corp.test', ['admins'])).toMatchObject({ ok: true, stage: 'active' });
-    const dana = async () => (await c.services.tenants.users(root, 'sso-corp')).find((u) => u.email === 'dana@sso-corp.test')!;
+    const dana = async () =>
+      (await c.services.tenants.users(root, 'sso-corp')).find((u) => u.email === 'dana@sso-corp.test')!;
     expect((await dana()).role).toBe('tenant-admin');
     expect(await sso('dana@sso-corp.test', ['staff'])).toMatchObject({ ok: true });
     expect((await dana()).role).toBe('auditor');
@@ -135,26 +188,54 @@ describe('console sign-in limits and headers', () => {
     expect(await sso('dana@sso-corp.test', ['admins'], 'someone-else')).toMatchObject({ ok: false });
   });
 
-  it("refuses a SAML response posted into a browser that did not start the sign-in (login CSRF)", async () => {
-    const idp = await startSamlIdp({ spEntityId: `${c.url}/auth/saml/saml-corp`, acsUrl: `${c.url}/auth/saml/saml-corp/acs`, users: { mallory: { email: 'mallory@saml-corp.test', groups: ['staff'] } } });
+  it('refuses a SAML response posted into a browser that did not start the sign-in (login CSRF)', async () => {
+    const idp = await startSamlIdp({
+      spEntityId: `${c.url}/auth/saml/saml-corp`,
+      acsUrl: `${c.url}/auth/saml/saml-corp/acs`,
+      users: { mallory: { email: 'mallory@saml-corp.test', groups: ['staff'] } },
+    });
     try {
       await c.services.tenants.create(root, { id: 'saml-corp', displayName: 'SAML Corp' }, TEST_CLIENT);
-      await c.services.tenants.update(root, 'saml-corp', { saml: { entryPoint: idp.entryPoint, idpCert: idp.cert, idpIssuer: idp.issuer }, roleMapping: [{ group: 'staff', role: 'auditor' }] }, TEST_CLIENT);
+      await c.services.tenants.update(
+        root,
+        'saml-corp',
+        {
+          saml: { entryPoint: idp.entryPoint, idpCert: idp.cert, idpIssuer: idp.issuer },
+          roleMapping: [{ group: 'staff', role: 'auditor' }],
+        },
+        TEST_CLIENT,
+      );
       // The attacker starts a sign-in in their own browser and keeps the IdP's signed answer.
       const start = await fetch(`${c.url}/auth/sso/saml-corp`, { redirect: 'manual' });
       expect(start.headers.getSetCookie().some((v) => v.startsWith('holdfast-sso='))).toBe(true);
       const idpUrl = start.headers.get('location')!;
       const login = firstForm(await (await fetch(idpUrl)).text(), idpUrl);
-      const { fields } = firstForm(await (await fetch(login.action, { method: 'POST', body: new URLSearchParams({ ...login.fields, username: 'mallory' }) })).text(), login.action);
+      const { fields } = firstForm(
+        await (
+          await fetch(login.action, {
+            method: 'POST',
+            body: new URLSearchParams({ ...login.fields, username: 'mallory' }),
+          })
+        ).text(),
+        login.action,
+      );
       expect(fields.SAMLResponse).toBeTruthy();
-      const post = (cookie: string) => fetch(`${c.url}/auth/saml/saml-corp/acs`, {
-        method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) }, body: new URLSearchParams(fields),
-      });
+      const post = (cookie: string) =>
+        fetch(`${c.url}/auth/saml/saml-corp/acs`, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
+          body: new URLSearchParams(fields),
+        });
       // Auto-posted into the victim's browser: no cookie from the start of this sign-in.
       const victim = await post('');
       expect(victim.status).toBe(302);
       expect(decodeURIComponent(victim.headers.get('location')!)).toContain('was not started in this browser');
-      expect(victim.headers.getSetCookie().some((v) => v.startsWith('holdfast-session=') && !v.startsWith('holdfast-session=;'))).toBe(false);
+      expect(
+        victim.headers
+          .getSetCookie()
+          .some((v) => v.startsWith('holdfast-session=') && !v.startsWith('holdfast-session=;')),
+      ).toBe(false);
     } finally {
       await idp.stop();
     }
@@ -167,7 +248,9 @@ describe('console sign-in limits and headers', () => {
     const cookie = `holdfast-session=${token}`;
     expect((await fetch(`${c.url}/api/me`, { headers: { cookie } })).status).toBe(200);
     const out = await fetch(`${c.url}/logout`, {
-      method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ _csrf: c.services.csrf.issue(token) }),
     });
     expect(out.status).toBe(302);

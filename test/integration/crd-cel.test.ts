@@ -27,7 +27,9 @@ const crd: k8s.V1CustomResourceDefinition = {
               spec: {
                 type: 'object',
                 properties: { min: { type: 'integer' }, max: { type: 'integer' } },
-                x_kubernetes_validations: [{ rule: 'self.min <= self.max', message: 'spec.min must not exceed spec.max' }],
+                x_kubernetes_validations: [
+                  { rule: 'self.min <= self.max', message: 'spec.min must not exceed spec.max' },
+                ],
               },
             },
           },
@@ -78,7 +80,10 @@ describe('custom resources on the test apiserver', () => {
     try {
       // Created only once the watch is open, so the event cannot be missed.
       await custom.createNamespacedCustomObject({
-        group, version: 'v1', namespace, plural,
+        group,
+        version: 'v1',
+        namespace,
+        plural,
         body: { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name }, spec: { min: 1, max: 3 } },
       });
       const added = await eventually('ADDED event', async () => {
@@ -94,10 +99,21 @@ describe('custom resources on the test apiserver', () => {
   it('rejects an object that breaks a CEL rule, with the rule message', async () => {
     const err = await custom
       .createNamespacedCustomObject({
-        group, version: 'v1', namespace, plural,
-        body: { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name: uniqueName('bad') }, spec: { min: 5, max: 2 } },
+        group,
+        version: 'v1',
+        namespace,
+        plural,
+        body: {
+          apiVersion: `${group}/v1`,
+          kind: 'Gadget',
+          metadata: { name: uniqueName('bad') },
+          spec: { min: 5, max: 2 },
+        },
       })
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(k8s.ApiException);
     const apiErr = err as k8s.ApiException<string>;
     expect(apiErr.code).toBe(422);

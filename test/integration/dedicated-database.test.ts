@@ -15,16 +15,22 @@ describe('Dedicated database objects', () => {
   const w = new Workspaces();
   const name = uniqueName('dedicated');
   const ws: Workspace = {
-    apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace',
+    apiVersion: 'holdfast.io/v1alpha1',
+    kind: 'Workspace',
     metadata: { name, uid: '00000000-0000-0000-0000-000000000001' },
     spec: WorkspaceSpec.parse({ database: { version: '16', resources: { cpu: '500m', memory: '1Gi' } } }),
   };
   // Applied without owner references: this test has no Workspace object.
-  const strip = <T extends { metadata: object }>(o: T): T => ({ ...o, metadata: { ...o.metadata, ownerReferences: undefined } });
+  const strip = <T extends { metadata: object }>(o: T): T => ({
+    ...o,
+    metadata: { ...o.metadata, ownerReferences: undefined },
+  });
 
   beforeAll(async () => {
     await w.rest.request('PATCH', pathOf(desiredNamespace(ws)), {
-      body: strip(desiredNamespace(ws)), contentType: APPLY_PATCH, query: { fieldManager: 'holdfast-test', force: 'true' },
+      body: strip(desiredNamespace(ws)),
+      contentType: APPLY_PATCH,
+      query: { fieldManager: 'holdfast-test', force: 'true' },
     });
     await eventually('default ServiceAccount', async () => w.object('ServiceAccount', 'default', namespaceOf(name)));
   });
@@ -35,14 +41,28 @@ describe('Dedicated database objects', () => {
   it('are accepted by the apiserver, and the pod passes restricted admission', async () => {
     for (const obj of desiredDatabaseObjects(ws)) {
       await w.rest.request('PATCH', pathOf(obj), {
-        body: strip(obj), contentType: APPLY_PATCH, query: { fieldManager: 'holdfast-test', force: 'true', fieldValidation: 'Strict' },
+        body: strip(obj),
+        contentType: APPLY_PATCH,
+        query: { fieldManager: 'holdfast-test', force: 'true', fieldValidation: 'Strict' },
       });
     }
-    const pod = await eventually('pod db-0 created by the StatefulSet controller', async () =>
-      w.rest.get<{ spec: { containers: { image: string; securityContext: Record<string, unknown> }[] } }>(`/api/v1/namespaces/${namespaceOf(name)}/pods/db-0`), 30_000);
+    const pod = await eventually(
+      'pod db-0 created by the StatefulSet controller',
+      async () =>
+        w.rest.get<{ spec: { containers: { image: string; securityContext: Record<string, unknown> }[] } }>(
+          `/api/v1/namespaces/${namespaceOf(name)}/pods/db-0`,
+        ),
+      30_000,
+    );
     expect(pod.spec.containers[0]?.image).toBe('docker.io/library/postgres:16');
-    expect(pod.spec.containers[0]?.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
-    const events = await w.rest.get<{ items: { reason: string; message?: string }[] }>(`/api/v1/namespaces/${namespaceOf(name)}/events`);
+    expect(pod.spec.containers[0]?.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    });
+    const events = await w.rest.get<{ items: { reason: string; message?: string }[] }>(
+      `/api/v1/namespaces/${namespaceOf(name)}/events`,
+    );
     expect(events.items.filter((e) => e.reason === 'FailedCreate').map((e) => e.message)).toEqual([]);
   });
 });

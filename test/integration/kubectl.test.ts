@@ -16,7 +16,9 @@ const root = path.resolve(import.meta.dirname, '../..');
 
 async function kubectl(...args: string[]): Promise<string> {
   const { stdout: dir } = await run(path.join(root, 'hack/build-tools.sh'), ['--print-dir', 'kubernetes']);
-  const { stdout } = await run(path.join(dir.trim(), 'kubectl'), args, { env: { ...process.env, KUBECONFIG: inject('kubeconfig') } });
+  const { stdout } = await run(path.join(dir.trim(), 'kubectl'), args, {
+    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
+  });
   return stdout;
 }
 
@@ -44,7 +46,15 @@ describe('kubectl', () => {
     await w.waitForCondition(name, 'Ready', 'True');
 
     const table = (await kubectl('get', 'ws', name)).trim().split('\n');
-    expect(table[0]?.split(/\s{2,}/)).toEqual(['NAME', 'PHASE', 'MODE', 'READY', 'LAST BACKUP', 'LAST VERIFIED', 'AGE']);
+    expect(table[0]?.split(/\s{2,}/)).toEqual([
+      'NAME',
+      'PHASE',
+      'MODE',
+      'READY',
+      'LAST BACKUP',
+      'LAST VERIFIED',
+      'AGE',
+    ]);
     expect(table[1]).toMatch(new RegExp(`^${name}\\s+Ready\\s+Dedicated\\s+True\\s+`));
     const wide = await kubectl('get', 'workspaces.holdfast.io', name, '-o', 'wide');
     expect(wide).toMatch(/REASON\s+NAMESPACE/);

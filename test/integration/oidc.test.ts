@@ -54,7 +54,12 @@ interface Form {
 }
 
 function unescapeHtml(s: string): string {
-  return s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }
 
 // The provider's development pages each have one form of their own.
@@ -113,7 +118,9 @@ async function browse(authorizationUrl: string, redirectUri: string, options: Br
     const body = await response.text();
     const form = response.ok ? parseForm(body) : undefined;
     if (form === undefined) {
-      throw new Error(`unexpected ${response.status} from ${url.href} after ${visited.join(' → ')}: ${body.slice(0, 500)}`);
+      throw new Error(
+        `unexpected ${response.status} from ${url.href} after ${visited.join(' → ')}: ${body.slice(0, 500)}`,
+      );
     }
     options.trace?.prompts.push(form.fields.prompt ?? '?');
     if (form.fields.prompt === 'login' && options.abort) {
@@ -150,14 +157,22 @@ describe('OpenID Connect sign-in', () => {
         nomail: { email: '', name: 'No Mail' },
       },
     });
-    settings = { issuer: idp.issuer, clientId, clientSecret: 'test-secret-with-/+=-characters', scopes: 'openid email profile groups' };
+    settings = {
+      issuer: idp.issuer,
+      clientId,
+      clientSecret: 'test-secret-with-/+=-characters',
+      scopes: 'openid email profile groups',
+    };
   });
 
   afterAll(async () => {
     await idp?.stop();
   });
 
-  async function signIn(login: string, overrides: Partial<OidcSettings> = {}): Promise<{ client: OidcClient; callback: URL; pending: OidcPending }> {
+  async function signIn(
+    login: string,
+    overrides: Partial<OidcSettings> = {},
+  ): Promise<{ client: OidcClient; callback: URL; pending: OidcPending }> {
     const client = await OidcClient.discover({ ...settings, ...overrides });
     const { url, pending } = client.begin(redirectUri);
     const callback = await browse(url, redirectUri, { login });
@@ -193,7 +208,11 @@ describe('OpenID Connect sign-in', () => {
 
   it('gives an empty group list and no name when the provider has none', async () => {
     const { client, callback, pending } = await signIn('bob');
-    await expect(client.finish(callback, pending)).resolves.toEqual({ subject: 'bob', email: 'bob@example.com', groups: [] });
+    await expect(client.finish(callback, pending)).resolves.toEqual({
+      subject: 'bob',
+      email: 'bob@example.com',
+      groups: [],
+    });
   });
 
   it('refuses an answer whose state is not the one this sign-in sent', async () => {
@@ -216,7 +235,9 @@ describe('OpenID Connect sign-in', () => {
 
     const second = await signIn('alice');
     await second.client.finish(second.callback, second.pending);
-    await expect(second.client.finish(second.callback, second.pending)).rejects.toThrow(/rejected the authorization code/);
+    await expect(second.client.finish(second.callback, second.pending)).rejects.toThrow(
+      /rejected the authorization code/,
+    );
   });
 
   it('refuses an ID token whose nonce is not the one this sign-in sent', async () => {
@@ -232,14 +253,18 @@ describe('OpenID Connect sign-in', () => {
     const callback = await browse(url, redirectUri, { login: 'alice', abort: true });
     expect(callback.searchParams.get('error')).toBe('access_denied');
     await expect(client.finish(callback, pending)).rejects.toThrow(
-      new SsoError('the identity provider refused the sign-in: error=access_denied (End-User aborted interaction); if this persists, ask the provider\'s administrator whether you may use client holdfast-console'),
+      new SsoError(
+        "the identity provider refused the sign-in: error=access_denied (End-User aborted interaction); if this persists, ask the provider's administrator whether you may use client holdfast-console",
+      ),
     );
   });
 
   it('reports an unknown login name as refused by the provider', async () => {
     const { client, callback, pending } = await signIn('mallory');
     expect(callback.searchParams.get('error')).toBe('access_denied');
-    await expect(client.finish(callback, pending)).rejects.toThrow(/refused the sign-in: error=access_denied \(no account named "mallory" at this provider\)/);
+    await expect(client.finish(callback, pending)).rejects.toThrow(
+      /refused the sign-in: error=access_denied \(no account named "mallory" at this provider\)/,
+    );
   });
 
   it('says what to fix when the provider returns no email', async () => {
@@ -262,7 +287,9 @@ describe('OpenID Connect sign-in', () => {
   });
 
   it('requires https for an issuer that is not on this machine', async () => {
-    const error = await OidcClient.discover({ issuer: 'http://idp.example.com/realms/main', clientId }).catch((e: unknown) => e);
+    const error = await OidcClient.discover({ issuer: 'http://idp.example.com/realms/main', clientId }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SsoError);
     expect((error as SsoError).message).toMatch(/http; https is required/);
 
@@ -280,6 +307,8 @@ describe('OpenID Connect sign-in', () => {
 
   it('refuses a wrong client secret with advice', async () => {
     const { client, callback, pending } = await signIn('alice', { clientSecret: 'wrong' });
-    await expect(client.finish(callback, pending)).rejects.toThrow(/rejected the credentials of client holdfast-console.*check the client id and secret/);
+    await expect(client.finish(callback, pending)).rejects.toThrow(
+      /rejected the credentials of client holdfast-console.*check the client id and secret/,
+    );
   });
 });

@@ -36,12 +36,18 @@ describe('operator runtime', () => {
     for (let i = 0; i < 12; i++) names.push(await w.create('kill', { volume: { storageClassName: encrypted } }));
     const first = await operator(w, 'first');
     // Kill it as soon as it has started writing, before it can have finished.
-    await eventually('the first namespace', async () => {
-      for (const n of names) if (await w.object('Namespace', namespaceOf(n))) return true;
-      return undefined;
-    }, 30_000);
+    await eventually(
+      'the first namespace',
+      async () => {
+        for (const n of names) if (await w.object('Namespace', namespaceOf(n))) return true;
+        return undefined;
+      },
+      30_000,
+    );
     await first.kill();
-    const readyBefore = (await Promise.all(names.map((n) => w.get(n)))).filter((ws) => w.condition(ws, 'Ready')?.status === 'True').length;
+    const readyBefore = (await Promise.all(names.map((n) => w.get(n)))).filter(
+      (ws) => w.condition(ws, 'Ready')?.status === 'True',
+    ).length;
     expect(readyBefore).toBeLessThan(names.length);
 
     await operator(w, 'second');
@@ -70,7 +76,11 @@ describe('operator runtime', () => {
 
     await operator(w, 'up-again');
     await w.waitGone(name, 60_000);
-    await eventually('namespace gone', async () => ((await w.object('Namespace', namespaceOf(name))) ? undefined : true), 60_000);
+    await eventually(
+      'namespace gone',
+      async () => ((await w.object('Namespace', namespaceOf(name))) ? undefined : true),
+      60_000,
+    );
   });
 
   it('runs one leader among two replicas; the standby takes over when the leader is killed', async () => {
@@ -89,7 +99,11 @@ describe('operator runtime', () => {
 
     await leader.kill();
     const killedAt = Date.now();
-    await eventually('the standby to lead', async () => ((await standby.metric('holdfast_leader')) === 1 ? true : undefined), 30_000);
+    await eventually(
+      'the standby to lead',
+      async () => ((await standby.metric('holdfast_leader')) === 1 ? true : undefined),
+      30_000,
+    );
     const takeoverMs = Date.now() - killedAt;
     // It must wait out the dead leader's lease; it must not wait much longer.
     expect(takeoverMs).toBeGreaterThanOrEqual(LEASE_MS - 1500);
@@ -126,7 +140,12 @@ describe('operator runtime', () => {
 
     await operator(w, 'failing');
     await rest.request('POST', '/apis/holdfast.io/v1alpha1/workspaces', {
-      body: { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name: bad, labels: { 'holdfast.io/test': w.run } }, spec: { volume: { storageClassName: encrypted } } },
+      body: {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'Workspace',
+        metadata: { name: bad, labels: { 'holdfast.io/test': w.run } },
+        spec: { volume: { storageClassName: encrypted } },
+      },
     });
     const good: string[] = [];
     for (let i = 0; i < 5; i++) good.push(await w.create('ok', { volume: { storageClassName: encrypted } }));
@@ -139,7 +158,8 @@ describe('operator runtime', () => {
 
     // Let it go, so the cluster is left clean for the other suites.
     await rest.request('PATCH', `/api/v1/namespaces/${namespaceOf(bad)}/configmaps/keep`, {
-      body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json',
+      body: { metadata: { finalizers: null } },
+      contentType: 'application/merge-patch+json',
     });
     await w.delete(bad);
   });

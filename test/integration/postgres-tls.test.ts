@@ -13,8 +13,14 @@ describe('harness PostgreSQL', () => {
 
   it('accepts a verify-full TLS connection with the harness CA', async () => {
     const sql = postgres({
-      host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: 'postgres',
-      ssl: { ca: pg.ca, rejectUnauthorized: true }, max: 1, onnotice: () => undefined,
+      host: pg.host,
+      port: pg.port,
+      user: pg.user,
+      password: pg.password,
+      database: 'postgres',
+      ssl: { ca: pg.ca, rejectUnauthorized: true },
+      max: 1,
+      onnotice: () => undefined,
     });
     try {
       const [row] = await sql<{ ssl: boolean; version: string }[]>`
@@ -28,8 +34,14 @@ describe('harness PostgreSQL', () => {
 
   it('refuses a server certificate signed by a CA the client does not trust', async () => {
     const sql = postgres({
-      host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: 'postgres',
-      ssl: { rejectUnauthorized: true }, max: 1, connect_timeout: 5,
+      host: pg.host,
+      port: pg.port,
+      user: pg.user,
+      password: pg.password,
+      database: 'postgres',
+      ssl: { rejectUnauthorized: true },
+      max: 1,
+      connect_timeout: 5,
     });
     try {
       await expect(sql`select 1`).rejects.toThrow(/self[- ]signed|unable to (get|verify)/i);
@@ -40,8 +52,14 @@ describe('harness PostgreSQL', () => {
 
   it('refuses a connection without TLS', async () => {
     const sql = postgres({
-      host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: 'postgres',
-      ssl: false, max: 1, connect_timeout: 5,
+      host: pg.host,
+      port: pg.port,
+      user: pg.user,
+      password: pg.password,
+      database: 'postgres',
+      ssl: false,
+      max: 1,
+      connect_timeout: 5,
     });
     try {
       await expect(sql`select 1`).rejects.toThrow(/no pg_hba\.conf entry.*no encryption/);

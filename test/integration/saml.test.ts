@@ -101,7 +101,10 @@ describe('SAML sign-in', () => {
     try {
       // The tenant trusts `idp`'s certificate, but the response comes from a
       // server with its own key.
-      const client = new SamlClient(settingsFor(idp, { entryPoint: impostor.entryPoint, idpIssuer: undefined }), acsUrl);
+      const client = new SamlClient(
+        settingsFor(idp, { entryPoint: impostor.entryPoint, idpIssuer: undefined }),
+        acsUrl,
+      );
       const { fields } = await signInAtIdp(await client.begin('/'), 'alice');
       const err = await refusal(client.finish(fields));
       expect(err.message).toContain(NOT_SIGNED);
@@ -119,7 +122,10 @@ describe('SAML sign-in', () => {
     try {
       const client = new SamlClient(settingsFor(partlySigned), acsUrl);
       const { fields } = await signInAtIdp(await client.begin('/'), 'alice');
-      const signatures = Buffer.from(fields.SAMLResponse ?? '', 'base64').toString().match(/<ds:Signature /g) ?? [];
+      const signatures =
+        Buffer.from(fields.SAMLResponse ?? '', 'base64')
+          .toString()
+          .match(/<ds:Signature /g) ?? [];
       expect(signatures).toHaveLength(Object.keys(signing).length === 2 ? 0 : 1);
       const err = await refusal(client.finish(fields));
       expect(err.message).toContain(NOT_SIGNED);
@@ -185,10 +191,16 @@ describe('SAML sign-in', () => {
     const client = new SamlClient(settingsFor(idp), acsUrl);
     const url = await client.begin('/');
     const login = firstForm(await (await fetch(url)).text(), url);
-    const wrong = await fetch(login.action, { method: 'POST', body: new URLSearchParams({ ...login.fields, username: 'mallory' }) });
+    const wrong = await fetch(login.action, {
+      method: 'POST',
+      body: new URLSearchParams({ ...login.fields, username: 'mallory' }),
+    });
     expect(wrong.status).toBe(401);
     const retry = firstForm(await wrong.text(), login.action);
-    const right = await fetch(retry.action, { method: 'POST', body: new URLSearchParams({ ...retry.fields, username: 'bob' }) });
+    const right = await fetch(retry.action, {
+      method: 'POST',
+      body: new URLSearchParams({ ...retry.fields, username: 'bob' }),
+    });
     expect(right.status).toBe(200);
     const { identity } = await client.finish(firstForm(await right.text(), retry.action).fields);
     expect(identity.email).toBe('bob@acme.test');

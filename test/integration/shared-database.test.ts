@@ -10,7 +10,15 @@ import { installCrds, startOperator, type RunningOperator } from '../harness/ope
 import { startPostgres, type TestPostgres } from '../harness/postgres.js';
 import { Workspaces } from '../harness/workspaces.js';
 
-interface App { host: string; port: number; dbname: string; user: string; password: string; uri: string; ca: string }
+interface App {
+  host: string;
+  port: number;
+  dbname: string;
+  user: string;
+  password: string;
+  uri: string;
+  ca: string;
+}
 
 describe('Shared databases', () => {
   const w = new Workspaces();
@@ -21,29 +29,75 @@ describe('Shared databases', () => {
   const server = uniqueName('pg-shared');
 
   const appSecret = async (name: string): Promise<App> => {
-    const s = (await w.object('Secret', 'db-app', namespaceOf(name))) as { data: Record<string, string>; type: string } | undefined;
+    const s = (await w.object('Secret', 'db-app', namespaceOf(name))) as
+      { data: Record<string, string>; type: string } | undefined;
     const d = (k: string) => Buffer.from(s!.data[k] ?? '', 'base64').toString('utf8');
-    return { host: d('host'), port: Number(d('port')), dbname: d('dbname'), user: d('user'), password: d('password'), uri: d('uri'), ca: d('ca.crt') };
+    return {
+      host: d('host'),
+      port: Number(d('port')),
+      dbname: d('dbname'),
+      user: d('user'),
+      password: d('password'),
+      uri: d('uri'),
+      ca: d('ca.crt'),
+    };
   };
   // Exactly what an application would do with the Secret: verify-full TLS.
   const connectAs = (app: App, dbname = app.dbname, password = app.password) =>
-    postgres({ host: app.host, port: app.port, database: dbname, username: app.user, password, ssl: { ca: app.ca, servername: app.host, rejectUnauthorized: true }, max: 1, connect_timeout: 5, onnotice: () => undefined });
+    postgres({
+      host: app.host,
+      port: app.port,
+      database: dbname,
+      username: app.user,
+      password,
+      ssl: { ca: app.ca, servername: app.host, rejectUnauthorized: true },
+      max: 1,
+      connect_timeout: 5,
+      onnotice: () => undefined,
+    });
 
   beforeAll(async () => {
     await installCrds();
     pg = await startPostgres();
-    admin = postgres({ host: '127.0.0.1', port: pg.port, username: pg.user, password: pg.password, database: 'postgres', ssl: { ca: pg.ca, rejectUnauthorized: true }, max: 2, onnotice: () => undefined });
+    admin = postgres({
+      host: '127.0.0.1',
+      port: pg.port,
+      username: pg.user,
+      password: pg.password,
+      database: 'postgres',
+      ssl: { ca: pg.ca, rejectUnauthorized: true },
+      max: 2,
+      onnotice: () => undefined,
+    });
     encrypted = await w.storageClass({ encrypted: true });
     const ns = 'holdfast-system';
-    await w.rest.request('POST', `/api/v1/namespaces`, { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } }).catch(() => undefined);
+    await w.rest
+      .request('POST', `/api/v1/namespaces`, { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } })
+      .catch(() => undefined);
     const b64 = (t: string) => Buffer.from(t).toString('base64');
-    await w.rest.request('POST', collectionPath('Secret', ns), { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${server}-admin` }, data: { username: b64(pg.user), password: b64(pg.password) } } });
-    await w.rest.request('POST', collectionPath('Secret', ns), { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${server}-ca` }, data: { 'ca.crt': b64(pg.ca) } } });
+    await w.rest.request('POST', collectionPath('Secret', ns), {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: `${server}-admin` },
+        data: { username: b64(pg.user), password: b64(pg.password) },
+      },
+    });
+    await w.rest.request('POST', collectionPath('Secret', ns), {
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${server}-ca` }, data: { 'ca.crt': b64(pg.ca) } },
+    });
     await w.rest.request('POST', collectionPath('SharedDatabaseServer'), {
       body: {
-        apiVersion: 'holdfast.io/v1alpha1', kind: 'SharedDatabaseServer', metadata: { name: server },
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'SharedDatabaseServer',
+        metadata: { name: server },
         // The harness certificate names localhost.
-        spec: { host: 'localhost', port: pg.port, caSecretRef: { name: `${server}-ca`, namespace: ns }, adminSecretRef: { name: `${server}-admin`, namespace: ns } },
+        spec: {
+          host: 'localhost',
+          port: pg.port,
+          caSecretRef: { name: `${server}-ca`, namespace: ns },
+          adminSecretRef: { name: `${server}-admin`, namespace: ns },
+        },
       },
     });
     operator = await startOperator({ selector: w.selector, leaseName: w.run });
@@ -71,7 +125,9 @@ describe('Shared databases', () => {
     expect(ws.status?.database?.version).toMatch(/^\d+\.\d+/);
 
     const sql = connectAs(app);
-    const [row] = await sql<{ db: string; who: string; ssl: boolean }[]>`select current_database() as db, current_user as who, (select ssl from pg_stat_ssl where pid = pg_backend_pid()) as ssl`;
+    const [row] = await sql<
+      { db: string; who: string; ssl: boolean }[]
+    >`select current_database() as db, current_user as who, (select ssl from pg_stat_ssl where pid = pg_backend_pid()) as ssl`;
     expect(row).toEqual({ db: id, who: id, ssl: true });
     await sql`create table notes (id int primary key, body text)`;
     await sql.end();
@@ -102,7 +158,12 @@ describe('Shared databases', () => {
     // What a crashed earlier attempt leaves: the role, no database, no Secret.
     await admin.unsafe(`create role "${id}" login password 'leftover-password-123'`);
     await w.rest.request('POST', collectionPath('Workspace'), {
-      body: { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name, labels: { 'holdfast.io/test': w.run } }, spec: shared() },
+      body: {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'Workspace',
+        metadata: { name, labels: { 'holdfast.io/test': w.run } },
+        spec: shared(),
+      },
     });
     await w.waitForCondition(name, 'Ready', 'True');
     const sql = connectAs(await appSecret(name));
@@ -119,7 +180,8 @@ describe('Shared databases', () => {
     const open = connectAs(before);
     await open`select 1`;
     await w.rest.request('PATCH', objectPath('Workspace', name), {
-      body: { metadata: { annotations: { 'holdfast.io/rotate-password': '2026-11-25T17:00' } } }, contentType: 'application/merge-patch+json',
+      body: { metadata: { annotations: { 'holdfast.io/rotate-password': '2026-11-25T17:00' } } },
+      contentType: 'application/merge-patch+json',
     });
     const after = await eventually('a new password in the Secret', async () => {
       const s = await appSecret(name);
@@ -137,7 +199,10 @@ describe('Shared databases', () => {
   });
 
   it('says what is wrong when the server does not exist', async () => {
-    const name = await w.create('nosrv', { volume: { storageClassName: encrypted }, database: { mode: 'Shared', serverRef: 'no-such-server' } });
+    const name = await w.create('nosrv', {
+      volume: { storageClassName: encrypted },
+      database: { mode: 'Shared', serverRef: 'no-such-server' },
+    });
     const ws = await w.waitForCondition(name, 'DatabaseReady', 'False');
     expect(w.condition(ws, 'DatabaseReady')).toMatchObject({ reason: 'ServerNotFound' });
     expect(w.condition(ws, 'DatabaseReady')?.message).toContain('SharedDatabaseServer "no-such-server" does not exist');
@@ -163,7 +228,9 @@ describe('Shared databases', () => {
     for (const n of names) await w.waitForCondition(n, 'DatabaseReady', 'True', 120_000);
     const seconds = (Date.now() - started) / 1000;
     console.log(`50 Shared workspaces provisioned on one server in ${seconds.toFixed(1)} s`);
-    const [count] = await admin<{ n: number }[]>`select count(*)::int as n from pg_database where datname like 'ws_many_%'`;
+    const [count] = await admin<
+      { n: number }[]
+    >`select count(*)::int as n from pg_database where datname like 'ws_many_%'`;
     expect(count?.n).toBe(50);
   }, 180_000);
 });

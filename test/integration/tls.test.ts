@@ -17,19 +17,37 @@ import { startPostgres, type TestPostgres } from '../harness/postgres.js';
 import { Workspaces } from '../harness/workspaces.js';
 
 const run = promisify(execFile);
-interface Tls { cert: string; key: string; ca: string; signer: string | undefined }
+interface Tls {
+  cert: string;
+  key: string;
+  ca: string;
+  signer: string | undefined;
+}
 
 async function readTls(w: Workspaces, name: string): Promise<Tls | undefined> {
-  const secret = await w.object('Secret', 'db-tls', namespaceOf(name)) as { data?: Record<string, string>; metadata: { annotations?: Record<string, string> } } | undefined;
+  const secret = (await w.object('Secret', 'db-tls', namespaceOf(name))) as
+    { data?: Record<string, string>; metadata: { annotations?: Record<string, string> } } | undefined;
   if (!secret?.data) return undefined;
   const d = (k: string) => Buffer.from(secret.data![k] ?? '', 'base64').toString('utf8');
-  return { cert: d('tls.crt'), key: d('tls.key'), ca: d('ca.crt'), signer: secret.metadata.annotations?.['holdfast.io/signer-serial'] };
+  return {
+    cert: d('tls.crt'),
+    key: d('tls.key'),
+    ca: d('ca.crt'),
+    signer: secret.metadata.annotations?.['holdfast.io/signer-serial'],
+  };
 }
 
 async function handshake(pg: TestPostgres, ca: string, servername: string): Promise<void> {
   const sql = postgres({
-    host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: 'postgres',
-    ssl: { ca, servername, rejectUnauthorized: true }, max: 1, connect_timeout: 5, onnotice: () => undefined,
+    host: pg.host,
+    port: pg.port,
+    user: pg.user,
+    password: pg.password,
+    database: 'postgres',
+    ssl: { ca, servername, rejectUnauthorized: true },
+    max: 1,
+    connect_timeout: 5,
+    onnotice: () => undefined,
   });
   try {
     const [row] = await sql<{ ssl: boolean }[]>`select ssl from pg_stat_ssl where pid = pg_backend_pid()`;
@@ -101,17 +119,27 @@ describe('workspace certificates', () => {
   it('issues a certificate that PostgreSQL serves and a verify-full client accepts', async () => {
     const w = new Workspaces();
     const op = await operator(w);
-    const name = await w.create('tls', { volume: { storageClassName: encrypted }, tls: { dnsNames: ['db.acme.example.com'] } });
+    const name = await w.create('tls', {
+      volume: { storageClassName: encrypted },
+      tls: { dnsNames: ['db.acme.example.com'] },
+    });
     const ws = await w.waitForCondition(name, 'Ready', 'True');
     expect(w.condition(ws, 'CertificateReady')).toMatchObject({ status: 'True', reason: 'Issued' });
     const tls = (await readTls(w, name))!;
     const info = certInfo(tls.cert);
     expect(info.dnsNames).toEqual(expect.arrayContaining([`db.${namespaceOf(name)}.svc`, 'db.acme.example.com']));
-    expect(ws.status?.certificate).toMatchObject({ secretName: 'db-tls', serial: info.serial, notAfter: info.notAfter.toISOString() });
+    expect(ws.status?.certificate).toMatchObject({
+      secretName: 'db-tls',
+      serial: info.serial,
+      notAfter: info.notAfter.toISOString(),
+    });
     // Default lifetime 90 days, renewed at 2/3 of it.
     const days = (info.notAfter.getTime() - info.notBefore.getTime()) / 86_400_000;
     expect(days).toBeGreaterThan(89.9);
-    expect(new Date(ws.status!.certificate!.renewalTime!).getTime()).toBeCloseTo(info.notBefore.getTime() + (info.notAfter.getTime() - info.notBefore.getTime()) * (2 / 3), -4);
+    expect(new Date(ws.status!.certificate!.renewalTime!).getTime()).toBeCloseTo(
+      info.notBefore.getTime() + (info.notAfter.getTime() - info.notBefore.getTime()) * (2 / 3),
+      -4,
+    );
     expect(splitBundle(tls.ca).some((ca) => signedBy(tls.cert, ca))).toBe(true);
 
     await pg.useCertificate(tls.cert, tls.key);
@@ -131,7 +159,10 @@ describe('workspace certificates', () => {
   it('renews the leaf before it expires while clients keep connecting', async () => {
     const w = new Workspaces();
     await operator(w);
-    const name = await w.create('renew', { volume: { storageClassName: encrypted }, tls: { duration: '20s', renewBefore: '10s' } });
+    const name = await w.create('renew', {
+      volume: { storageClassName: encrypted },
+      tls: { duration: '20s', renewBefore: '10s' },
+    });
     await w.waitForCondition(name, 'CertificateReady', 'True');
     const result = await sample(w, name, pg, 28, 0);
     expect(result.failures).toEqual([]);
@@ -151,12 +182,21 @@ describe('workspace certificates', () => {
     // Clients trust the bundle as it was 2 seconds ago.
     const result = await sample(w, name, pg, 40, 2000);
     const signers = [...new Set(result.leaves.map((l) => l.signer))];
-    console.log(`CA rotation: ${result.handshakes} handshakes, ${result.failures.length} failed, ${result.leaves.length} leaves from ${signers.length} CAs`);
+    console.log(
+      `CA rotation: ${result.handshakes} handshakes, ${result.failures.length} failed, ${result.leaves.length} leaves from ${signers.length} CAs`,
+    );
     expect(result.failures).toEqual([]);
     expect(signers.length).toBeGreaterThanOrEqual(2);
-    const reasons = (await w.rest.get<{ items: { reason: string; regarding?: { name?: string } }[] }>(`/apis/events.k8s.io/v1/namespaces/holdfast-system/events`))
-      .items.filter((e) => e.regarding?.name === `ca-${w.run}`).map((e) => e.reason);
-    expect(reasons).toEqual(expect.arrayContaining(['CACreated', 'CARotationStarted', 'CABundled', 'CAPromoted', 'CARetired']));
+    const reasons = (
+      await w.rest.get<{ items: { reason: string; regarding?: { name?: string } }[] }>(
+        `/apis/events.k8s.io/v1/namespaces/holdfast-system/events`,
+      )
+    ).items
+      .filter((e) => e.regarding?.name === `ca-${w.run}`)
+      .map((e) => e.reason);
+    expect(reasons).toEqual(
+      expect.arrayContaining(['CACreated', 'CARotationStarted', 'CABundled', 'CAPromoted', 'CARetired']),
+    );
 
     // A rotation can also be asked for.
     await w.rest.request('PATCH', objectPath('Secret', `ca-${w.run}`, 'holdfast-system'), {
@@ -165,8 +205,14 @@ describe('workspace certificates', () => {
     });
     await eventually('a requested rotation', async () => {
       const log = await readFile(op.logFile, 'utf8');
-      const events = (await w.rest.get<{ items: { reason: string; note?: string }[] }>(`/apis/events.k8s.io/v1/namespaces/holdfast-system/events`)).items;
-      return events.some((e) => e.reason === 'CARotationStarted' && e.note?.includes('requested')) && log.length > 0 ? true : undefined;
+      const events = (
+        await w.rest.get<{ items: { reason: string; note?: string }[] }>(
+          `/apis/events.k8s.io/v1/namespaces/holdfast-system/events`,
+        )
+      ).items;
+      return events.some((e) => e.reason === 'CARotationStarted' && e.note?.includes('requested')) && log.length > 0
+        ? true
+        : undefined;
     });
   });
 
@@ -174,14 +220,33 @@ describe('workspace certificates', () => {
     const w = new Workspaces();
     const dir = inject('controlPlaneDir');
     const secretName = uniqueName('customer-ca');
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=ACME Internal CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-      '-keyout', path.join(dir, `${secretName}.key`), '-out', path.join(dir, `${secretName}.crt`)]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=ACME Internal CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-keyout',
+      path.join(dir, `${secretName}.key`),
+      '-out',
+      path.join(dir, `${secretName}.crt`),
+    ]);
     const caPem = await readFile(path.join(dir, `${secretName}.crt`), 'utf8');
     const keyPem = await readFile(path.join(dir, `${secretName}.key`), 'utf8');
     await w.rest.request('POST', '/api/v1/namespaces/holdfast-system/secrets', {
       body: {
-        apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: secretName },
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'kubernetes.io/tls',
+        metadata: { name: secretName },
         data: { 'tls.crt': Buffer.from(caPem).toString('base64'), 'tls.key': Buffer.from(keyPem).toString('base64') },
       },
     });
@@ -206,7 +271,9 @@ describe('workspace certificates', () => {
     });
     const ws = await w.waitForCondition(name, 'CertificateReady', 'False');
     expect(w.condition(ws, 'CertificateReady')).toMatchObject({ reason: 'CertManagerNotInstalled' });
-    expect(w.condition(ws, 'CertificateReady')?.message).toContain('install cert-manager or set spec.tls.issuer: Internal');
+    expect(w.condition(ws, 'CertificateReady')?.message).toContain(
+      'install cert-manager or set spec.tls.issuer: Internal',
+    );
     expect(w.condition(ws, 'Ready')).toMatchObject({ status: 'False', reason: 'CertManagerNotInstalled' });
   });
 
@@ -217,7 +284,12 @@ describe('workspace certificates', () => {
     await operator(w);
     const name = await w.create('cm-ok', {
       volume: { storageClassName: encrypted },
-      tls: { issuer: 'CertManager', issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' }, duration: '720h', dnsNames: ['db.acme.example.com'] },
+      tls: {
+        issuer: 'CertManager',
+        issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' },
+        duration: '720h',
+        dnsNames: ['db.acme.example.com'],
+      },
     });
     const ns = namespaceOf(name);
     const waiting = await eventually('CertificateReady reason Issuing', async () => {
@@ -237,17 +309,35 @@ describe('workspace certificates', () => {
     // What cert-manager's controller would do: write the Secret, then mark the Certificate Ready.
     const { createCa, issueServerCertificate } = await import('../../operator/tls/x509.js');
     const ca = await createCa({ commonName: 'corp-ca', now: new Date(), durationMs: 86_400_000 });
-    const leaf = await issueServerCertificate({ ca, dnsNames: cert!.spec.dnsNames as string[], now: new Date(), durationMs: 3_600_000 });
+    const leaf = await issueServerCertificate({
+      ca,
+      dnsNames: cert!.spec.dnsNames as string[],
+      now: new Date(),
+      durationMs: 3_600_000,
+    });
     const b64 = (t: string) => Buffer.from(t).toString('base64');
     await w.rest.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
       body: {
-        apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'kubernetes.io/tls',
         metadata: { name: 'db-tls', labels: { 'holdfast.io/workspace': name, 'holdfast.io/component': 'tls' } },
         data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(ca.certPem) },
       },
     });
     await w.rest.request('PATCH', `${objectPath('Certificate', 'db-tls', ns)}/status`, {
-      body: { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: 'Certificate is up to date and has not expired' }] } },
+      body: {
+        status: {
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'Ready',
+              message: 'Certificate is up to date and has not expired',
+            },
+          ],
+        },
+      },
       contentType: 'application/merge-patch+json',
     });
     const ready = await w.waitForCondition(name, 'Ready', 'True', 30_000);

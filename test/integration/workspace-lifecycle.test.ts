@@ -43,12 +43,20 @@ describe('Workspace lifecycle', () => {
     expect(ownedBy(namespace, ws.metadata.uid)).toBe(true);
 
     const policies = await w.list('NetworkPolicy', ns);
-    expect(policies.map((p) => p.metadata.name).sort()).toEqual(
-      ['allow-backup-jobs', 'allow-database', 'allow-database-clients', 'allow-dns', 'default-deny'],
-    );
+    expect(policies.map((p) => p.metadata.name).sort()).toEqual([
+      'allow-backup-jobs',
+      'allow-database',
+      'allow-database-clients',
+      'allow-dns',
+      'default-deny',
+    ]);
     const deny = policies.find((p) => p.metadata.name === 'default-deny')!;
     expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
-    for (const obj of [...policies, await w.object('ResourceQuota', 'workspace', ns), await w.object('LimitRange', 'workspace-defaults', ns)]) {
+    for (const obj of [
+      ...policies,
+      await w.object('ResourceQuota', 'workspace', ns),
+      await w.object('LimitRange', 'workspace-defaults', ns),
+    ]) {
       expect(obj?.metadata.labels?.['holdfast.io/workspace']).toBe(name);
       expect(ownedBy(obj, ws.metadata.uid)).toBe(true);
     }
@@ -67,12 +75,19 @@ describe('Workspace lifecycle', () => {
     expect((await w.object('Service', 'db-hl', ns))?.spec).toMatchObject({ clusterIP: 'None' });
     const app = (await w.object('Secret', 'db-app', ns)) as unknown as { data: Record<string, string> };
     expect(Buffer.from(app.data.host!, 'base64').toString()).toBe(`db.${ns}.svc`);
-    expect(ws.status?.database).toMatchObject({ mode: 'Dedicated', provider: 'builtin', secretName: 'db-app', version: '17' });
+    expect(ws.status?.database).toMatchObject({
+      mode: 'Dedicated',
+      provider: 'builtin',
+      secretName: 'db-app',
+      version: '17',
+    });
 
     // What a Prometheus scrape of the operator sees.
     expect((await fetch(`http://127.0.0.1:${operator.healthPort}/readyz`)).status).toBe(200);
     expect(await operator.metric('holdfast_workspaces', { phase: 'Ready' })).toBeGreaterThanOrEqual(1);
-    expect(await operator.metric('holdfast_reconcile_total', { controller: 'workspace', result: 'success' })).toBeGreaterThan(0);
+    expect(
+      await operator.metric('holdfast_reconcile_total', { controller: 'workspace', result: 'success' }),
+    ).toBeGreaterThan(0);
     expect(await operator.metric('holdfast_reconcile_duration_seconds_count')).toBeGreaterThan(0);
     expect(await operator.metric('holdfast_workqueue_depth')).toBe(0);
     expect(await operator.metric('holdfast_leader')).toBe(1);
@@ -91,7 +106,10 @@ describe('Workspace lifecycle', () => {
           spec: { containers: [{ name: 'c', image: 'busybox' }] },
         },
       })
-      .then(() => undefined, (e: unknown) => e as Error);
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
     expect(err?.message).toMatch(/violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false/);
   });
 
@@ -99,13 +117,16 @@ describe('Workspace lifecycle', () => {
     const name = await w.create('update', { volume: { storageClassName: encrypted }, quota: { cpu: '2' } });
     await w.waitForCondition(name, 'Ready', 'True');
     const ns = namespaceOf(name);
-    const hard = async () => ((await w.object('ResourceQuota', 'workspace', ns))?.spec as { hard: Record<string, string> }).hard;
+    const hard = async () =>
+      ((await w.object('ResourceQuota', 'workspace', ns))?.spec as { hard: Record<string, string> }).hard;
     expect((await hard())['requests.cpu']).toBe('2');
 
     await w.patchSpec(name, { quota: { cpu: '3' } });
     await eventually('quota cpu 3', async () => ((await hard())['requests.cpu'] === '3' ? true : undefined));
     await w.patchSpec(name, { quota: { cpu: null } });
-    await eventually('quota cpu back to the default 4', async () => ((await hard())['requests.cpu'] === '4' ? true : undefined));
+    await eventually('quota cpu back to the default 4', async () =>
+      (await hard())['requests.cpu'] === '4' ? true : undefined,
+    );
     await w.waitForCondition(name, 'Ready', 'True');
 
     // Someone edits an owned object by hand: the operator puts it back.
@@ -121,8 +142,14 @@ describe('Workspace lifecycle', () => {
     // Quiet period: no resourceVersion of the Workspace or anything it owns moves.
     await new Promise((r) => setTimeout(r, 3000));
     const versions = async () => {
-      const objs = [await w.get(name), await w.object('Namespace', ns), ...(await w.list('NetworkPolicy', ns)),
-        ...(await w.list('ResourceQuota', ns)), ...(await w.list('LimitRange', ns)), ...(await w.list('PersistentVolumeClaim', ns))];
+      const objs = [
+        await w.get(name),
+        await w.object('Namespace', ns),
+        ...(await w.list('NetworkPolicy', ns)),
+        ...(await w.list('ResourceQuota', ns)),
+        ...(await w.list('LimitRange', ns)),
+        ...(await w.list('PersistentVolumeClaim', ns)),
+      ];
       return Object.fromEntries(objs.map((o) => [`${o!.kind}/${o!.metadata.name}`, o!.metadata.resourceVersion]));
     };
     const before = await versions();
@@ -136,14 +163,17 @@ describe('Workspace lifecycle', () => {
   it('creates nothing on an unencrypted class when encryption is Required, and says what to change', async () => {
     const name = await w.create('noenc', { volume: { storageClassName: plain } });
     const ws = await w.waitForCondition(name, 'VolumeEncrypted', 'False');
-    expect(w.condition(ws, 'VolumeEncrypted')?.message).toContain(`set spec.volume.storageClassName to an encrypted class`);
+    expect(w.condition(ws, 'VolumeEncrypted')?.message).toContain(
+      `set spec.volume.storageClassName to an encrypted class`,
+    );
     expect(w.condition(ws, 'Ready')).toMatchObject({ status: 'False', reason: 'EncryptionRequired' });
     expect(ws.status?.phase).toBe('Degraded');
     expect(await w.object('PersistentVolumeClaim', 'data', namespaceOf(name))).toBeUndefined();
     expect(await w.object('StatefulSet', 'db', namespaceOf(name))).toBeUndefined();
     expect(w.condition(ws, 'DatabaseReady')).toMatchObject({ status: 'False', reason: 'WaitingForVolume' });
     await eventually('a VolumeNotEncrypted warning', async () =>
-      (await w.events(name)).find((e) => e.type === 'Warning' && e.reason === 'VolumeNotEncrypted'));
+      (await w.events(name)).find((e) => e.type === 'Warning' && e.reason === 'VolumeNotEncrypted'),
+    );
 
     // Relaxing the policy lets it proceed, with the warning kept in status.
     await w.patchSpec(name, { volume: { encryption: 'Preferred' } });
@@ -187,9 +217,12 @@ describe('Workspace lifecycle', () => {
     const name = await w.create('susp', { volume: { storageClassName: encrypted }, quota: { pods: 5 } });
     await w.waitForCondition(name, 'Ready', 'True');
     await w.patchSpec(name, { suspend: true, quota: { pods: 7 } });
-    await eventually('phase Suspended', async () => ((await w.get(name)).status?.phase === 'Suspended' ? true : undefined));
+    await eventually('phase Suspended', async () =>
+      (await w.get(name)).status?.phase === 'Suspended' ? true : undefined,
+    );
     await new Promise((r) => setTimeout(r, 2000));
-    const pods = async () => ((await w.object('ResourceQuota', 'workspace', namespaceOf(name)))?.spec as { hard: { pods: string } }).hard.pods;
+    const pods = async () =>
+      ((await w.object('ResourceQuota', 'workspace', namespaceOf(name)))?.spec as { hard: { pods: string } }).hard.pods;
     expect(await pods()).toBe('5');
     await w.patchSpec(name, { suspend: false });
     await eventually('quota applied after resume', async () => ((await pods()) === '7' ? true : undefined));
@@ -228,6 +261,10 @@ describe('Workspace lifecycle', () => {
     await w.waitForCondition(name, 'Ready', 'True');
     await w.delete(name);
     await w.waitGone(name, 60_000);
-    await eventually('namespace gone', async () => ((await w.object('Namespace', namespaceOf(name))) ? undefined : true), 60_000);
+    await eventually(
+      'namespace gone',
+      async () => ((await w.object('Namespace', namespaceOf(name))) ? undefined : true),
+      60_000,
+    );
   });
 });

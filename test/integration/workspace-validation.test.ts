@@ -43,7 +43,12 @@ describe('Workspace validation by the apiserver', () => {
         ...params,
         dryRun: 'All',
         fieldValidation: 'Strict',
-        body: { apiVersion: API_VERSION, kind: 'Workspace', metadata: { name: c.name ?? uniqueName('bad') }, spec: c.spec },
+        body: {
+          apiVersion: API_VERSION,
+          kind: 'Workspace',
+          metadata: { name: c.name ?? uniqueName('bad') },
+          spec: c.spec,
+        },
       }),
     );
     expect(message).toContain(c.expect);

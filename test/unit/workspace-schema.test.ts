@@ -24,7 +24,10 @@ describe('WorkspaceSpec', () => {
     const sameWords = issues.some((i) => i.message.includes(c.expect));
     const field = /^spec\.([\w.]+)/.exec(c.expect)?.[1];
     const sameField = field !== undefined && issues.some((i) => i.path.join('.') === field);
-    expect(sameWords || sameField, `${c.expect}\n  zod said: ${issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`).toBe(true);
+    expect(
+      sameWords || sameField,
+      `${c.expect}\n  zod said: ${issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    ).toBe(true);
   });
 
   it('fills in the defaults from an empty spec', () => {

@@ -31,14 +31,23 @@ export const CERT_MANAGER_MISSING: ConditionInput = {
   type: 'CertificateReady',
   status: 'False',
   reason: 'CertManagerNotInstalled',
-  message: 'spec.tls.issuer is CertManager but cert-manager is not installed (no certificates.cert-manager.io API); install cert-manager or set spec.tls.issuer: Internal',
+  message:
+    'spec.tls.issuer is CertManager but cert-manager is not installed (no certificates.cert-manager.io API); install cert-manager or set spec.tls.issuer: Internal',
 };
 
 export function certManagerCondition(certificate: KubeObject | undefined): ConditionInput {
-  const conditions = (certificate?.status as { conditions?: { type: string; status: string; reason?: string; message?: string }[] } | undefined)?.conditions;
+  const conditions = (
+    certificate?.status as
+      { conditions?: { type: string; status: string; reason?: string; message?: string }[] } | undefined
+  )?.conditions;
   const ready = conditions?.find((c) => c.type === 'Ready');
   if (!ready) {
-    return { type: 'CertificateReady', status: 'False', reason: 'Issuing', message: `waiting for cert-manager to issue Certificate ${TLS_SECRET}` };
+    return {
+      type: 'CertificateReady',
+      status: 'False',
+      reason: 'Issuing',
+      message: `waiting for cert-manager to issue Certificate ${TLS_SECRET}`,
+    };
   }
   return {
     type: 'CertificateReady',

@@ -25,22 +25,36 @@ export function parseDuration(text: string): number {
 /** Names the database will answer to inside the cluster, then the user's. */
 export function certificateDnsNames(ws: Workspace): string[] {
   const ns = namespaceOf(ws.metadata.name);
-  const cnpg = ws.spec.database.provider === 'cloudnative-pg'
-    ? ['rw', 'ro', 'r'].flatMap((s) => [`db-${s}`, `db-${s}.${ns}`, `db-${s}.${ns}.svc`])
-    : [];
-  const names = ['db', `db.${ns}`, `db.${ns}.svc`, `db.${ns}.svc.cluster.local`, ...cnpg, ...(ws.spec.tls.dnsNames ?? [])];
+  const cnpg =
+    ws.spec.database.provider === 'cloudnative-pg'
+      ? ['rw', 'ro', 'r'].flatMap((s) => [`db-${s}`, `db-${s}.${ns}`, `db-${s}.${ns}.svc`])
+      : [];
+  const names = [
+    'db',
+    `db.${ns}`,
+    `db.${ns}.svc`,
+    `db.${ns}.svc.cluster.local`,
+    ...cnpg,
+    ...(ws.spec.tls.dnsNames ?? []),
+  ];
   return [...new Set(names)];
 }
 
 export interface CertificateDecision {
   secret?: SecretObject;
   conditions: ConditionInput[];
-  status?: { secretName: string; serial: string; notAfter: string; renewalTime: string; issuer: string; dnsNames: string[] };
+  status?: {
+    secretName: string;
+    serial: string;
+    notAfter: string;
+    renewalTime: string;
+    issuer: string;
+    dnsNames: string[];
+  };
   requeueAfterMs?: number;
   /** Set when a new leaf was issued (for the Event). */
   issued?: string;
 }
-
 
 function renewalTime(info: { notBefore: Date; notAfter: Date }, renewBeforeMs: number | undefined): Date {
   const lifetime = info.notAfter.getTime() - info.notBefore.getTime();
@@ -56,7 +70,14 @@ export async function decideInternalCertificate(
 ): Promise<CertificateDecision> {
   if (!authority) {
     return {
-      conditions: [{ type: 'CertificateReady', status: 'False', reason: 'CAPending', message: 'waiting for the installation CA to be created' }],
+      conditions: [
+        {
+          type: 'CertificateReady',
+          status: 'False',
+          reason: 'CAPending',
+          message: 'waiting for the installation CA to be created',
+        },
+      ],
       requeueAfterMs: 1000,
     };
   }
@@ -70,10 +91,12 @@ export async function decideInternalCertificate(
   let why: string | undefined;
   let info = have.certPem ? certInfo(have.certPem) : undefined;
   if (!info || !have.keyPem) why = 'no certificate yet';
-  else if (existing?.metadata.annotations?.[SIGNER] !== authority.state.current) why = `the CA changed to ${authority.state.current}`;
+  else if (existing?.metadata.annotations?.[SIGNER] !== authority.state.current)
+    why = `the CA changed to ${authority.state.current}`;
   else if (info.dnsNames.join(',') !== dnsNames.join(',')) why = 'spec.tls.dnsNames changed';
   else if (existing.metadata.annotations?.[DURATION] !== ws.spec.tls.duration) why = 'spec.tls.duration changed';
-  else if (now >= renewalTime(info, renewBeforeMs)) why = `it is due for renewal (expires ${info.notAfter.toISOString()})`;
+  else if (now >= renewalTime(info, renewBeforeMs))
+    why = `it is due for renewal (expires ${info.notAfter.toISOString()})`;
 
   let pair = have;
   if (why) {
@@ -89,11 +112,17 @@ export async function decideInternalCertificate(
       annotations: { [SIGNER]: authority.state.current, [DURATION]: ws.spec.tls.duration },
     },
     type: 'kubernetes.io/tls',
-    data: { 'tls.crt': toBase64(pair.certPem), 'tls.key': toBase64(pair.keyPem), 'ca.crt': toBase64(bundleOf(authority)) },
+    data: {
+      'tls.crt': toBase64(pair.certPem),
+      'tls.key': toBase64(pair.keyPem),
+      'ca.crt': toBase64(bundleOf(authority)),
+    },
   };
   return {
     secret,
-    issued: why ? `issued certificate ${info!.serial} for ${dnsNames[2]} because ${why}; valid until ${info!.notAfter.toISOString()}` : undefined,
+    issued: why
+      ? `issued certificate ${info!.serial} for ${dnsNames[2]} because ${why}; valid until ${info!.notAfter.toISOString()}`
+      : undefined,
     conditions: [
       {
         type: 'CertificateReady',

@@ -10,7 +10,10 @@ import { APP_SECRET } from './shared.js';
 
 export const CLUSTER_NAME = 'db';
 
-export function cnpgImage(version: string, prefix = process.env.HOLDFAST_CNPG_IMAGE ?? 'ghcr.io/cloudnative-pg/postgresql'): string {
+export function cnpgImage(
+  version: string,
+  prefix = process.env.HOLDFAST_CNPG_IMAGE ?? 'ghcr.io/cloudnative-pg/postgresql',
+): string {
   return `${prefix}:${version}`;
 }
 
@@ -44,17 +47,32 @@ export const CNPG_MISSING: ConditionInput = {
   type: 'DatabaseReady',
   status: 'False',
   reason: 'CloudNativePGNotInstalled',
-  message: 'spec.database.provider is cloudnative-pg but CloudNativePG is not installed (no clusters.postgresql.cnpg.io API); install it or set spec.database.provider: builtin',
+  message:
+    'spec.database.provider is cloudnative-pg but CloudNativePG is not installed (no clusters.postgresql.cnpg.io API); install it or set spec.database.provider: builtin',
 };
 
 export function cnpgCondition(cluster: KubeObject | undefined): ConditionInput {
-  const status = cluster?.status as { phase?: string; readyInstances?: number; instances?: number; conditions?: { type: string; status: string; message?: string }[] } | undefined;
+  const status = cluster?.status as
+    | {
+        phase?: string;
+        readyInstances?: number;
+        instances?: number;
+        conditions?: { type: string; status: string; message?: string }[];
+      }
+    | undefined;
   const ready = status?.conditions?.find((c) => c.type === 'Ready');
   if (ready?.status === 'True') {
-    return { type: 'DatabaseReady', status: 'True', reason: 'ClusterReady', message: `CloudNativePG cluster ${CLUSTER_NAME}: ${status?.readyInstances ?? '?'}/${status?.instances ?? '?'} instances ready (${status?.phase ?? 'ready'})` };
+    return {
+      type: 'DatabaseReady',
+      status: 'True',
+      reason: 'ClusterReady',
+      message: `CloudNativePG cluster ${CLUSTER_NAME}: ${status?.readyInstances ?? '?'}/${status?.instances ?? '?'} instances ready (${status?.phase ?? 'ready'})`,
+    };
   }
   return {
-    type: 'DatabaseReady', status: 'False', reason: 'ClusterNotReady',
+    type: 'DatabaseReady',
+    status: 'False',
+    reason: 'ClusterNotReady',
     message: `CloudNativePG cluster ${CLUSTER_NAME}: ${status?.phase ?? 'waiting for the CloudNativePG operator'}${ready?.message ? ` (${ready.message})` : ''}`,
   };
 }

@@ -5,7 +5,10 @@ import { PG_HBA, dedicatedCondition, desiredDatabaseObjects } from './dedicated.
 import { desiredAppSecret } from './shared.js';
 
 const ws = (spec: Record<string, unknown> = {}): Workspace => ({
-  apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name: 'acme', uid: 'u' }, spec: WorkspaceSpec.parse(spec),
+  apiVersion: 'holdfast.io/v1alpha1',
+  kind: 'Workspace',
+  metadata: { name: 'acme', uid: 'u' },
+  spec: WorkspaceSpec.parse(spec),
 });
 
 describe('shared identifiers and passwords', () => {
@@ -23,10 +26,25 @@ describe('shared identifiers and passwords', () => {
 
 describe('application Secret', () => {
   it('has the keys frameworks expect and a verify-full URI', () => {
-    const s = desiredAppSecret(ws(), { host: 'db.example', port: 5432, dbname: 'd', user: 'u', password: 'p@ss', ca: 'CA' });
+    const s = desiredAppSecret(ws(), {
+      host: 'db.example',
+      port: 5432,
+      dbname: 'd',
+      user: 'u',
+      password: 'p@ss',
+      ca: 'CA',
+    });
     expect(s.type).toBe('kubernetes.io/basic-auth');
     const d = Object.fromEntries(Object.entries(s.data!).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
-    expect(d).toMatchObject({ host: 'db.example', port: '5432', dbname: 'd', user: 'u', username: 'u', password: 'p@ss', 'ca.crt': 'CA' });
+    expect(d).toMatchObject({
+      host: 'db.example',
+      port: '5432',
+      dbname: 'd',
+      user: 'u',
+      username: 'u',
+      password: 'p@ss',
+      'ca.crt': 'CA',
+    });
     expect(d.uri).toBe('postgresql://u:p%40ss@db.example:5432/d?sslmode=verify-full');
   });
 });
@@ -34,18 +52,39 @@ describe('application Secret', () => {
 describe('dedicated database', () => {
   it('builds a restricted, TLS-only StatefulSet on the workspace volume', () => {
     const objs = desiredDatabaseObjects(ws({ database: { version: '15' } }));
-    interface PodSpec { securityContext: unknown; containers: { image: string; args: string[] }[]; volumes: unknown[] }
+    interface PodSpec {
+      securityContext: unknown;
+      containers: { image: string; args: string[] }[];
+      volumes: unknown[];
+    }
     const sts = objs.find((o) => o.kind === 'StatefulSet') as unknown as { spec: { template: { spec: PodSpec } } };
     const pod = sts.spec.template.spec;
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.containers[0]?.image).toBe('docker.io/library/postgres:15');
-    expect(pod.containers[0]?.args).toEqual(expect.arrayContaining(['ssl=on', 'ssl_min_protocol_version=TLSv1.2', 'password_encryption=scram-sha-256']));
-    expect(pod.volumes).toEqual(expect.arrayContaining([{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }]));
+    expect(pod.containers[0]?.args).toEqual(
+      expect.arrayContaining(['ssl=on', 'ssl_min_protocol_version=TLSv1.2', 'password_encryption=scram-sha-256']),
+    );
+    expect(pod.volumes).toEqual(
+      expect.arrayContaining([{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }]),
+    );
     expect(PG_HBA).not.toMatch(/^host\s/m);
-    expect(objs.filter((o) => o.kind === 'Service').map((o) => (o.spec as { type?: string; clusterIP?: string }).type ?? (o.spec as { clusterIP: string }).clusterIP)).toEqual(['ClusterIP', 'None']);
+    expect(
+      objs
+        .filter((o) => o.kind === 'Service')
+        .map(
+          (o) => (o.spec as { type?: string; clusterIP?: string }).type ?? (o.spec as { clusterIP: string }).clusterIP,
+        ),
+    ).toEqual(['ClusterIP', 'None']);
   });
   it('is ready when the StatefulSet has a ready replica', () => {
     expect(dedicatedCondition(undefined)).toMatchObject({ status: 'False', reason: 'Starting' });
-    expect(dedicatedCondition({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db' }, status: { readyReplicas: 1 } })).toMatchObject({ status: 'True' });
+    expect(
+      dedicatedCondition({
+        apiVersion: 'apps/v1',
+        kind: 'StatefulSet',
+        metadata: { name: 'db' },
+        status: { readyReplicas: 1 },
+      }),
+    ).toMatchObject({ status: 'True' });
   });
 });

@@ -15,7 +15,10 @@ export const POSTGRES_UID = 999; // the postgres user of the official image
 const CONFIG = 'db-config';
 
 /** The image for a major version; `HOLDFAST_POSTGRES_IMAGE` is a prefix such as registry/postgres. */
-export function postgresImage(version: string, prefix = process.env.HOLDFAST_POSTGRES_IMAGE ?? 'docker.io/library/postgres'): string {
+export function postgresImage(
+  version: string,
+  prefix = process.env.HOLDFAST_POSTGRES_IMAGE ?? 'docker.io/library/postgres',
+): string {
   return `${prefix}:${version}`;
 }
 
@@ -26,7 +29,12 @@ export function dedicatedIdentity(ws: Workspace): { dbname: string; user: string
 
 // TLS for every TCP connection; the socket inside the pod stays for the
 // image's own initialisation and probes.
-export const PG_HBA = ['local all all trust', 'hostssl all all 0.0.0.0/0 scram-sha-256', 'hostssl all all ::/0 scram-sha-256', ''].join('\n');
+export const PG_HBA = [
+  'local all all trust',
+  'hostssl all all 0.0.0.0/0 scram-sha-256',
+  'hostssl all all ::/0 scram-sha-256',
+  '',
+].join('\n');
 
 export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
   const labels = { [COMPONENT_LABEL]: 'database' };
@@ -34,20 +42,30 @@ export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
   const { dbname, user } = dedicatedIdentity(ws);
   const resources = ws.spec.database.resources;
   const config: KubeObject = {
-    apiVersion: 'v1', kind: 'ConfigMap', metadata: ownedMeta(ws, CONFIG, { labels }), data: { 'pg_hba.conf': PG_HBA },
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: ownedMeta(ws, CONFIG, { labels }),
+    data: { 'pg_hba.conf': PG_HBA },
   };
   const port = { name: 'postgres', port: DATABASE_PORT, targetPort: 'postgres', protocol: 'TCP' };
   const service: KubeObject = {
-    apiVersion: 'v1', kind: 'Service', metadata: ownedMeta(ws, DATABASE_NAME, { labels }),
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: ownedMeta(ws, DATABASE_NAME, { labels }),
     spec: { type: 'ClusterIP', selector, ports: [port] },
   };
   const headless: KubeObject = {
-    apiVersion: 'v1', kind: 'Service', metadata: ownedMeta(ws, `${DATABASE_NAME}-hl`, { labels }),
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: ownedMeta(ws, `${DATABASE_NAME}-hl`, { labels }),
     spec: { clusterIP: 'None', selector, ports: [port], publishNotReadyAddresses: true },
   };
   const probe = (initialDelaySeconds: number, periodSeconds: number) => ({
     exec: { command: ['pg_isready', '-h', '127.0.0.1', '-p', String(DATABASE_PORT), '-U', user, '-d', dbname] },
-    initialDelaySeconds, periodSeconds, timeoutSeconds: 5, failureThreshold: 6,
+    initialDelaySeconds,
+    periodSeconds,
+    timeoutSeconds: 5,
+    failureThreshold: 6,
   });
   const statefulSet: KubeObject = {
     apiVersion: 'apps/v1',
@@ -63,7 +81,10 @@ export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: {
-            runAsNonRoot: true, runAsUser: POSTGRES_UID, runAsGroup: POSTGRES_UID, fsGroup: POSTGRES_UID,
+            runAsNonRoot: true,
+            runAsUser: POSTGRES_UID,
+            runAsGroup: POSTGRES_UID,
+            fsGroup: POSTGRES_UID,
             seccompProfile: { type: 'RuntimeDefault' },
           },
           containers: [
@@ -71,13 +92,20 @@ export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
               name: 'postgres',
               image: postgresImage(ws.spec.database.version),
               args: [
-                '-c', 'ssl=on',
-                '-c', 'ssl_cert_file=/etc/holdfast/tls/tls.crt',
-                '-c', 'ssl_key_file=/etc/holdfast/tls/tls.key',
-                '-c', 'ssl_ca_file=/etc/holdfast/tls/ca.crt',
-                '-c', 'ssl_min_protocol_version=TLSv1.2',
-                '-c', 'password_encryption=scram-sha-256',
-                '-c', 'hba_file=/etc/holdfast/config/pg_hba.conf',
+                '-c',
+                'ssl=on',
+                '-c',
+                'ssl_cert_file=/etc/holdfast/tls/tls.crt',
+                '-c',
+                'ssl_key_file=/etc/holdfast/tls/tls.key',
+                '-c',
+                'ssl_ca_file=/etc/holdfast/tls/ca.crt',
+                '-c',
+                'ssl_min_protocol_version=TLSv1.2',
+                '-c',
+                'password_encryption=scram-sha-256',
+                '-c',
+                'hba_file=/etc/holdfast/config/pg_hba.conf',
               ],
               env: [
                 { name: 'POSTGRES_USER', value: user },
@@ -113,7 +141,10 @@ export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
             { name: 'data', persistentVolumeClaim: { claimName: DATA_CLAIM } },
             // 0640 and group postgres (fsGroup): PostgreSQL accepts a root-owned key in that mode.
             { name: 'tls', secret: { secretName: TLS_SECRET, defaultMode: 0o640 } },
-            { name: 'credentials', secret: { secretName: APP_SECRET, defaultMode: 0o440, items: [{ key: 'password', path: 'password' }] } },
+            {
+              name: 'credentials',
+              secret: { secretName: APP_SECRET, defaultMode: 0o440, items: [{ key: 'password', path: 'password' }] },
+            },
             { name: 'config', configMap: { name: CONFIG } },
             { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
             { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
@@ -128,7 +159,17 @@ export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
 export function dedicatedCondition(statefulSet: KubeObject | undefined): ConditionInput {
   const status = statefulSet?.status as { readyReplicas?: number; replicas?: number } | undefined;
   if ((status?.readyReplicas ?? 0) >= 1) {
-    return { type: 'DatabaseReady', status: 'True', reason: 'Running', message: `PostgreSQL ${DATABASE_NAME}-0 is ready` };
+    return {
+      type: 'DatabaseReady',
+      status: 'True',
+      reason: 'Running',
+      message: `PostgreSQL ${DATABASE_NAME}-0 is ready`,
+    };
   }
-  return { type: 'DatabaseReady', status: 'False', reason: 'Starting', message: `waiting for pod ${DATABASE_NAME}-0 of StatefulSet ${DATABASE_NAME} to be ready` };
+  return {
+    type: 'DatabaseReady',
+    status: 'False',
+    reason: 'Starting',
+    message: `waiting for pod ${DATABASE_NAME}-0 of StatefulSet ${DATABASE_NAME} to be ready`,
+  };
 }

@@ -4,8 +4,16 @@ import type { Logger } from 'pino';
 import type { SharedServerSpec } from '../../api/shared-server.js';
 import { namespaceOf, type Workspace, type WorkspaceStatus } from '../../api/workspace.js';
 import {
-  canSignIn, connect, dropTenancy, generatePassword, provisionTenancy, setPassword, sharedIdentifier,
-  type ServerTarget, type Sql, type Tenancy,
+  canSignIn,
+  connect,
+  dropTenancy,
+  generatePassword,
+  provisionTenancy,
+  setPassword,
+  sharedIdentifier,
+  type ServerTarget,
+  type Sql,
+  type Tenancy,
 } from '../../database/shared.js';
 import { objectPath, type KubeObject, type Rest } from '../../../kube/rest.js';
 import type { SecretObject } from '../../tls/authority.js';
@@ -28,8 +36,10 @@ export interface DatabaseDecision {
   events: { type: 'Normal' | 'Warning'; reason: string; message: string }[];
 }
 
-
-export function desiredAppSecret(ws: Workspace, c: { host: string; port: number; dbname: string; user: string; password: string; ca: string; rotatedFor?: string }): SecretObject {
+export function desiredAppSecret(
+  ws: Workspace,
+  c: { host: string; port: number; dbname: string; user: string; password: string; ca: string; rotatedFor?: string },
+): SecretObject {
   const uri = `postgresql://${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}@${c.host}:${c.port}/${encodeURIComponent(c.dbname)}?sslmode=verify-full`;
   return {
     apiVersion: 'v1',
@@ -41,8 +51,14 @@ export function desiredAppSecret(ws: Workspace, c: { host: string; port: number;
     // basic-auth, so that CloudNativePG and others take it as is.
     type: 'kubernetes.io/basic-auth',
     data: {
-      username: toBase64(c.user), password: toBase64(c.password), user: toBase64(c.user),
-      host: toBase64(c.host), port: toBase64(String(c.port)), dbname: toBase64(c.dbname), uri: toBase64(uri), 'ca.crt': toBase64(c.ca),
+      username: toBase64(c.user),
+      password: toBase64(c.password),
+      user: toBase64(c.user),
+      host: toBase64(c.host),
+      port: toBase64(String(c.port)),
+      dbname: toBase64(c.dbname),
+      uri: toBase64(uri),
+      'ca.crt': toBase64(c.ca),
     },
   };
 }
@@ -79,31 +95,62 @@ function readSecret(rest: Rest, namespace: string, name: string): Promise<Secret
 }
 
 /** Server connection details, or a condition that says what is missing. */
-export async function serverTarget(d: SharedDeps, serverName: string): Promise<{ target?: ServerTarget; problem?: ConditionInput; server?: SharedServer }> {
+export async function serverTarget(
+  d: SharedDeps,
+  serverName: string,
+): Promise<{ target?: ServerTarget; problem?: ConditionInput; server?: SharedServer }> {
   const server = d.server(serverName);
-  const fail = (reason: string, message: string) => ({ problem: { type: 'DatabaseReady', status: 'False' as const, reason, message } });
-  if (!server) return fail('ServerNotFound', `SharedDatabaseServer "${serverName}" does not exist; create it or correct spec.database.serverRef`);
+  const fail = (reason: string, message: string) => ({
+    problem: { type: 'DatabaseReady', status: 'False' as const, reason, message },
+  });
+  if (!server)
+    return fail(
+      'ServerNotFound',
+      `SharedDatabaseServer "${serverName}" does not exist; create it or correct spec.database.serverRef`,
+    );
   const { adminSecretRef, caSecretRef } = server.spec;
   const admin = await readSecret(d.rest, adminSecretRef.namespace, adminSecretRef.name);
   const username = fromBase64(admin?.data?.username);
   const password = fromBase64(admin?.data?.password);
   if (!username || !password) {
-    return fail('AdminSecretInvalid', `Secret ${adminSecretRef.namespace}/${adminSecretRef.name} of SharedDatabaseServer "${serverName}" must exist with keys username and password`);
+    return fail(
+      'AdminSecretInvalid',
+      `Secret ${adminSecretRef.namespace}/${adminSecretRef.name} of SharedDatabaseServer "${serverName}" must exist with keys username and password`,
+    );
   }
   const caSecret = await readSecret(d.rest, caSecretRef.namespace, caSecretRef.name);
   const ca = fromBase64(caSecret?.data?.[caSecretRef.key ?? 'ca.crt']);
-  if (!ca) return fail('CASecretInvalid', `Secret ${caSecretRef.namespace}/${caSecretRef.name} of SharedDatabaseServer "${serverName}" must hold the server's CA under key ${caSecretRef.key ?? 'ca.crt'}`);
-  return { server, target: { host: server.spec.host, port: server.spec.port ?? 5432, database: server.spec.database ?? 'postgres', ca, username, password } };
+  if (!ca)
+    return fail(
+      'CASecretInvalid',
+      `Secret ${caSecretRef.namespace}/${caSecretRef.name} of SharedDatabaseServer "${serverName}" must hold the server's CA under key ${caSecretRef.key ?? 'ca.crt'}`,
+    );
+  return {
+    server,
+    target: {
+      host: server.spec.host,
+      port: server.spec.port ?? 5432,
+      database: server.spec.database ?? 'postgres',
+      ca,
+      username,
+      password,
+    },
+  };
 }
 
-export async function reconcileShared(ws: Workspace, existing: SecretObject | undefined, d: SharedDeps): Promise<DatabaseDecision> {
+export async function reconcileShared(
+  ws: Workspace,
+  existing: SecretObject | undefined,
+  d: SharedDeps,
+): Promise<DatabaseDecision> {
   const serverName = ws.spec.database.serverRef!;
   const { target, problem } = await serverTarget(d, serverName);
   if (!target) return { conditions: [problem!], requeueAfterMs: 30_000, events: [] };
   const id = sharedIdentifier(ws.metadata.name);
   const rotateTo = ws.metadata.annotations?.[ROTATE_PASSWORD_ANNOTATION];
   const current = fromBase64(existing?.data?.password);
-  const rotating = rotateTo !== undefined && existing !== undefined && existing.metadata.annotations?.[ROTATED_FOR] !== rotateTo;
+  const rotating =
+    rotateTo !== undefined && existing !== undefined && existing.metadata.annotations?.[ROTATED_FOR] !== rotateTo;
   const tenancy: Tenancy = {
     role: id,
     database: id,
@@ -114,32 +161,65 @@ export async function reconcileShared(ws: Workspace, existing: SecretObject | un
   try {
     const sql = d.pool.get(serverName, target);
     const { created, version } = await provisionTenancy(sql, tenancy);
-    if (created.length) events.push({ type: 'Normal', reason: 'DatabaseCreated', message: `created ${created.join(' and ')} on SharedDatabaseServer ${serverName}` });
+    if (created.length)
+      events.push({
+        type: 'Normal',
+        reason: 'DatabaseCreated',
+        message: `created ${created.join(' and ')} on SharedDatabaseServer ${serverName}`,
+      });
     const roleIsNew = created.some((c) => c.startsWith('role'));
     // The role existed: make sure the Secret's password signs in (it may have
     // been made before a crash, or rotation was asked for). Role first, then
     // the Secret: sessions already open are not affected.
     if (!roleIsNew && (rotating || !current || !(await canSignIn(target, tenancy)))) {
       await setPassword(sql, tenancy.role, tenancy.password);
-      if (rotating) events.push({ type: 'Normal', reason: 'PasswordRotated', message: `the password of role ${id} was rotated; Secret ${APP_SECRET} has the new one` });
+      if (rotating)
+        events.push({
+          type: 'Normal',
+          reason: 'PasswordRotated',
+          message: `the password of role ${id} was rotated; Secret ${APP_SECRET} has the new one`,
+        });
     }
     const secret = desiredAppSecret(ws, {
-      host: target.host, port: target.port, dbname: id, user: id, password: tenancy.password, ca: target.ca,
+      host: target.host,
+      port: target.port,
+      dbname: id,
+      user: id,
+      password: tenancy.password,
+      ca: target.ca,
       ...(rotateTo !== undefined ? { rotatedFor: rotateTo } : {}),
     });
     await d.applySecret(secret, existing);
     return {
-      conditions: [{
-        type: 'DatabaseReady', status: 'True', reason: 'Provisioned',
-        message: `database ${id} and role ${id} on SharedDatabaseServer ${serverName} (PostgreSQL ${version}); credentials in Secret ${APP_SECRET}`,
-      }],
-      status: { mode: 'Shared', provider: 'builtin', server: serverName, host: target.host, port: target.port, name: id, user: id, secretName: APP_SECRET, version },
+      conditions: [
+        {
+          type: 'DatabaseReady',
+          status: 'True',
+          reason: 'Provisioned',
+          message: `database ${id} and role ${id} on SharedDatabaseServer ${serverName} (PostgreSQL ${version}); credentials in Secret ${APP_SECRET}`,
+        },
+      ],
+      status: {
+        mode: 'Shared',
+        provider: 'builtin',
+        server: serverName,
+        host: target.host,
+        port: target.port,
+        name: id,
+        user: id,
+        secretName: APP_SECRET,
+        version,
+      },
       events,
     };
   } catch (err) {
     const message = `could not provision on SharedDatabaseServer ${serverName} (${target.host}:${target.port}): ${err instanceof Error ? err.message : String(err)}`;
     d.log.warn({ workspace: ws.metadata.name, err: message }, 'shared database provisioning failed');
-    return { conditions: [{ type: 'DatabaseReady', status: 'False', reason: 'ServerError', message }], requeueAfterMs: 15_000, events };
+    return {
+      conditions: [{ type: 'DatabaseReady', status: 'False', reason: 'ServerError', message }],
+      requeueAfterMs: 15_000,
+      events,
+    };
   }
 }
 
@@ -150,5 +230,8 @@ export async function dropShared(ws: Workspace, d: SharedDeps): Promise<void> {
   if (!target) throw new Error(`${problem!.message}; the database cannot be dropped until it is reachable`);
   const id = sharedIdentifier(ws.metadata.name);
   await dropTenancy(d.pool.get(serverName, target), { role: id, database: id });
-  d.log.info({ workspace: ws.metadata.name, namespace: namespaceOf(ws.metadata.name) }, 'dropped shared database and role');
+  d.log.info(
+    { workspace: ws.metadata.name, namespace: namespaceOf(ws.metadata.name) },
+    'dropped shared database and role',
+  );
 }

@@ -16,7 +16,9 @@ function policy(ws: Workspace, name: string, spec: Record<string, unknown>): Pol
 
 const databasePods = { matchLabels: { [COMPONENT_LABEL]: 'database' } };
 const databaseClients = { matchLabels: { [DATABASE_ACCESS_LABEL]: 'true' } };
-const backupPods = { matchExpressions: [{ key: COMPONENT_LABEL, operator: 'In', values: ['backup', 'verify', 'export', 'restore'] }] };
+const backupPods = {
+  matchExpressions: [{ key: COMPONENT_LABEL, operator: 'In', values: ['backup', 'verify', 'export', 'restore'] }],
+};
 
 export function desiredNetworkPolicies(ws: Workspace): Policy[] {
   const policies: Policy[] = [

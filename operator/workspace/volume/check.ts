@@ -44,7 +44,12 @@ export function decideVolume({ ws, classes, claim }: VolumeInput): VolumeDecisio
       encrypted: false,
       conditions: [
         { type: 'VolumeEncrypted', status: 'False', reason: 'ClassNotEncrypted', message },
-        { type: 'VolumeReady', status: 'False', reason: 'EncryptionRequired', message: 'no volume was created: spec.volume.encryption is Required and the class is not encrypted' },
+        {
+          type: 'VolumeReady',
+          status: 'False',
+          reason: 'EncryptionRequired',
+          message: 'no volume was created: spec.volume.encryption is Required and the class is not encrypted',
+        },
       ],
       warning: { reason: 'VolumeNotEncrypted', message },
     };
@@ -54,9 +59,10 @@ export function decideVolume({ ws, classes, claim }: VolumeInput): VolumeDecisio
   if (encrypted) {
     conditions.push({ type: 'VolumeEncrypted', status: 'True', reason: 'ClassEncrypted', message: evidence });
   } else {
-    const message = claim && required
-      ? `${evidence}; the existing volume is kept, but it no longer meets spec.volume.encryption: Required`
-      : `${evidence}; proceeding because spec.volume.encryption is Preferred`;
+    const message =
+      claim && required
+        ? `${evidence}; the existing volume is kept, but it no longer meets spec.volume.encryption: Required`
+        : `${evidence}; proceeding because spec.volume.encryption is Preferred`;
     conditions.push({ type: 'VolumeEncrypted', status: 'False', reason: 'ClassNotEncrypted', message });
     warning = { reason: 'VolumeNotEncrypted', message };
   }
@@ -64,7 +70,12 @@ export function decideVolume({ ws, classes, claim }: VolumeInput): VolumeDecisio
   const desired = desiredDataClaim(ws, className);
   const phase = (claim?.status as { phase?: string } | undefined)?.phase;
   if (phase === 'Bound') {
-    conditions.push({ type: 'VolumeReady', status: 'True', reason: 'Bound', message: `PersistentVolumeClaim data is bound (${ws.spec.volume.size}, class ${className})` });
+    conditions.push({
+      type: 'VolumeReady',
+      status: 'True',
+      reason: 'Bound',
+      message: `PersistentVolumeClaim data is bound (${ws.spec.volume.size}, class ${className})`,
+    });
   } else if (sc.volumeBindingMode === 'WaitForFirstConsumer') {
     conditions.push({
       type: 'VolumeReady',

@@ -57,8 +57,10 @@ export function chooseStorageClass(ws: Workspace, classes: readonly StorageClass
 export function encryptionOf(sc: StorageClass): { encrypted: boolean; evidence: string } {
   const name = sc.metadata.name;
   const marked = sc.metadata.annotations?.[ENCRYPTED_ANNOTATION];
-  if (marked === 'false') return { encrypted: false, evidence: `StorageClass "${name}" is annotated ${ENCRYPTED_ANNOTATION}: "false"` };
-  if (marked === 'true') return { encrypted: true, evidence: `StorageClass "${name}" is annotated ${ENCRYPTED_ANNOTATION}: "true"` };
+  if (marked === 'false')
+    return { encrypted: false, evidence: `StorageClass "${name}" is annotated ${ENCRYPTED_ANNOTATION}: "false"` };
+  if (marked === 'true')
+    return { encrypted: true, evidence: `StorageClass "${name}" is annotated ${ENCRYPTED_ANNOTATION}: "true"` };
   const params = sc.parameters ?? {};
   if (params.encrypted?.toLowerCase() === 'true') {
     return { encrypted: true, evidence: `StorageClass "${name}" has parameter encrypted: "true"` };
