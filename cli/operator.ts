@@ -4,6 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import { Operator } from '../operator/controller.js';
 import { createLogger } from '../kube/log.js';
 import { parseDuration } from '../operator/workspace/certificate/internal.js';
+import { ALLOWED_DNS_SUFFIXES_SETTING, parseAllowedSuffixes } from '../operator/workspace/certificate/names.js';
 
 function env(name: string, fallback: string): string {
   return process.env[name] ?? fallback;
@@ -38,6 +39,7 @@ export async function run(): Promise<undefined> {
     ...(process.env.HOLDFAST_LEASE_NAME ? { leaseName: process.env.HOLDFAST_LEASE_NAME } : {}),
     ...(process.env.HOLDFAST_CA_SECRET ? { caSecretName: process.env.HOLDFAST_CA_SECRET } : {}),
     ...(process.env.HOLDFAST_CA_DURATION ? { caDurationMs: durationSetting('HOLDFAST_CA_DURATION') } : {}),
+    allowedDnsSuffixes: parseAllowedSuffixes(process.env[ALLOWED_DNS_SUFFIXES_SETTING]),
     ...(process.env.HOLDFAST_CA_OVERLAP ? { caOverlapMs: durationSetting('HOLDFAST_CA_OVERLAP') } : {}),
   });
   let stopping = false;

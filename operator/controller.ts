@@ -19,6 +19,7 @@ import { WorkspaceReconciler } from './workspace/reconcile.js';
 import type { Caches } from './workspace/deps.js';
 import type { StorageClass } from './workspace/volume/desired.js';
 import type { SecretObject } from './tls/authority.js';
+import { caPermittedSubtrees } from './workspace/certificate/names.js';
 import { CA_KEY, CaController } from './tls/controller.js';
 import { ServerPool, type SharedServer } from './workspace/database/shared.js';
 import { fromBase64 } from '../kube/secret-data.js';
@@ -39,6 +40,8 @@ export interface OperatorOptions {
   /** Secret (in `namespace`) holding the installation CA. */
   caSecretName?: string;
   caDurationMs?: number;
+  /** Domains workspace certificates may name besides their services (see certificate/names.ts). */
+  allowedDnsSuffixes?: string[];
   caOverlapMs?: number;
 }
 
@@ -157,6 +160,7 @@ export class Operator {
       policy: {
         durationMs: this.opts.caDurationMs ?? 5 * 365 * 24 * 3600e3,
         overlapMs: this.opts.caOverlapMs ?? 24 * 3600e3,
+        permittedDns: caPermittedSubtrees(this.opts.allowedDnsSuffixes ?? []),
       },
     });
     const reconciler = new WorkspaceReconciler({
@@ -167,6 +171,7 @@ export class Operator {
       metrics: this.metrics,
       log,
       authority: () => ca.authority(),
+      allowedDnsSuffixes: this.opts.allowedDnsSuffixes ?? [],
       servers: this.servers,
     });
     const queue = new WorkQueue({

@@ -4,16 +4,24 @@ import { planCa, type Authority } from './authority.js';
 const day = 86_400_000;
 const t0 = new Date('2026-01-01T00:00:00Z');
 const at = (ms: number) => new Date(t0.getTime() + ms);
-const policy = { durationMs: 30 * day, overlapMs: day };
+const policy = { durationMs: 30 * day, overlapMs: day, permittedDns: ['svc', 'db'] };
 
 type Pair = Authority['pairs'] extends Map<string, infer P> ? P : never;
-function ca(serial: string, from: number, to: number): [string, Pair] {
+function ca(serial: string, from: number, to: number, permitted: string[] | null = ['db', 'svc']): [string, Pair] {
   return [
     serial,
     {
       certPem: '',
       keyPem: '',
-      info: { serial, subject: '', issuer: '', notBefore: at(from), notAfter: at(to), dnsNames: [] },
+      info: {
+        serial,
+        subject: '',
+        issuer: '',
+        notBefore: at(from),
+        notAfter: at(to),
+        dnsNames: [],
+        ...(permitted ? { dnsConstraints: { permitted, excluded: [] } } : {}),
+      },
     },
   ];
 }
@@ -33,6 +41,16 @@ describe('planCa', () => {
     });
     expect(planCa(a, { now: at(20 * day), forced: false, allBundled: false, policy }).action).toBe('createNext');
     expect(planCa(a, { now: at(1 * day), forced: true, allBundled: false, policy }).action).toBe('createNext');
+  });
+  it('rotates a CA whose name constraints are not the policy (none yet, or the allowed domains changed)', () => {
+    for (const permitted of [null, ['svc']]) {
+      const a = authority({ current: 'a', retired: [] }, ca('a', 0, 30 * day, permitted));
+      const step = planCa(a, { now: at(1 * day), forced: false, allBundled: false, policy });
+      expect(step.action).toBe('createNext');
+      expect(step.action === 'createNext' && step.reason).toContain('name constraints');
+    }
+    const external = { ...authority({ current: 'a', retired: [] }, ca('a', 0, 30 * day, null)), external: true };
+    expect(planCa(external, { now: at(1 * day), forced: false, allBundled: false, policy }).action).toBe('none');
   });
   it('moves leaves to the next CA only after every bundle carries it, and after the overlap', () => {
     const next = authority({ current: 'a', next: 'b', retired: [] }, ca('a', 0, 30 * day), ca('b', 20 * day, 50 * day));

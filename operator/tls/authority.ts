@@ -115,6 +115,8 @@ export interface CaPolicy {
   durationMs: number;
   /** Time between every bundle carrying the next CA and leaves moving to it. */
   overlapMs: number;
+  /** DNS name constraints the CAs Holdfast creates carry (see workspace/certificate/names.ts). */
+  permittedDns: string[];
 }
 
 /** The one next thing to do about the CA; no I/O. */
@@ -134,6 +136,11 @@ export function planCa(
   if (!a.state.next) {
     if (ctx.forced)
       return { action: 'createNext', reason: 'rotation requested with the holdfast.io/rotate-ca annotation' };
+    if (!sameConstraints(current, ctx.policy.permittedDns))
+      return {
+        action: 'createNext',
+        reason: `the current CA's DNS name constraints (${describeConstraints(current)}) are not the ones the DNS name policy needs (${ctx.policy.permittedDns.join(', ')})`,
+      };
     if (now >= rotateAt)
       return {
         action: 'createNext',
@@ -151,6 +158,16 @@ export function planCa(
   );
   if (now >= promoteAt) return { action: 'promote' };
   return { action: 'none', wakeAt: earliest([new Date(promoteAt), ...retiredExpiry(a)]) };
+}
+
+function sameConstraints(ca: CertInfo, permittedDns: string[]): boolean {
+  const have = ca.dnsConstraints;
+  if (!have || have.excluded.length > 0) return false;
+  return [...have.permitted].sort().join(',') === [...permittedDns].sort().join(',');
+}
+
+function describeConstraints(ca: CertInfo): string {
+  return ca.dnsConstraints ? `permitted: ${ca.dnsConstraints.permitted.join(', ')}` : 'none';
 }
 
 function retiredExpiry(a: Authority): Date[] {

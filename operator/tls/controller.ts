@@ -85,7 +85,12 @@ export class CaController {
         return step.wakeAt ? { requeueAfterMs: Math.max(step.wakeAt.getTime() - now.getTime(), 250) } : undefined;
       case 'create': {
         const serialHint = Date.now().toString(16);
-        const ca = await createCa({ commonName: name(serialHint), now, durationMs: this.d.policy.durationMs });
+        const ca = await createCa({
+          commonName: name(serialHint),
+          now,
+          durationMs: this.d.policy.durationMs,
+          permittedDns: this.d.policy.permittedDns,
+        });
         const serial = certInfo(ca.certPem).serial;
         // Created, not applied: should two operators ever race here, one
         // gets 409 Conflict instead of replacing the other's CA.
@@ -111,6 +116,7 @@ export class CaController {
           commonName: name(Date.now().toString(16)),
           now,
           durationMs: this.d.policy.durationMs,
+          permittedDns: this.d.policy.permittedDns,
         });
         const serial = certInfo(ca.certPem).serial;
         pairs.set(serial, ca);

@@ -20,6 +20,8 @@ export interface CertInfo {
   notBefore: Date;
   notAfter: Date;
   dnsNames: string[];
+  /** Name constraints on DNS names, when the certificate carries them. */
+  dnsConstraints?: { permitted: string[]; excluded: string[] };
 }
 
 /** Certificates are valid from a little before issuance, for small clock skew. */
@@ -47,7 +49,30 @@ function serialNumber(): string {
   return bytes.toString('hex');
 }
 
-export async function createCa(opts: { commonName: string; now: Date; durationMs: number }): Promise<KeyPair> {
+/** The X.509 NameConstraints extension (RFC 5280 4.2.1.10) permitting only these DNS subtrees. */
+function nameConstraints(permittedDns: string[]): { id: string; critical: boolean; value: forge.asn1.Asn1 } {
+  const { asn1 } = forge;
+  const subtree = (dns: string) =>
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+      asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, dns),
+    ]);
+  return {
+    id: '2.5.29.30',
+    // RFC 5280: conforming CAs MUST mark this extension as critical.
+    critical: true,
+    value: asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+      asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, permittedDns.map(subtree)),
+    ]),
+  };
+}
+
+export async function createCa(opts: {
+  commonName: string;
+  now: Date;
+  durationMs: number;
+  /** DNS subtrees the CA may sign names in; every name is permitted when absent. */
+  permittedDns?: string[];
+}): Promise<KeyPair> {
   const { keyPem, forgeKey, publicKey } = await newKey();
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
@@ -64,6 +89,7 @@ export async function createCa(opts: { commonName: string; now: Date; durationMs
     { name: 'basicConstraints', cA: true, critical: true, pathLenConstraint: 0 },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectKeyIdentifier' },
+    ...(opts.permittedDns ? [nameConstraints(opts.permittedDns)] : []),
   ]);
   cert.sign(forgeKey, forge.md.sha256.create());
   return { certPem: forge.pki.certificateToPem(cert), keyPem };
@@ -110,7 +136,45 @@ export function certInfo(pem: string): CertInfo {
       .split(', ')
       .filter((s) => s.startsWith('DNS:'))
       .map((s) => s.slice(4)),
+    ...dnsConstraintsOf(x.raw),
   };
+}
+
+/**
+ * Reads the DNS name constraints from the certificate's DER (any key type:
+ * a customer's CA may be ECDSA, which node-forge's certificate parser refuses).
+ */
+function dnsConstraintsOf(der: Buffer): Pick<CertInfo, 'dnsConstraints'> {
+  const { asn1 } = forge;
+  const tbs = asn1.fromDer(der.toString('binary')).value[0] as forge.asn1.Asn1;
+  const explicit3 = (tbs.value as forge.asn1.Asn1[]).find(
+    (v) => v.tagClass === asn1.Class.CONTEXT_SPECIFIC && (v.type as number) === 3,
+  );
+  const extensions = ((explicit3?.value as forge.asn1.Asn1[] | undefined)?.[0]?.value ?? []) as forge.asn1.Asn1[];
+  for (const ext of extensions) {
+    const parts = ext.value as forge.asn1.Asn1[];
+    if (asn1.derToOid(parts[0]!.value as string) !== '2.5.29.30') continue;
+    const octets = parts[parts.length - 1]!.value as string;
+    const result = { permitted: [] as string[], excluded: [] as string[] };
+    for (const trees of asn1.fromDer(octets).value as forge.asn1.Asn1[]) {
+      const list = (trees.type as number) === 0 ? result.permitted : result.excluded;
+      for (const subtree of trees.value as forge.asn1.Asn1[]) {
+        const base = (subtree.value as forge.asn1.Asn1[])[0]!;
+        if (base.tagClass === asn1.Class.CONTEXT_SPECIFIC && (base.type as number) === 2)
+          list.push((base.value as string).replace(/^\./, ''));
+      }
+    }
+    return { dnsConstraints: result };
+  }
+  return {};
+}
+
+/** True when a CA with these constraints may sign `name` (RFC 5280 DNS subtrees). */
+export function permittedByCa(info: CertInfo, name: string): boolean {
+  const c = info.dnsConstraints;
+  if (!c) return true;
+  const within = (base: string) => base === '' || name === base || name.endsWith(`.${base}`);
+  return (c.permitted.length === 0 || c.permitted.some(within)) && !c.excluded.some(within);
 }
 
 /** True when `certPem` was signed by the CA in `caPem`. */

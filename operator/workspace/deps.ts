@@ -39,6 +39,8 @@ export interface Deps {
   log: Logger;
   /** The installation CA, once it exists. */
   authority: () => Authority | undefined;
+  /** Domains the internal issuer may sign names under (HOLDFAST_ALLOWED_DNS_SUFFIXES). */
+  allowedDnsSuffixes: string[];
   servers: ServerPool;
   now?: () => Date;
 }

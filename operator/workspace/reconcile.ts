@@ -281,6 +281,7 @@ export class WorkspaceReconciler {
         this.d.authority(),
         existing,
         (this.d.now ?? (() => new Date()))(),
+        this.d.allowedDnsSuffixes,
       );
       if (decision.secret) await this.d.applier.apply(decision.secret, existing);
       return decision;

@@ -1,7 +1,7 @@
 // Workspace certificates against a real PostgreSQL: real handshakes with
 // verify-full, renewal and CA rotation sampled continuously.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
@@ -118,7 +118,7 @@ describe('workspace certificates', () => {
 
   it('issues a certificate that PostgreSQL serves and a verify-full client accepts', async () => {
     const w = new Workspaces();
-    const op = await operator(w);
+    const op = await operator(w, { HOLDFAST_ALLOWED_DNS_SUFFIXES: 'acme.example.com' });
     const name = await w.create('tls', {
       volume: { storageClassName: encrypted },
       tls: { dnsNames: ['db.acme.example.com'] },
@@ -154,6 +154,81 @@ describe('workspace certificates', () => {
     expect(log).not.toContain(marker);
     expect(JSON.stringify(ws.status)).not.toContain(marker);
     expect(JSON.stringify(await w.events(name))).not.toContain('PRIVATE KEY');
+  });
+
+  it("signs only the workspace's own names and allowed domains, under a CA whose name constraints a verifier enforces", async () => {
+    const w = new Workspaces();
+    await operator(w, { HOLDFAST_ALLOWED_DNS_SUFFIXES: 'db.acme.example.com' });
+    const name = await w.create('names', {
+      volume: { storageClassName: encrypted },
+      tls: {
+        dnsNames: ['pay.db.acme.example.com', '*.db.acme.example.com', 'db.ws-other.svc', 'login.corp.example.org'],
+      },
+    });
+    const ns = namespaceOf(name);
+    const ws = await eventually('CertificateReady reason DNSNameNotAllowed', async () => {
+      const got = await w.get(name);
+      return w.condition(got, 'CertificateReady')?.reason === 'DNSNameNotAllowed' ? got : undefined;
+    });
+    const condition = w.condition(ws, 'CertificateReady')!;
+    expect(condition.status).toBe('False');
+    for (const refused of [
+      'spec.tls.dnsNames[1] "*.db.acme.example.com"',
+      'spec.tls.dnsNames[2] "db.ws-other.svc"',
+      'spec.tls.dnsNames[3] "login.corp.example.org"',
+    ])
+      expect(condition.message).toContain(refused);
+    expect(condition.message).not.toContain('dnsNames[0]');
+    expect(condition.message).toContain('HOLDFAST_ALLOWED_DNS_SUFFIXES');
+    expect(w.condition(ws, 'Ready')).toMatchObject({ status: 'False', reason: 'DNSNameNotAllowed' });
+
+    // The database still gets a certificate, for the names that are allowed only.
+    const tls = await eventually('the db-tls Secret', () => readTls(w, name));
+    expect(certInfo(tls.cert).dnsNames.sort()).toEqual(
+      ['db', `db.${ns}.svc`, `db.${ns}.svc.cluster.local`, 'pay.db.acme.example.com'].sort(),
+    );
+    await pg.useCertificate(tls.cert, tls.key);
+    await handshake(pg, tls.ca, `db.${ns}.svc`);
+    await handshake(pg, tls.ca, 'pay.db.acme.example.com');
+    await expect(handshake(pg, tls.ca, 'login.corp.example.org')).rejects.toThrow(/Hostname\/IP does not match/);
+
+    // Even a leaf the installation CA's own key signs for another name is
+    // refused by verifiers: the CA carries name constraints.
+    const caSecret = (await w.object('Secret', `ca-${w.run}`, 'holdfast-system')) as unknown as {
+      data: Record<string, string>;
+      metadata: { annotations: Record<string, string> };
+    };
+    const serial = (JSON.parse(caSecret.metadata.annotations['holdfast.io/ca-state']!) as { current: string }).current;
+    const b64 = (k: string) => Buffer.from(caSecret.data[k]!, 'base64').toString('utf8');
+    const ca = { certPem: b64(`${serial}.crt`), keyPem: b64(`${serial}.key`) };
+    const { issueServerCertificate } = await import('../../operator/tls/x509.js');
+    const forged = await issueServerCertificate({
+      ca,
+      dnsNames: ['login.corp.example.org'],
+      now: new Date(),
+      durationMs: 3_600_000,
+    });
+    const dir = inject('controlPlaneDir');
+    await writeFile(path.join(dir, `${name}-ca.crt`), ca.certPem);
+    await writeFile(path.join(dir, `${name}-forged.crt`), forged.certPem);
+    await writeFile(path.join(dir, `${name}-leaf.crt`), tls.cert);
+    const verify = (leaf: string) =>
+      run('openssl', ['verify', '-CAfile', path.join(dir, `${name}-ca.crt`), path.join(dir, leaf)]);
+    const refusal = await verify(`${name}-forged.crt`).then(
+      () => 'verified',
+      (err: { stdout: string }) => err.stdout,
+    );
+    expect(refusal).toContain('permitted subtree violation');
+    expect((await verify(`${name}-leaf.crt`)).stdout).toContain(': OK');
+    await pg.useCertificate(forged.certPem, forged.keyPem);
+    await expect(handshake(pg, tls.ca, 'login.corp.example.org')).rejects.toThrow(/permitted subtree violation/i);
+
+    // Removing the refused names makes the certificate ready.
+    await w.rest.request('PATCH', objectPath('Workspace', name), {
+      body: { spec: { tls: { dnsNames: ['pay.db.acme.example.com'] } } },
+      contentType: 'application/merge-patch+json',
+    });
+    await w.waitForCondition(name, 'CertificateReady', 'True');
   });
 
   it('renews the leaf before it expires while clients keep connecting', async () => {
@@ -260,6 +335,18 @@ describe('workspace certificates', () => {
     expect(secret?.metadata.annotations?.['holdfast.io/ca-state']).toBeUndefined();
     await pg.useCertificate(tls.cert, tls.key);
     await handshake(pg, caPem, `db.${namespaceOf(name)}.svc`);
+
+    // The customer's CA signs no name outside the policy either.
+    await w.rest.request('PATCH', objectPath('Workspace', name), {
+      body: { spec: { tls: { dnsNames: ['portal.corp.example.org'] } } },
+      contentType: 'application/merge-patch+json',
+    });
+    const refused = await w.waitForCondition(name, 'CertificateReady', 'False');
+    expect(w.condition(refused, 'CertificateReady')?.reason).toBe('DNSNameNotAllowed');
+    expect(w.condition(refused, 'CertificateReady')?.message).toContain(
+      'spec.tls.dnsNames[0] "portal.corp.example.org"',
+    );
+    expect(certInfo((await readTls(w, name))!.cert).dnsNames).not.toContain('portal.corp.example.org');
   });
 
   it('says so when the issuer is cert-manager and cert-manager is not installed', async () => {

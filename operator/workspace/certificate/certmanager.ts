@@ -16,7 +16,7 @@ export function desiredCertManagerCertificate(ws: Workspace): KubeObject {
     spec: {
       secretName: TLS_SECRET,
       secretTemplate: { labels: { 'holdfast.io/workspace': ws.metadata.name, 'holdfast.io/component': 'tls' } },
-      commonName: certificateDnsNames(ws)[2],
+      commonName: certificateDnsNames(ws)[1],
       dnsNames: certificateDnsNames(ws),
       duration: ws.spec.tls.duration,
       ...(ws.spec.tls.renewBefore ? { renewBefore: ws.spec.tls.renewBefore } : {}),

@@ -3,11 +3,12 @@
 // ca.crt. Reissued when it is due for renewal, when its SANs or duration
 // change, or when the CA that signs leaves changed; otherwise only the bundle
 // is kept current.
-import { namespaceOf, type Workspace } from '../../api/workspace.js';
+import type { Workspace } from '../../api/workspace.js';
 import { bundleOf, type Authority, type SecretObject } from '../../tls/authority.js';
-import { certInfo, issueServerCertificate, type KeyPair } from '../../tls/x509.js';
+import { certInfo, issueServerCertificate, permittedByCa, type KeyPair } from '../../tls/x509.js';
 import type { ConditionInput } from '../conditions.js';
 import { ownedMeta } from '../owner.js';
+import { refusedDnsNames, refusedMessage, workspaceServiceNames } from './names.js';
 import { fromBase64, toBase64 } from '../../../kube/secret-data.js';
 
 export const TLS_SECRET = 'db-tls';
@@ -24,20 +25,7 @@ export function parseDuration(text: string): number {
 
 /** Names the database will answer to inside the cluster, then the user's. */
 export function certificateDnsNames(ws: Workspace): string[] {
-  const ns = namespaceOf(ws.metadata.name);
-  const cnpg =
-    ws.spec.database.provider === 'cloudnative-pg'
-      ? ['rw', 'ro', 'r'].flatMap((s) => [`db-${s}`, `db-${s}.${ns}`, `db-${s}.${ns}.svc`])
-      : [];
-  const names = [
-    'db',
-    `db.${ns}`,
-    `db.${ns}.svc`,
-    `db.${ns}.svc.cluster.local`,
-    ...cnpg,
-    ...(ws.spec.tls.dnsNames ?? []),
-  ];
-  return [...new Set(names)];
+  return [...new Set([...workspaceServiceNames(ws), ...(ws.spec.tls.dnsNames ?? [])])];
 }
 
 export interface CertificateDecision {
@@ -67,6 +55,7 @@ export async function decideInternalCertificate(
   authority: Authority | undefined,
   existing: SecretObject | undefined,
   now: Date,
+  allowedDnsSuffixes: string[],
 ): Promise<CertificateDecision> {
   if (!authority) {
     return {
@@ -82,7 +71,14 @@ export async function decideInternalCertificate(
     };
   }
   const signer = authority.pairs.get(authority.state.current)!;
-  const dnsNames = certificateDnsNames(ws);
+  // Names outside the policy, or outside what the signing CA's name
+  // constraints permit (until Holdfast's CA is rotated to permit them), are
+  // left out: the database keeps serving on the names that are allowed.
+  const refused = refusedDnsNames(ws, allowedDnsSuffixes);
+  const waiting = certificateDnsNames(ws)
+    .filter((n) => !refused.some((r) => r.name === n))
+    .filter((n) => !permittedByCa(signer.info, n));
+  const dnsNames = certificateDnsNames(ws).filter((n) => !refused.some((r) => r.name === n) && !waiting.includes(n));
   const durationMs = parseDuration(ws.spec.tls.duration);
   const renewBeforeMs = ws.spec.tls.renewBefore ? parseDuration(ws.spec.tls.renewBefore) : undefined;
   const data: Record<string, string> = existing?.data ?? {};
@@ -121,15 +117,24 @@ export async function decideInternalCertificate(
   return {
     secret,
     issued: why
-      ? `issued certificate ${info!.serial} for ${dnsNames[2]} because ${why}; valid until ${info!.notAfter.toISOString()}`
+      ? `issued certificate ${info!.serial} for ${dnsNames[1]} because ${why}; valid until ${info!.notAfter.toISOString()}`
       : undefined,
     conditions: [
-      {
-        type: 'CertificateReady',
-        status: 'True',
-        reason: 'Issued',
-        message: `certificate in Secret ${TLS_SECRET} valid until ${info!.notAfter.toISOString()}, renews at ${renewAt.toISOString()}`,
-      },
+      refused.length > 0
+        ? { type: 'CertificateReady', status: 'False', reason: 'DNSNameNotAllowed', message: refusedMessage(refused) }
+        : waiting.length > 0
+          ? {
+              type: 'CertificateReady',
+              status: 'False',
+              reason: 'WaitingForCA',
+              message: `${waiting.map((n) => `"${n}"`).join(', ')} allowed, but the CA that signs now does not permit ${waiting.length > 1 ? 'them' : 'it'} in its name constraints: a CA Holdfast created is rotated to one that does (after HOLDFAST_CA_OVERLAP); a CA of your own must be replaced by one that permits ${waiting.length > 1 ? 'them' : 'it'}`,
+            }
+          : {
+              type: 'CertificateReady',
+              status: 'True',
+              reason: 'Issued',
+              message: `certificate in Secret ${TLS_SECRET} valid until ${info!.notAfter.toISOString()}, renews at ${renewAt.toISOString()}`,
+            },
     ],
     status: {
       secretName: TLS_SECRET,
@@ -139,6 +144,6 @@ export async function decideInternalCertificate(
       issuer: signer.info.subject.split('\n')[0]!.replace(/^CN=/, ''),
       dnsNames,
     },
-    requeueAfterMs: Math.max(renewAt.getTime() - now.getTime(), 250),
+    requeueAfterMs: waiting.length > 0 ? 10_000 : Math.max(renewAt.getTime() - now.getTime(), 250),
   };
 }
