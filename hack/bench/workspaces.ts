@@ -187,7 +187,7 @@ async function main(): Promise<void> {
       const strip = (o: KubeObject): KubeObject => ({ ...o, metadata: { ...o.metadata, ownerReferences: undefined } });
       for (const o of [
         desiredNamespace(ws),
-        ...desiredNetworkPolicies(ws),
+        ...desiredNetworkPolicies(ws, { apiServer: [], cnpgNamespace: 'cnpg-system' }),
         desiredResourceQuota(ws),
         desiredLimitRange(ws),
         desiredDataClaim(ws, 'bench'),

@@ -49,8 +49,11 @@ describe('desiredNamespace', () => {
 });
 
 describe('desiredNetworkPolicies', () => {
+  const noPeers = { apiServer: [], cnpgNamespace: 'cnpg-system' };
   it('denies all traffic by default and allows DNS and the database by name', () => {
-    const byName = Object.fromEntries(desiredNetworkPolicies(workspace()).map((p) => [p.metadata.name, p.spec]));
+    const byName = Object.fromEntries(
+      desiredNetworkPolicies(workspace(), noPeers).map((p) => [p.metadata.name, p.spec]),
+    );
     expect(byName['default-deny']).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     expect(JSON.stringify(byName['allow-dns'])).toContain('"port":53');
     expect(byName['allow-database']).toMatchObject({
@@ -61,7 +64,7 @@ describe('desiredNetworkPolicies', () => {
   it('opens HTTPS for backup jobs only when there are destinations', () => {
     const egress = (spec: Record<string, unknown>) =>
       (
-        desiredNetworkPolicies(workspace(spec)).find((p) => p.metadata.name === 'allow-backup-jobs')!.spec
+        desiredNetworkPolicies(workspace(spec), noPeers).find((p) => p.metadata.name === 'allow-backup-jobs')!.spec
           .egress as unknown[]
       ).length;
     expect(egress({})).toBe(1);

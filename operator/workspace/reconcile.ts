@@ -10,6 +10,7 @@ import { findCondition, setCondition, type ConditionInput } from './conditions.j
 import { finalizeWorkspace, FINALIZER, ensureFinalizer } from './deletion.js';
 import { desiredNamespace } from './namespace/desired.js';
 import { desiredNetworkPolicies } from './network/desired.js';
+import { networkPeers } from './network/peers.js';
 import { WORKSPACE_LABEL } from './owner.js';
 import { desiredLimitRange, desiredResourceQuota } from './quota/desired.js';
 import { DATA_CLAIM } from './volume/desired.js';
@@ -310,7 +311,8 @@ export class WorkspaceReconciler {
     const ns = namespaceOf(name);
     await applier.apply(desiredNamespace(ws), caches.namespaces.get(ns));
 
-    const policies = desiredNetworkPolicies(ws);
+    const peers = await networkPeers(ws, { rest: this.d.rest, server: (n) => caches.sharedServers.get(n) });
+    const policies = desiredNetworkPolicies(ws, peers);
     for (const p of policies) await applier.apply(p, caches.networkPolicies.get(p.metadata.name, ns));
     await this.prune(caches.networkPolicies, 'NetworkPolicy', name, ns, new Set(policies.map((p) => p.metadata.name)));
 

@@ -1,26 +1,59 @@
 // NetworkPolicies of a workspace namespace: deny everything, then allow by
-// name only what the workspace needs.
+// name only what the workspace's database mode needs. Policies match packets
+// after kube-proxy's DNAT, so peers are pods and real addresses, never
+// Service IPs: what sits behind a name is resolved in peers.ts.
 import type { KubeObject } from '../../../kube/rest.js';
 import type { Workspace } from '../../api/workspace.js';
 import { COMPONENT_LABEL, ownedMeta } from '../owner.js';
 
 export const DATABASE_PORT = 5432;
+/** The instance manager's status port of CloudNativePG (pkg/management/url StatusPort). */
+export const CNPG_STATUS_PORT = 8000;
 /** Pods with this label may reach the workspace database. */
 export const DATABASE_ACCESS_LABEL = 'holdfast.io/database-access';
+/** The label CloudNativePG puts on every pod of a Cluster (instances and their jobs). */
+export const CNPG_CLUSTER_LABEL = 'cnpg.io/cluster';
+/** The label of the CloudNativePG operator's pods in its release manifest and Helm chart. */
+export const CNPG_OPERATOR_LABELS = { 'app.kubernetes.io/name': 'cloudnative-pg' };
 
 type Policy = KubeObject & { spec: Record<string, unknown> };
+type Peer = Record<string, unknown>;
+export interface PolicyPort {
+  protocol: 'TCP';
+  port: number | string;
+}
+
+/** What lies outside the namespace that a mode needs, resolved from the cluster (see peers.ts). */
+export interface NetworkPeers {
+  /** Shared: the SharedDatabaseServer as seen after DNAT; `to` empty means any address (an external host name). */
+  sharedServer?: { to: Peer[]; ports: PolicyPort[] };
+  /** CloudNativePG: the kube-apiserver's real addresses (endpoints of Service default/kubernetes). */
+  apiServer: { ip: string; port: number }[];
+  /** CloudNativePG: the namespace its operator runs in. */
+  cnpgNamespace: string;
+}
 
 function policy(ws: Workspace, name: string, spec: Record<string, unknown>): Policy {
   return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: ownedMeta(ws, name), spec };
 }
 
-const databasePods = { matchLabels: { [COMPONENT_LABEL]: 'database' } };
+const tcp = (...ports: (number | string)[]): PolicyPort[] => ports.map((port) => ({ protocol: 'TCP', port }));
 const databaseClients = { matchLabels: { [DATABASE_ACCESS_LABEL]: 'true' } };
 const backupPods = {
   matchExpressions: [{ key: COMPONENT_LABEL, operator: 'In', values: ['backup', 'verify', 'export', 'restore'] }],
 };
 
-export function desiredNetworkPolicies(ws: Workspace): Policy[] {
+export function ipBlock(ip: string): Peer {
+  return { ipBlock: { cidr: ip.includes(':') ? `${ip}/128` : `${ip}/32` } };
+}
+
+function databasePodsOf(ws: Workspace): Peer {
+  return ws.spec.database.provider === 'cloudnative-pg'
+    ? { matchLabels: { [CNPG_CLUSTER_LABEL]: 'db' } }
+    : { matchLabels: { [COMPONENT_LABEL]: 'database' } };
+}
+
+export function desiredNetworkPolicies(ws: Workspace, peers: NetworkPeers): Policy[] {
   const policies: Policy[] = [
     policy(ws, 'default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }),
     policy(ws, 'allow-dns', {
@@ -41,36 +74,78 @@ export function desiredNetworkPolicies(ws: Workspace): Policy[] {
         },
       ],
     }),
-    policy(ws, 'allow-database', {
-      podSelector: databasePods,
-      policyTypes: ['Ingress'],
-      ingress: [
-        {
-          from: [{ podSelector: databaseClients }, { podSelector: backupPods }],
-          ports: [{ protocol: 'TCP', port: DATABASE_PORT }],
-        },
-      ],
-    }),
-    policy(ws, 'allow-database-clients', {
-      podSelector: databaseClients,
-      policyTypes: ['Egress'],
-      egress: [{ to: [{ podSelector: databasePods }], ports: [{ protocol: 'TCP', port: DATABASE_PORT }] }],
-    }),
   ];
+  // Where the database is: its pods here, or the shared server elsewhere
+  // (not yet known while the SharedDatabaseServer is missing).
+  let database: { to: Peer[]; ports: PolicyPort[] } | undefined;
+  if (ws.spec.database.mode === 'Shared') {
+    database = peers.sharedServer;
+  } else {
+    const databasePods = databasePodsOf(ws);
+    database = { to: [{ podSelector: databasePods }], ports: tcp(DATABASE_PORT) };
+    policies.push(
+      policy(ws, 'allow-database', {
+        podSelector: databasePods,
+        policyTypes: ['Ingress'],
+        ingress: [{ from: [{ podSelector: databaseClients }, { podSelector: backupPods }], ports: tcp(DATABASE_PORT) }],
+      }),
+    );
+    if (ws.spec.database.provider === 'cloudnative-pg') policies.push(cloudNativePgPolicy(ws, databasePods, peers));
+  }
+  const toDatabase = database ? [{ ...(database.to.length ? { to: database.to } : {}), ports: database.ports }] : [];
+  if (toDatabase.length > 0) {
+    policies.push(
+      policy(ws, 'allow-database-clients', {
+        podSelector: databaseClients,
+        policyTypes: ['Egress'],
+        egress: toDatabase,
+      }),
+    );
+  }
   const destinations = ws.spec.backup.destinations ?? [];
-  const jobsEgress = [{ podSelector: databasePods }];
   policies.push(
     policy(ws, 'allow-backup-jobs', {
       podSelector: backupPods,
       policyTypes: ['Egress'],
       egress: [
-        { to: jobsEgress, ports: [{ protocol: 'TCP', port: DATABASE_PORT }] },
+        ...toDatabase,
         // Object stores are addressed by name, which a NetworkPolicy cannot
         // express: HTTPS to anywhere, for the backup jobs only, and only when
         // the workspace has destinations.
-        ...(destinations.length > 0 ? [{ ports: [{ protocol: 'TCP', port: 443 }] }] : []),
+        ...(destinations.length > 0 ? [{ ports: tcp(443) }] : []),
       ],
     }),
   );
   return policies;
+}
+
+/**
+ * What a CloudNativePG Cluster needs between its own pods and with the
+ * outside (checked with real traffic under kube-router): instances and their
+ * initdb/join jobs replicate and clone over 5432 and check each other on the
+ * status port; the instance manager watches its Cluster on the kube-apiserver;
+ * the CloudNativePG operator polls each instance's status port.
+ */
+function cloudNativePgPolicy(ws: Workspace, clusterPods: Peer, peers: NetworkPeers): Policy {
+  const own = [{ podSelector: clusterPods }];
+  return policy(ws, 'allow-cloudnative-pg', {
+    podSelector: clusterPods,
+    policyTypes: ['Ingress', 'Egress'],
+    ingress: [
+      { from: own, ports: tcp(DATABASE_PORT, CNPG_STATUS_PORT) },
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': peers.cnpgNamespace } },
+            podSelector: { matchLabels: CNPG_OPERATOR_LABELS },
+          },
+        ],
+        ports: tcp(CNPG_STATUS_PORT),
+      },
+    ],
+    egress: [
+      { to: own, ports: tcp(DATABASE_PORT, CNPG_STATUS_PORT) },
+      ...peers.apiServer.map((a) => ({ to: [ipBlock(a.ip)], ports: tcp(a.port) })),
+    ],
+  });
 }
