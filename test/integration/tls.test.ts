@@ -216,7 +216,7 @@ describe('workspace certificates', () => {
       run('openssl', ['verify', '-CAfile', path.join(dir, `${name}-ca.crt`), path.join(dir, leaf)]);
     const refusal = await verify(`${name}-forged.crt`).then(
       () => 'verified',
-      (err: { stdout: string }) => err.stdout,
+      (err: { stdout: string; stderr: string }) => `${err.stdout}${err.stderr}`,
     );
     expect(refusal).toContain('permitted subtree violation');
     expect((await verify(`${name}-leaf.crt`)).stdout).toContain(': OK');
