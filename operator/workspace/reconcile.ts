@@ -22,7 +22,14 @@ import {
 } from './certificate/certmanager.js';
 import { TLS_SECRET, decideInternalCertificate, type CertificateDecision } from './certificate/internal.js';
 import { ApiError } from '../../kube/rest.js';
-import { DATABASE_NAME, dedicatedCondition, dedicatedIdentity, desiredDatabaseObjects } from './database/dedicated.js';
+import {
+  DATABASE_NAME,
+  SUPERUSER_SECRET,
+  dedicatedCondition,
+  dedicatedIdentity,
+  desiredDatabaseObjects,
+  desiredSuperuserSecret,
+} from './database/dedicated.js';
 import { CLUSTER_NAME, CNPG_MISSING, cnpgCondition, cnpgHost, desiredCluster } from './database/cloudnative-pg.js';
 import { generatePassword } from '../database/shared.js';
 import { DATABASE_PORT } from './network/desired.js';
@@ -245,6 +252,12 @@ export class WorkspaceReconciler {
   private async applyDedicated(ws: Workspace): Promise<DatabaseDecision> {
     const ns = namespaceOf(ws.metadata.name);
     const { caches } = this.d;
+    const superuser = this.d.applier.fresher(
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: SUPERUSER_SECRET, namespace: ns } },
+      caches.appSecrets.get(SUPERUSER_SECRET, ns),
+    );
+    const password = fromBase64(superuser?.data?.password) || generatePassword();
+    await this.apply(ws, desiredSuperuserSecret(ws, password), superuser);
     const cacheOf: Record<string, Informer<KubeObject>> = {
       StatefulSet: caches.statefulSets,
       Service: caches.services,
