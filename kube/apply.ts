@@ -61,6 +61,20 @@ export function upToDate(desired: KubeObject, current: KubeObject | undefined): 
 }
 
 export const APPLY_PATCH = 'application/apply-patch+yaml';
+
+/** Says why an existing object may not be written over, or undefined when it may. */
+export type OwnershipGuard = (existing: KubeObject) => string | undefined;
+
+/** An apply refused because the object exists and belongs to someone else. */
+export class NotOwnedError extends Error {
+  constructor(
+    readonly object: KubeObject,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NotOwnedError';
+  }
+}
 const RECENT_MS = 10_000;
 
 export class Applier {
@@ -73,9 +87,25 @@ export class Applier {
     private readonly fieldManager = FIELD_MANAGER,
   ) {}
 
-  /** Applies `desired` unless `current` (from the cache) already matches it. */
-  async apply(desired: KubeObject, current: KubeObject | undefined): Promise<'unchanged' | 'applied'> {
-    if (upToDate(desired, this.fresher(desired, current))) return 'unchanged';
+  /**
+   * Applies `desired` unless `current` (from the cache) already matches it.
+   * With a guard, an object that exists but is missing from the cache (the
+   * caches hold only labelled objects) is read first, and the guard decides
+   * whether it may be written over: server-side apply with force would
+   * otherwise take over anything of the same name.
+   */
+  async apply(
+    desired: KubeObject,
+    current: KubeObject | undefined,
+    guard?: OwnershipGuard,
+  ): Promise<'unchanged' | 'applied'> {
+    const fresh = this.fresher(desired, current);
+    if (guard) {
+      const existing = fresh ?? (await this.rest.find<KubeObject>(pathOf(desired)));
+      const problem = existing && guard(existing);
+      if (existing && problem) throw new NotOwnedError(existing, problem);
+    }
+    if (upToDate(desired, fresh)) return 'unchanged';
     const written = await this.rest.request<KubeObject>('PATCH', pathOf(desired), {
       body: withHash(desired),
       contentType: APPLY_PATCH,

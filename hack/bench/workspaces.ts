@@ -10,6 +10,7 @@
 //
 // Starts its own control plane (hack/control-plane.sh) and the built operator
 // (npm run build first).
+import { randomUUID } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -292,7 +293,11 @@ async function sharedBench(rest: Rest): Promise<void> {
     const t1 = performance.now();
     await pool(names, CONCURRENCY, async (n) => {
       const id = sharedIdentifier(`raw-${n}`);
-      await provisionTenancy(sql, { role: id, database: id, password: generatePassword(), connectionLimit: -1 });
+      await provisionTenancy(
+        sql,
+        { role: id, database: id, password: generatePassword(), connectionLimit: -1 },
+        { owner: { workspace: `raw-${n}`, uid: randomUUID() } },
+      );
     });
     const rawMs = performance.now() - t1;
     await sql.end();

@@ -84,7 +84,12 @@ export const DatabaseSpec = withRules(
       'spec.database.version cannot change yet: major-version upgrades are not supported; keep the current version',
     ).describe('PostgreSQL major version.'),
     storage: quantity('spec.database.storage', '10Gi').default('10Gi').describe('Size of the database volume.'),
-    serverRef: z.string().max(253).optional().describe('Name of the SharedDatabaseServer (mode Shared only).'),
+    serverRef: immutable(
+      z.string().max(253),
+      'spec.database.serverRef cannot change after creation: the database would stay behind on the old server; create a new Workspace on the other server and restore a backup into it',
+    )
+      .optional()
+      .describe('Name of the SharedDatabaseServer (mode Shared only).'),
     connectionLimit: z.int().min(-1).max(10000).optional().describe('CONNECTION LIMIT of the role (mode Shared only).'),
     instances: z.int().min(1).max(9).optional().describe('Number of instances (provider cloudnative-pg only).'),
     resources: z
@@ -126,28 +131,38 @@ export const DatabaseSpec = withRules(
   ],
 );
 
-export const VolumeSpec = z.object({
-  size: withRules(quantity('spec.volume.size', '10Gi'), [
+export const VolumeSpec = withRules(
+  z.object({
+    size: withRules(quantity('spec.volume.size', '10Gi'), [
+      {
+        cel: 'quantity(self).compareTo(quantity(oldSelf)) >= 0',
+        message: 'spec.volume.size cannot shrink: volumes only grow; keep it at least the current size',
+      },
+    ])
+      .default('10Gi')
+      .describe('Size of the workspace data volume; it can grow, never shrink.'),
+    storageClassName: immutable(
+      z.string().max(253),
+      'spec.volume.storageClassName cannot change once set: the volume would have to be recreated',
+    )
+      .optional()
+      .describe('StorageClass of the data volume; the cluster default class when empty.'),
+    encryption: z
+      .enum(['Required', 'Preferred'])
+      .default('Required')
+      .describe(
+        'Required: nothing is created unless the class is marked encrypted. Preferred: proceed with a warning condition.',
+      ),
+  }),
+  [
     {
-      cel: 'quantity(self).compareTo(quantity(oldSelf)) >= 0',
-      message: 'spec.volume.size cannot shrink: volumes only grow; keep it at least the current size',
+      // Removing the field would move the volume to the default class.
+      cel: '!has(oldSelf.storageClassName) || has(self.storageClassName)',
+      message:
+        'spec.volume.storageClassName cannot be removed once set: the volume would have to be recreated; keep its current value',
     },
-  ])
-    .default('10Gi')
-    .describe('Size of the workspace data volume; it can grow, never shrink.'),
-  storageClassName: immutable(
-    z.string().max(253),
-    'spec.volume.storageClassName cannot change once set: the volume would have to be recreated',
-  )
-    .optional()
-    .describe('StorageClass of the data volume; the cluster default class when empty.'),
-  encryption: z
-    .enum(['Required', 'Preferred'])
-    .default('Required')
-    .describe(
-      'Required: nothing is created unless the class is marked encrypted. Preferred: proceed with a warning condition.',
-    ),
-});
+  ],
+);
 
 export const TlsSpec = withRules(
   z.object({

@@ -68,23 +68,141 @@ export interface ProvisionResult {
   version: string;
 }
 
-/** Creates (or completes) the role and database; returns what it created. */
-export async function provisionTenancy(sql: Sql, t: Tenancy): Promise<ProvisionResult> {
+/**
+ * Who a role or database belongs to, written on it as a comment: the
+ * Workspace's name and uid. A uid is unique across clusters, so two
+ * installations sharing a server never take each other's roles, and a
+ * Workspace re-created with the same name does not take the old one's.
+ */
+export interface OwnerMark {
+  workspace: string;
+  uid: string;
+}
+
+const MARK = /^holdfast\.io\/workspace=([a-z0-9-]{1,63}) uid=([0-9a-f-]{1,64})$/;
+
+export function ownerComment(m: OwnerMark): string {
+  const comment = `holdfast.io/workspace=${m.workspace} uid=${m.uid}`;
+  if (!MARK.test(comment)) throw new Error(`refusing an owner mark Holdfast did not make: ${comment}`);
+  return comment;
+}
+
+export function parseOwnerComment(comment: string | null | undefined): OwnerMark | undefined {
+  const m = MARK.exec(comment ?? '');
+  return m ? { workspace: m[1]!, uid: m[2]! } : undefined;
+}
+
+/** A role or database that exists and belongs to someone else; nothing was changed. */
+export class TenancyNotOwnedError extends Error {
+  constructor(
+    message: string,
+    /** The earlier Workspace it was marked for, when Holdfast made it. */
+    readonly markedFor?: OwnerMark,
+  ) {
+    super(message);
+    this.name = 'TenancyNotOwnedError';
+  }
+}
+
+export interface Ownership {
+  owner: OwnerMark;
+  /** uids of earlier Workspaces whose retained role and database this one reuses (explicit opt-in). */
+  reuses?: string[];
+  /**
+   * For a role and database made before Holdfast marked ownership: true when
+   * the Workspace's own credentials sign in to them.
+   */
+  claimUnmarked?: () => Promise<boolean>;
+}
+
+interface Existing {
+  role?: { comment: string | null };
+  database?: { comment: string | null; owner: string };
+}
+
+async function existing(sql: Sql, t: Pick<Tenancy, 'role' | 'database'>): Promise<Existing> {
+  const [role] = await sql<{ comment: string | null }[]>`
+    select shobj_description(oid, 'pg_authid') as comment from pg_roles where rolname = ${t.role}`;
+  const [database] = await sql<{ comment: string | null; owner: string }[]>`
+    select shobj_description(oid, 'pg_database') as comment, pg_get_userbyid(datdba) as owner
+    from pg_database where datname = ${t.database}`;
+  return { ...(role ? { role } : {}), ...(database ? { database } : {}) };
+}
+
+/** Why the role and database may not be taken, or undefined when they are this owner's. */
+async function ownershipProblem(
+  t: Pick<Tenancy, 'role' | 'database'>,
+  have: Existing,
+  o: Ownership,
+): Promise<TenancyNotOwnedError | undefined> {
+  const mine = (comment: string | null | undefined) => {
+    const uid = parseOwnerComment(comment)?.uid;
+    return uid !== undefined && (uid === o.owner.uid || (o.reuses ?? []).includes(uid));
+  };
+  const roleMine = have.role !== undefined && mine(have.role.comment);
+  // A crash between CREATE DATABASE and its COMMENT leaves it unmarked but owned by the marked role.
+  const databaseMine =
+    have.database !== undefined &&
+    (mine(have.database.comment) || (roleMine && !have.database.comment && have.database.owner === t.role));
+  const unmarked = [
+    ...(have.role && !roleMine && !have.role.comment ? [`role ${t.role}`] : []),
+    ...(have.database && !databaseMine && !have.database.comment ? [`database ${t.database}`] : []),
+  ];
+  const marked = [
+    ...(have.role && !roleMine && have.role.comment ? [{ what: `role ${t.role}`, comment: have.role.comment }] : []),
+    ...(have.database && !databaseMine && have.database.comment
+      ? [{ what: `database ${t.database}`, comment: have.database.comment }]
+      : []),
+  ];
+  if (!marked.length && !unmarked.length) return undefined;
+  if (!marked.length && (await o.claimUnmarked?.())) return undefined;
+  const other = marked.map((m) => parseOwnerComment(m.comment)).find((m) => m !== undefined);
+  if (other)
+    return new TenancyNotOwnedError(
+      `${marked.map((m) => m.what).join(' and ')} belong${marked.length > 1 ? '' : 's'} to Workspace ${other.workspace} (uid ${other.uid}), not to this one; nothing was changed`,
+      other,
+    );
+  const what = [...marked.map((m) => m.what), ...unmarked];
+  return new TenancyNotOwnedError(
+    `${what.join(' and ')} already exist${what.length > 1 ? '' : 's'} and ${what.length > 1 ? 'were' : 'was'} not created for this Workspace; nothing was changed (no password was reset)`,
+  );
+}
+
+function commentLiteral(m: OwnerMark): string {
+  return `'${ownerComment(m)}'`;
+}
+
+/**
+ * Creates (or completes) the role and database, marked as the owner's;
+ * returns what it created. Throws TenancyNotOwnedError, having changed
+ * nothing, when either exists and belongs to someone else.
+ */
+export async function provisionTenancy(sql: Sql, t: Tenancy, o: Ownership): Promise<ProvisionResult> {
   const created: string[] = [];
   if (!SAFE_IDENTIFIER.test(t.role) || !SAFE_IDENTIFIER.test(t.database)) throw new Error('unsafe identifier');
   const limit = Math.trunc(t.connectionLimit);
-  const [role] = await sql`select 1 as one from pg_roles where rolname = ${t.role}`;
-  if (!role) {
-    await sql`create role ${sql(t.role)} with login password ${sql.unsafe(passwordLiteral(t.password))} connection limit ${sql.unsafe(String(limit))}`;
+  const have = await existing(sql, t);
+  const problem = await ownershipProblem(t, have, o);
+  if (problem) throw problem;
+  const mark = commentLiteral(o.owner);
+  if (!have.role) {
+    // One transaction, so that no role exists without its mark.
+    await sql.begin(async (tx) => {
+      await tx`create role ${tx(t.role)} with login password ${tx.unsafe(passwordLiteral(t.password))} connection limit ${tx.unsafe(String(limit))}`;
+      await tx`comment on role ${tx(t.role)} is ${tx.unsafe(mark)}`;
+    });
     created.push(`role ${t.role}`);
   } else {
     await sql`alter role ${sql(t.role)} with login connection limit ${sql.unsafe(String(limit))}`;
   }
-  const [db] = await sql`select 1 as one from pg_database where datname = ${t.database}`;
-  if (!db) {
+  if (!have.database) {
     await sql`create database ${sql(t.database)} owner ${sql(t.role)}`;
     created.push(`database ${t.database}`);
   }
+  if (parseOwnerComment(have.role?.comment)?.uid !== o.owner.uid)
+    await sql`comment on role ${sql(t.role)} is ${sql.unsafe(mark)}`;
+  if (parseOwnerComment(have.database?.comment)?.uid !== o.owner.uid)
+    await sql`comment on database ${sql(t.database)} is ${sql.unsafe(mark)}`;
   // Other roles may not even connect; PostgreSQL grants CONNECT to PUBLIC by default.
   await sql`revoke all on database ${sql(t.database)} from public`;
   const [row] = await sql<{ server_version: string }[]>`show server_version`;
@@ -109,7 +227,25 @@ export async function canSignIn(target: ServerTarget, t: Tenancy): Promise<boole
   }
 }
 
-export async function dropTenancy(sql: Sql, t: Pick<Tenancy, 'role' | 'database'>): Promise<void> {
-  await sql`drop database if exists ${sql(t.database)} with (force)`;
-  await sql`drop role if exists ${sql(t.role)}`;
+/**
+ * Drops the role and database that are marked as `uid`'s; returns what it
+ * left alone because it was not (created by hand, by another installation, or
+ * by an earlier Workspace of the same name).
+ */
+export async function dropTenancy(sql: Sql, t: Pick<Tenancy, 'role' | 'database'>, uid: string): Promise<string[]> {
+  const have = await existing(sql, t);
+  const left: string[] = [];
+  const roleMine = parseOwnerComment(have.role?.comment)?.uid === uid;
+  if (have.database) {
+    const mine =
+      parseOwnerComment(have.database.comment)?.uid === uid ||
+      (roleMine && !have.database.comment && have.database.owner === t.role);
+    if (mine) await sql`drop database if exists ${sql(t.database)} with (force)`;
+    else left.push(`database ${t.database}`);
+  }
+  if (have.role) {
+    if (roleMine) await sql`drop role if exists ${sql(t.role)}`;
+    else left.push(`role ${t.role}`);
+  }
+  return left;
 }

@@ -8,13 +8,15 @@
 // Workspace never hangs without saying why.
 import { namespaceOf, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
 import type { Outcome } from '../runtime/queue.js';
-import { MERGE_PATCH, isNotFound, pathOf, objectPath, type KubeObject } from '../../kube/rest.js';
+import { MERGE_PATCH, isNotFound, objectPath, type KubeObject } from '../../kube/rest.js';
 import type { ConditionInput } from './conditions.js';
 import type { Deps } from './deps.js';
 import { dropShared, type SharedDeps } from './database/shared.js';
+import { sharedIdentifier } from '../database/shared.js';
+import { orphan, ownedObjectsOf } from './orphan.js';
+import { RETAINED_FROM, ownedBy } from './ownership.js';
 
 export const FINALIZER = 'holdfast.io/deletion-policy';
-export const RETAINED_ANNOTATION = 'holdfast.io/retained-from';
 
 type WriteStatus = (status: WorkspaceStatus, conditions: ConditionInput[]) => Promise<string[]>;
 
@@ -29,7 +31,7 @@ export async function ensureFinalizer(ws: Workspace, d: Deps): Promise<void> {
   d.metrics.apiWrites.inc({ kind: 'Workspace', verb: 'finalizer' });
 }
 
-async function removeFinalizer(ws: Workspace, d: Deps): Promise<void> {
+async function removeFinalizer(ws: Pick<Workspace, 'metadata'>, d: Deps): Promise<void> {
   const finalizers = (ws.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
   await d.rest.request('PATCH', objectPath('Workspace', ws.metadata.name), {
     body: {
@@ -40,38 +42,85 @@ async function removeFinalizer(ws: Workspace, d: Deps): Promise<void> {
   d.metrics.apiWrites.inc({ kind: 'Workspace', verb: 'finalizer' });
 }
 
-/** Everything in the caches that this workspace owns. */
-function ownedObjects(ws: Workspace, d: Deps): KubeObject[] {
-  const uid = ws.metadata.uid;
-  const ns = namespaceOf(ws.metadata.name);
-  const {
-    namespaces,
-    networkPolicies,
-    resourceQuotas,
-    limitRanges,
-    claims,
-    tlsSecrets,
-    appSecrets,
-    statefulSets,
-    services,
-    configMaps,
-  } = d.caches;
-  const inNs = [
-    networkPolicies,
-    resourceQuotas,
-    limitRanges,
-    claims,
-    tlsSecrets,
-    appSecrets,
-    statefulSets,
-    services,
-    configMaps,
-  ].flatMap((c) => c.list().filter((o) => o.metadata.namespace === ns));
-  const all = [...namespaces.list().filter((n) => n.metadata.name === ns), ...inNs];
-  return all.filter((o) => o.metadata.ownerReferences?.some((r) => r.uid === uid));
+const DROPPED = 'holdfast.io/database-dropped';
+/** Set on a Shared Workspace to be deleted without dropping its database (the server is gone). */
+export const ABANDON_DATABASE = 'holdfast.io/abandon-database';
+
+/** Identifies the Workspace being finalized; its spec may be unreadable. */
+type Deleted = Pick<Workspace, 'apiVersion' | 'kind' | 'metadata'> & { status?: WorkspaceStatus };
+
+/** Releases everything the Workspace owns, of every kind, and records where it came from. */
+async function retainAll(ws: Deleted, d: Deps): Promise<void> {
+  const uid = ws.metadata.uid!;
+  for (const obj of await ownedObjectsOf(d.rest, uid, namespaceOf(ws.metadata.name))) {
+    await orphan(d.rest, obj, uid, { [RETAINED_FROM]: `${ws.metadata.name}/${uid}` });
+    d.metrics.apiWrites.inc({ kind: obj.kind, verb: 'orphan' });
+  }
 }
 
-const DROPPED = 'holdfast.io/database-dropped';
+/**
+ * A Workspace whose spec no longer validates (written under an older CRD)
+ * still goes when deleted; what its deletionPolicy meant cannot be trusted,
+ * so its data is kept as with Retain and an Event says so.
+ */
+export async function finalizeInvalid(ws: Deleted, d: Deps, problems: string): Promise<Outcome> {
+  const ns = namespaceOf(ws.metadata.name);
+  await retainAll(ws, d);
+  await d.events.record(
+    ws,
+    'Warning',
+    'RetainedInvalidSpec',
+    'Delete',
+    `the spec does not validate (${problems}), so its deletionPolicy is not acted on: namespace ${ns} and its data are retained as with Retain; delete them by hand once no longer needed`,
+  );
+  await removeFinalizer(ws, d);
+}
+
+/** deletionPolicy Delete on a Shared database; undefined when the finalizer may go on. */
+async function dropSharedDatabase(
+  ws: Workspace,
+  d: Deps,
+  writeStatus: WriteStatus,
+  sharedDeps: SharedDeps,
+): Promise<Outcome | 'continue'> {
+  const server = ws.spec.database.serverRef;
+  if (ws.metadata.annotations?.[DROPPED]) return 'continue';
+  if (ws.metadata.annotations?.[ABANDON_DATABASE] === 'true') {
+    await d.events.record(
+      ws,
+      'Warning',
+      'DatabaseAbandoned',
+      'Delete',
+      `${ABANDON_DATABASE} is set: database and role ${sharedIdentifier(ws.metadata.name)} on SharedDatabaseServer ${server} were not dropped; drop them on the server by hand if they still exist`,
+    );
+  } else {
+    const result = await dropShared(ws, sharedDeps);
+    if ('unreachable' in result) {
+      // Waiting will not bring the server back: stop and say how to go on.
+      // A change to the server or to this Workspace comes back here.
+      const message = `deletionPolicy Delete cannot drop the database: ${result.unreachable}. To delete this Workspace without dropping it, run: kubectl annotate workspace ${ws.metadata.name} ${ABANDON_DATABASE}=true`;
+      await writeStatus({ ...ws.status, phase: 'Deleting' }, [
+        { type: 'Ready', status: 'False', reason: 'DatabaseNotDropped', message },
+      ]);
+      return undefined;
+    }
+    const id = sharedIdentifier(ws.metadata.name);
+    await d.events.record(
+      ws,
+      result.leftAlone.length ? 'Warning' : 'Normal',
+      'DatabaseDropped',
+      'Delete',
+      result.leftAlone.length
+        ? `deletionPolicy Delete: ${result.leftAlone.join(' and ')} on SharedDatabaseServer ${server} ${result.leftAlone.length > 1 ? 'were' : 'was'} not created by this Workspace and ${result.leftAlone.length > 1 ? 'were' : 'was'} left alone`
+        : `deletionPolicy Delete: dropped database and role ${id} on SharedDatabaseServer ${server}`,
+    );
+  }
+  await d.rest.request('PATCH', objectPath('Workspace', ws.metadata.name), {
+    body: { metadata: { annotations: { [DROPPED]: new Date().toISOString() } } },
+    contentType: MERGE_PATCH,
+  });
+  return 'continue';
+}
 
 export async function finalizeWorkspace(
   ws: Workspace,
@@ -83,25 +132,28 @@ export async function finalizeWorkspace(
   const ns = namespaceOf(ws.metadata.name);
   try {
     if (policy === 'Delete') {
-      if (ws.spec.database.mode === 'Shared' && !ws.metadata.annotations?.[DROPPED]) {
-        await dropShared(ws, sharedDeps);
-        await d.rest.request('PATCH', objectPath('Workspace', ws.metadata.name), {
-          body: { metadata: { annotations: { [DROPPED]: new Date().toISOString() } } },
-          contentType: MERGE_PATCH,
-        });
+      if (ws.spec.database.mode === 'Shared') {
+        const dropped = await dropSharedDatabase(ws, d, writeStatus, sharedDeps);
+        if (dropped !== 'continue') return dropped;
+      }
+      const namespace = d.caches.namespaces.get(ns) ?? (await d.rest.find<KubeObject>(objectPath('Namespace', ns)));
+      if (namespace && !ownedBy(namespace, ws.metadata.uid)) {
+        // Someone else's namespace of the same name: the Workspace never used it.
         await d.events.record(
           ws,
           'Normal',
-          'DatabaseDropped',
+          'NamespaceLeftAlone',
           'Delete',
-          `deletionPolicy Delete: dropped database and role ${ws.metadata.name} on SharedDatabaseServer ${ws.spec.database.serverRef}`,
+          `namespace ${ns} was not created by this Workspace and is left alone`,
         );
-      }
-      const namespace = d.caches.namespaces.get(ns);
-      if (namespace) {
+      } else if (namespace) {
         if (!namespace.metadata.deletionTimestamp) {
           await d.rest
-            .request('DELETE', objectPath('Namespace', ns), { query: { propagationPolicy: 'Background' } })
+            .request('DELETE', objectPath('Namespace', ns), {
+              query: { propagationPolicy: 'Background' },
+              // Only the namespace that was read and judged ours.
+              body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: namespace.metadata.uid } },
+            })
             .catch((err: unknown) => {
               if (!isNotFound(err)) throw err;
             });
@@ -119,22 +171,11 @@ export async function finalizeWorkspace(
         ]);
         // The namespace informer requeues on the deletion; this is a backstop.
         return { requeueAfterMs: 5_000 };
+      } else {
+        await d.events.record(ws, 'Normal', 'Deleted', 'Delete', `namespace ${ns} and its data are deleted`);
       }
-      await d.events.record(ws, 'Normal', 'Deleted', 'Delete', `namespace ${ns} and its data are deleted`);
     } else {
-      for (const obj of ownedObjects(ws, d)) {
-        const refs = (obj.metadata.ownerReferences ?? []).filter((r) => r.uid !== ws.metadata.uid);
-        await d.rest.request('PATCH', pathOf(obj), {
-          body: {
-            metadata: {
-              ownerReferences: refs.length ? refs : null,
-              annotations: { [RETAINED_ANNOTATION]: `${ws.metadata.name}/${ws.metadata.uid}` },
-            },
-          },
-          contentType: MERGE_PATCH,
-        });
-        d.metrics.apiWrites.inc({ kind: obj.kind, verb: 'orphan' });
-      }
+      await retainAll(ws, d);
       if (policy === 'Snapshot') {
         await d.events.record(
           ws,
@@ -155,7 +196,11 @@ export async function finalizeWorkspace(
     }
     await removeFinalizer(ws, d);
   } catch (err) {
-    const message = `deletionPolicy ${policy} failed: ${err instanceof Error ? err.message : String(err)}; retrying`;
+    const hint =
+      policy === 'Delete' && ws.spec.database.mode === 'Shared'
+        ? `; if the server will not come back, run: kubectl annotate workspace ${ws.metadata.name} ${ABANDON_DATABASE}=true`
+        : '';
+    const message = `deletionPolicy ${policy} failed: ${err instanceof Error ? err.message : String(err)}; retrying${hint}`;
     await writeStatus({ ...ws.status, phase: 'Deleting' }, [
       { type: 'Ready', status: 'False', reason: 'DeletionFailed', message },
     ]).catch(() => undefined);

@@ -3,15 +3,16 @@
 // when it changed. Reads come from informer caches; writes are server-side
 // applies that are skipped when the cache already matches.
 import { WorkspaceSpec, namespaceOf, type Condition, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
-import { APPLY_PATCH, FIELD_MANAGER, isSubset } from '../../kube/apply.js';
+import { APPLY_PATCH, FIELD_MANAGER, NotOwnedError, isSubset } from '../../kube/apply.js';
 import type { Outcome } from '../runtime/queue.js';
 import { objectPath, type KubeObject } from '../../kube/rest.js';
 import { findCondition, setCondition, type ConditionInput } from './conditions.js';
-import { finalizeWorkspace, FINALIZER, ensureFinalizer } from './deletion.js';
+import { finalizeInvalid, finalizeWorkspace, FINALIZER, ensureFinalizer } from './deletion.js';
 import { desiredNamespace } from './namespace/desired.js';
 import { desiredNetworkPolicies } from './network/desired.js';
 import { networkPeers } from './network/peers.js';
 import { WORKSPACE_LABEL } from './owner.js';
+import { ownershipProblem } from './ownership.js';
 import { desiredLimitRange, desiredResourceQuota } from './quota/desired.js';
 import { DATA_CLAIM } from './volume/desired.js';
 import { decideVolume } from './volume/check.js';
@@ -22,7 +23,14 @@ import {
 } from './certificate/certmanager.js';
 import { TLS_SECRET, decideInternalCertificate, type CertificateDecision } from './certificate/internal.js';
 import { ApiError } from '../../kube/rest.js';
-import { DATABASE_NAME, dedicatedCondition, dedicatedIdentity, desiredDatabaseObjects } from './database/dedicated.js';
+import {
+  DATABASE_NAME,
+  SUPERUSER_SECRET,
+  dedicatedCondition,
+  dedicatedIdentity,
+  desiredDatabaseObjects,
+  desiredSuperuserSecret,
+} from './database/dedicated.js';
 import { CLUSTER_NAME, CNPG_MISSING, cnpgCondition, cnpgHost, desiredCluster } from './database/cloudnative-pg.js';
 import { generatePassword } from '../database/shared.js';
 import { DATABASE_PORT } from './network/desired.js';
@@ -45,6 +53,7 @@ const NEEDS_ACTION = new Set([
   'ServerNotFound',
   'AdminSecretInvalid',
   'CASecretInvalid',
+  'NotOwned',
 ]);
 
 /** Conditions whose transitions are worth an Event. */
@@ -60,6 +69,8 @@ export class WorkspaceReconciler {
     if (!parsed.success) {
       // The CRD rules refuse such specs; this only happens with an older CRD.
       const message = parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; ');
+      if (cached.metadata.deletionTimestamp)
+        return cached.metadata.finalizers?.includes(FINALIZER) ? finalizeInvalid(cached, this.d, message) : undefined;
       await this.writeStatus(cached, { ...cached.status, phase: 'Degraded' }, [
         { type: 'Ready', status: 'False', reason: 'InvalidSpec', message },
       ]);
@@ -73,7 +84,7 @@ export class WorkspaceReconciler {
         ws,
         this.d,
         (status, conditions) => this.writeStatus(ws, status, conditions),
-        this.sharedDeps(),
+        this.sharedDeps(ws),
       );
     }
     await ensureFinalizer(ws, this.d);
@@ -115,6 +126,13 @@ export class WorkspaceReconciler {
             events: [],
           };
     } catch (err) {
+      // Someone else's object is in the way: say so, touch nothing, look again later.
+      if (err instanceof NotOwnedError) {
+        await this.writeStatus(ws, { ...ws.status, phase: 'Degraded' }, [
+          { type: 'Ready', status: 'False', reason: 'NotOwned', message: err.message },
+        ]);
+        return { requeueAfterMs: 60_000 };
+      }
       // Said in status and an Event, then retried with backoff by the queue.
       const message = `could not apply the workspace's objects: ${err instanceof Error ? err.message : String(err)}`;
       await this.writeStatus(ws, { ...ws.status, phase: 'Degraded' }, [
@@ -184,7 +202,7 @@ export class WorkspaceReconciler {
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: APP_SECRET, namespace: ns } },
       this.d.caches.appSecrets.get(APP_SECRET, ns),
     );
-    if (ws.spec.database.mode === 'Shared') return reconcileShared(ws, existing, this.sharedDeps());
+    if (ws.spec.database.mode === 'Shared') return reconcileShared(ws, existing, this.sharedDeps(ws));
 
     const tls = this.d.applier.fresher(
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: TLS_SECRET, namespace: ns } },
@@ -192,7 +210,8 @@ export class WorkspaceReconciler {
     );
     const cnpg = ws.spec.database.provider === 'cloudnative-pg';
     const password = fromBase64(existing?.data?.password) || generatePassword();
-    await this.d.applier.apply(
+    await this.apply(
+      ws,
       desiredAppSecret(ws, {
         host: cnpg ? cnpgHost(ws) : dedicatedIdentity(ws).host,
         port: DATABASE_PORT,
@@ -207,7 +226,7 @@ export class WorkspaceReconciler {
     const cluster = await this.d.rest.find<KubeObject>(objectPath('Cluster', CLUSTER_NAME, ns));
     const storageClass = chooseStorageClass(ws, this.d.caches.storageClasses.list()).storageClass?.metadata.name;
     try {
-      await this.d.applier.apply(desiredCluster(ws, storageClass), cluster);
+      await this.apply(ws, desiredCluster(ws, storageClass), cluster);
     } catch (err) {
       if (err instanceof ApiError && err.code === 404)
         return { conditions: [CNPG_MISSING], requeueAfterMs: 60_000, events: [] };
@@ -233,14 +252,20 @@ export class WorkspaceReconciler {
 
   private async applyDedicated(ws: Workspace): Promise<DatabaseDecision> {
     const ns = namespaceOf(ws.metadata.name);
-    const { caches, applier } = this.d;
+    const { caches } = this.d;
+    const superuser = this.d.applier.fresher(
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: SUPERUSER_SECRET, namespace: ns } },
+      caches.appSecrets.get(SUPERUSER_SECRET, ns),
+    );
+    const password = fromBase64(superuser?.data?.password) || generatePassword();
+    await this.apply(ws, desiredSuperuserSecret(ws, password), superuser);
     const cacheOf: Record<string, Informer<KubeObject>> = {
       StatefulSet: caches.statefulSets,
       Service: caches.services,
       ConfigMap: caches.configMaps,
     };
     for (const obj of desiredDatabaseObjects(ws))
-      await applier.apply(obj, cacheOf[obj.kind]?.get(obj.metadata.name, ns));
+      await this.apply(ws, obj, cacheOf[obj.kind]?.get(obj.metadata.name, ns));
     const condition = dedicatedCondition(caches.statefulSets.get(DATABASE_NAME, ns));
     const { host, dbname, user } = dedicatedIdentity(ws);
     return {
@@ -259,14 +284,19 @@ export class WorkspaceReconciler {
     };
   }
 
-  sharedDeps(): SharedDeps {
+  sharedDeps(ws: Workspace): SharedDeps {
     return {
       rest: this.d.rest,
       pool: this.d.servers,
       log: this.d.log,
       server: (name) => this.d.caches.sharedServers.get(name),
-      applySecret: (secret, current) => this.d.applier.apply(secret, current),
+      applySecret: (secret, current) => this.apply(ws, secret, current),
     };
+  }
+
+  /** Server-side apply that refuses to write over what this Workspace does not own. */
+  private apply(ws: Workspace, desired: KubeObject, current: KubeObject | undefined) {
+    return this.d.applier.apply(desired, current, (existing) => ownershipProblem(ws, existing));
   }
 
   /** The server certificate, from the internal CA or through cert-manager. */
@@ -284,7 +314,7 @@ export class WorkspaceReconciler {
         (this.d.now ?? (() => new Date()))(),
         this.d.allowedDnsSuffixes,
       );
-      if (decision.secret) await this.d.applier.apply(decision.secret, existing);
+      if (decision.secret) await this.apply(ws, decision.secret, existing);
       return decision;
     }
     // cert-manager may not be installed, so its objects are read directly
@@ -292,7 +322,7 @@ export class WorkspaceReconciler {
     const desired = desiredCertManagerCertificate(ws);
     const current = await this.d.rest.find<KubeObject>(objectPath('Certificate', TLS_SECRET, ns));
     try {
-      await this.d.applier.apply(desired, current);
+      await this.apply(ws, desired, current);
     } catch (err) {
       if (err instanceof ApiError && err.code === 404)
         return { conditions: [CERT_MANAGER_MISSING], requeueAfterMs: 60_000 };
@@ -306,24 +336,24 @@ export class WorkspaceReconciler {
   private async applyObjects(
     ws: Workspace,
   ): Promise<{ volume: ReturnType<typeof decideVolume>; claim: KubeObject | undefined }> {
-    const { caches, applier } = this.d;
+    const { caches } = this.d;
     const name = ws.metadata.name;
     const ns = namespaceOf(name);
-    await applier.apply(desiredNamespace(ws), caches.namespaces.get(ns));
+    await this.apply(ws, desiredNamespace(ws), caches.namespaces.get(ns));
 
     const peers = await networkPeers(ws, { rest: this.d.rest, server: (n) => caches.sharedServers.get(n) });
     const policies = desiredNetworkPolicies(ws, peers);
-    for (const p of policies) await applier.apply(p, caches.networkPolicies.get(p.metadata.name, ns));
+    for (const p of policies) await this.apply(ws, p, caches.networkPolicies.get(p.metadata.name, ns));
     await this.prune(caches.networkPolicies, 'NetworkPolicy', name, ns, new Set(policies.map((p) => p.metadata.name)));
 
     const quota = desiredResourceQuota(ws);
-    await applier.apply(quota, caches.resourceQuotas.get(quota.metadata.name, ns));
+    await this.apply(ws, quota, caches.resourceQuotas.get(quota.metadata.name, ns));
     const limits = desiredLimitRange(ws);
-    await applier.apply(limits, caches.limitRanges.get(limits.metadata.name, ns));
+    await this.apply(ws, limits, caches.limitRanges.get(limits.metadata.name, ns));
 
     const claim = caches.claims.get(DATA_CLAIM, ns);
     const volume = decideVolume({ ws, classes: caches.storageClasses.list(), claim });
-    if (volume.desired) await applier.apply(volume.desired, claim);
+    if (volume.desired) await this.apply(ws, volume.desired, claim);
     return { volume, claim };
   }
 

@@ -20,12 +20,20 @@ export class Workspaces {
   }
 
   async create(prefix: string, spec: Record<string, unknown> = {}): Promise<string> {
-    const name = uniqueName(prefix);
+    return this.createNamed(uniqueName(prefix), spec);
+  }
+
+  /** Creates a Workspace with exactly this name (for names chosen ahead, or used again). */
+  async createNamed(
+    name: string,
+    spec: Record<string, unknown> = {},
+    annotations: Record<string, string> = {},
+  ): Promise<string> {
     await this.rest.request('POST', collectionPath('Workspace'), {
       body: {
         apiVersion: API_VERSION,
         kind: 'Workspace',
-        metadata: { name, labels: { [TEST_LABEL]: this.run } },
+        metadata: { name, labels: { [TEST_LABEL]: this.run }, annotations },
         spec,
       },
     });

@@ -3,7 +3,7 @@
 // controller would, since its pods cannot run) becomes DatabaseReady.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespaceOf } from '../../operator/api/workspace.js';
-import { objectPath } from '../../kube/rest.js';
+import { collectionPath, objectPath } from '../../kube/rest.js';
 import { eventually } from '../harness/kube.js';
 import { installCrds, installThirdPartyCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { Workspaces } from '../harness/workspaces.js';
@@ -84,5 +84,66 @@ describe('CloudNativePG provider', () => {
       host: `db-rw.${ns}.svc`,
       secretName: 'db-app',
     });
+  });
+
+  it('deletionPolicy Retain keeps the Cluster, its volumes and the cert-manager Certificate', async () => {
+    await installThirdPartyCrds('cloudnative-pg-crds');
+    await installThirdPartyCrds('cert-manager-crds');
+    const name = await w.create('cnpgkeep', {
+      ...cnpg,
+      volume: { storageClassName: encrypted },
+      tls: { issuer: 'CertManager', issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } },
+      deletionPolicy: 'Retain',
+    });
+    const ns = namespaceOf(name);
+    const cluster = await eventually('the Cluster', async () => w.object('Cluster', 'db', ns), 30_000);
+    await eventually('the Certificate', async () => w.object('Certificate', 'db-tls', ns), 30_000);
+    // A volume as CloudNativePG makes one for an instance: owned by the Cluster.
+    await w.rest.request('POST', collectionPath('PersistentVolumeClaim', ns), {
+      body: {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: {
+          name: 'db-1',
+          labels: { 'cnpg.io/cluster': 'db', 'cnpg.io/instanceName': 'db-1', 'cnpg.io/pvcRole': 'PG_DATA' },
+          ownerReferences: [
+            {
+              apiVersion: 'postgresql.cnpg.io/v1',
+              kind: 'Cluster',
+              name: 'db',
+              uid: cluster.metadata.uid!,
+              controller: true,
+              blockOwnerDeletion: true,
+            },
+          ],
+        },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: encrypted,
+          resources: { requests: { storage: '20Gi' } },
+        },
+      },
+    });
+
+    await w.delete(name);
+    await w.waitGone(name);
+    // The garbage collector acts within a second or two on what still has an owner.
+    await new Promise((r) => setTimeout(r, 5000));
+    for (const [kind, objName] of [
+      ['Cluster', 'db'],
+      ['Certificate', 'db-tls'],
+      ['PersistentVolumeClaim', 'db-1'],
+      ['PersistentVolumeClaim', 'data'],
+      ['Secret', 'db-app'],
+    ] as const) {
+      const obj = await w.object(kind, objName, ns);
+      expect(obj, `${kind} ${objName}`).toBeDefined();
+      expect(obj?.metadata.deletionTimestamp, `${kind} ${objName}`).toBeUndefined();
+    }
+    const kept = await w.object('Cluster', 'db', ns);
+    expect(kept?.metadata.ownerReferences ?? []).toEqual([]);
+    expect(kept?.metadata.annotations?.['holdfast.io/retained-from']).toBe(
+      `${name}/${cluster.metadata.ownerReferences![0]!.uid}`,
+    );
   });
 });

@@ -153,24 +153,73 @@ describe('Shared databases', () => {
   });
 
   it('recovers from a crash between CREATE ROLE and CREATE DATABASE', async () => {
-    const name = uniqueName('crash');
+    // Suspended until the crash is staged: its uid goes into the role's mark.
+    const name = await w.create('crash', { ...shared(), suspend: true });
     const id = `ws_${name.replace(/-/g, '_')}`;
-    // What a crashed earlier attempt leaves: the role, no database, no Secret.
+    const { uid } = (await w.get(name)).metadata;
+    // What a crashed earlier attempt leaves: the role with its mark, no database, no Secret.
     await admin.unsafe(`create role "${id}" login password 'leftover-password-123'`);
-    await w.rest.request('POST', collectionPath('Workspace'), {
-      body: {
-        apiVersion: 'holdfast.io/v1alpha1',
-        kind: 'Workspace',
-        metadata: { name, labels: { 'holdfast.io/test': w.run } },
-        spec: shared(),
-      },
-    });
+    await admin.unsafe(`comment on role "${id}" is 'holdfast.io/workspace=${name} uid=${uid}'`);
+    await w.patchSpec(name, { suspend: false });
     await w.waitForCondition(name, 'Ready', 'True');
     const sql = connectAs(await appSecret(name));
     expect((await sql`select current_database() as db`)[0]?.db).toBe(id);
     await sql.end();
     const roles = await admin`select count(*)::int as n from pg_roles where rolname = ${id}`;
     expect(roles[0]?.n).toBe(1);
+  });
+
+  const passwordOf = async (role: string) =>
+    (await admin<{ p: string | null }[]>`select rolpassword as p from pg_authid where rolname = ${role}`)[0]?.p;
+
+  it('leaves a role it did not create alone: not taken over, password unchanged, not dropped', async () => {
+    const name = uniqueName('byhand');
+    const id = `ws_${name.replace(/-/g, '_')}`;
+    await admin.unsafe(`create role "${id}" login password 'someone-elses-password-1'`);
+    const before = await passwordOf(id);
+    await w.createNamed(name, { ...shared(), deletionPolicy: 'Delete' });
+    const ws = await w.waitForCondition(name, 'DatabaseReady', 'False');
+    expect(w.condition(ws, 'DatabaseReady')).toMatchObject({ reason: 'NotOwned' });
+    expect(w.condition(ws, 'DatabaseReady')?.message).toContain(
+      `role ${id} already exists and was not created for this Workspace; nothing was changed`,
+    );
+    expect(ws.status?.phase).toBe('Degraded');
+    expect(await passwordOf(id)).toBe(before);
+    expect((await admin`select count(*)::int as n from pg_database where datname = ${id}`)[0]?.n).toBe(0);
+
+    await w.delete(name);
+    await w.waitGone(name, 60_000);
+    expect(await passwordOf(id)).toBe(before);
+    expect((await w.events(name)).find((e) => e.reason === 'DatabaseDropped')?.note).toContain(
+      `role ${id} on SharedDatabaseServer ${server} was not created by this Workspace and was left alone`,
+    );
+  });
+
+  it('leaves a role marked for another Workspace uid alone (another installation on the same server)', async () => {
+    const name = uniqueName('elsewhere');
+    const id = `ws_${name.replace(/-/g, '_')}`;
+    await admin.unsafe(`create role "${id}" login password 'other-installation-pw-1'`);
+    await admin.unsafe(
+      `comment on role "${id}" is 'holdfast.io/workspace=${name} uid=0b7c5e8e-0000-4000-8000-000000000001'`,
+    );
+    const before = await passwordOf(id);
+    await w.createNamed(name, shared());
+    const ws = await w.waitForCondition(name, 'DatabaseReady', 'False');
+    expect(w.condition(ws, 'DatabaseReady')?.message).toContain(
+      `role ${id} belongs to Workspace ${name} (uid 0b7c5e8e-0000-4000-8000-000000000001), not to this one; nothing was changed`,
+    );
+    expect(await passwordOf(id)).toBe(before);
+  });
+
+  it('marks what it creates with the Workspace uid', async () => {
+    const name = await w.create('mark', shared());
+    const ws = await w.waitForCondition(name, 'Ready', 'True');
+    const id = `ws_${name.replace(/-/g, '_')}`;
+    const [marks] = await admin<{ role: string; db: string }[]>`
+      select (select shobj_description(oid, 'pg_authid') from pg_roles where rolname = ${id}) as role,
+             (select shobj_description(oid, 'pg_database') from pg_database where datname = ${id}) as db`;
+    const mark = `holdfast.io/workspace=${name} uid=${ws.metadata.uid}`;
+    expect(marks).toEqual({ role: mark, db: mark });
   });
 
   it('rotates the password on request; open sessions continue, the next connection uses the new one', async () => {
@@ -219,6 +268,60 @@ describe('Shared databases', () => {
       select (select count(*)::int from pg_database where datname = ${id}) as dbs,
              (select count(*)::int from pg_roles where rolname = ${id}) as roles`;
     expect(left).toEqual({ dbs: 0, roles: 0 });
+  });
+
+  it('Shared + Delete with its server gone stops with a Warning, and goes once the database is abandoned', async () => {
+    const gone = uniqueName('pg-gone');
+    const ns = 'holdfast-system';
+    await w.rest.request('POST', collectionPath('SharedDatabaseServer'), {
+      body: {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'SharedDatabaseServer',
+        metadata: { name: gone },
+        spec: {
+          host: 'localhost',
+          port: pg.port,
+          caSecretRef: { name: `${server}-ca`, namespace: ns },
+          adminSecretRef: { name: `${server}-admin`, namespace: ns },
+        },
+      },
+    });
+    const name = await w.create('orphaned', {
+      volume: { storageClassName: encrypted },
+      database: { mode: 'Shared', serverRef: gone },
+      deletionPolicy: 'Delete',
+    });
+    await w.waitForCondition(name, 'Ready', 'True');
+    await w.rest.request('DELETE', objectPath('SharedDatabaseServer', gone));
+    await w.delete(name);
+    const stuck = await eventually(
+      'the deletion to stop and say why',
+      async () => {
+        const ws = await w.get(name);
+        return w.condition(ws, 'Ready')?.reason === 'DatabaseNotDropped' ? ws : undefined;
+      },
+      30_000,
+    );
+    expect(w.condition(stuck, 'Ready')?.message).toContain(
+      `kubectl annotate workspace ${name} holdfast.io/abandon-database=true`,
+    );
+    const warning = await eventually('the Warning', async () =>
+      (await w.events(name)).find((e) => e.reason === 'DatabaseNotDropped'),
+    );
+    expect(warning.type).toBe('Warning');
+    // It does not retry in a loop: no more reconciles fail while it waits.
+    const failures = await operator.metric('holdfast_reconcile_errors_total');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await operator.metric('holdfast_reconcile_errors_total')).toBe(failures);
+
+    await w.rest.request('PATCH', objectPath('Workspace', name), {
+      body: { metadata: { annotations: { 'holdfast.io/abandon-database': 'true' } } },
+      contentType: 'application/merge-patch+json',
+    });
+    await w.waitGone(name, 60_000);
+    expect((await w.events(name)).find((e) => e.reason === 'DatabaseAbandoned')?.type).toBe('Warning');
+    const id = `ws_${name.replace(/-/g, '_')}`;
+    expect((await admin`select count(*)::int as n from pg_database where datname = ${id}`)[0]?.n).toBe(1);
   });
 
   it('provisions 50 workspaces on one server', async () => {

@@ -3,9 +3,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespaceOf } from '../../operator/api/workspace.js';
 import { APPLIED_HASH } from '../../kube/apply.js';
-import type { KubeObject } from '../../kube/rest.js';
+import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
 import { eventually } from '../harness/kube.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
+import { uniqueName } from '../harness/names.js';
 import { Workspaces } from '../harness/workspaces.js';
 
 describe('Workspace lifecycle', () => {
@@ -266,5 +267,106 @@ describe('Workspace lifecycle', () => {
       async () => ((await w.object('Namespace', namespaceOf(name))) ? undefined : true),
       60_000,
     );
+  });
+
+  it('leaves a namespace it did not create alone, and deletionPolicy Delete does not delete it', async () => {
+    const name = uniqueName('payments');
+    const ns = namespaceOf(name);
+    // Made by someone else before the Workspace, with their data in it.
+    await w.rest.request('POST', collectionPath('Namespace'), {
+      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+    });
+    await w.rest.request('POST', collectionPath('ConfigMap', ns), {
+      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'theirs' }, data: { keep: 'me' } },
+    });
+    await w.createNamed(name, { volume: { storageClassName: encrypted }, deletionPolicy: 'Delete' });
+    const ws = await w.waitForCondition(name, 'Ready', 'False');
+    expect(ws.status?.phase).toBe('Degraded');
+    expect(w.condition(ws, 'Ready')).toMatchObject({ reason: 'NotOwned' });
+    expect(w.condition(ws, 'Ready')?.message).toContain(
+      `Namespace ${ns} already exists and was not created by this Workspace; nothing was changed`,
+    );
+    const namespace = await w.object('Namespace', ns);
+    expect(namespace?.metadata.ownerReferences ?? []).toEqual([]);
+    expect(namespace?.metadata.labels?.['holdfast.io/workspace']).toBeUndefined();
+    expect(await w.list('NetworkPolicy', ns)).toEqual([]);
+    expect(await w.object('PersistentVolumeClaim', 'data', ns)).toBeUndefined();
+
+    await w.delete(name);
+    await w.waitGone(name);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect((await w.object('Namespace', ns))?.metadata.deletionTimestamp).toBeUndefined();
+    expect((await w.object('ConfigMap', 'theirs', ns))?.data).toEqual({ keep: 'me' });
+    expect((await w.events(name)).map((e) => e.reason)).toContain('NamespaceLeftAlone');
+  });
+
+  it('a Workspace re-created with the name of a retained one gets its data only when it opts in', async () => {
+    const name = await w.create('again', { volume: { storageClassName: encrypted }, deletionPolicy: 'Retain' });
+    const first = await w.waitForCondition(name, 'Ready', 'True');
+    const ns = namespaceOf(name);
+    const claim = await w.object('PersistentVolumeClaim', 'data', ns);
+    const password = ((await w.object('Secret', 'db-app', ns)) as unknown as { data: { password: string } }).data
+      .password;
+    await w.delete(name);
+    await w.waitGone(name);
+
+    await w.createNamed(name, { volume: { storageClassName: encrypted }, deletionPolicy: 'Delete' });
+    const second = await w.waitForCondition(name, 'Ready', 'False');
+    const record = `${name}/${first.metadata.uid}`;
+    expect(second.status?.phase).toBe('Degraded');
+    expect(w.condition(second, 'Ready')).toMatchObject({ reason: 'NotOwned' });
+    expect(w.condition(second, 'Ready')?.message).toContain(
+      `kubectl annotate workspace ${name} holdfast.io/retained-from=${record}`,
+    );
+    // Nothing of the old data was handed over.
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const [kind, objName] of [
+      ['Namespace', ns],
+      ['PersistentVolumeClaim', 'data'],
+      ['Secret', 'db-app'],
+    ] as const) {
+      const obj = await w.object(kind, objName, kind === 'Namespace' ? undefined : ns);
+      expect(obj?.metadata.ownerReferences ?? [], `${kind} ${objName}`).toEqual([]);
+    }
+
+    // The documented opt-in: the same record on the new Workspace.
+    await w.rest.request('PATCH', objectPath('Workspace', name), {
+      body: { metadata: { annotations: { 'holdfast.io/retained-from': record } } },
+      contentType: 'application/merge-patch+json',
+    });
+    const reused = await eventually(
+      'the retained data reused',
+      async () => {
+        const ws = await w.get(name);
+        return w.condition(ws, 'Ready')?.status === 'True' ? ws : undefined;
+      },
+      30_000,
+    );
+    const adopted = await w.object('PersistentVolumeClaim', 'data', ns);
+    expect(adopted?.metadata.uid).toBe(claim?.metadata.uid);
+    expect(ownedBy(adopted, reused.metadata.uid)).toBe(true);
+    expect(ownedBy(await w.object('Namespace', ns), reused.metadata.uid)).toBe(true);
+    const secret = (await w.object('Secret', 'db-app', ns)) as unknown as { data: { password: string } };
+    expect(secret.data.password).toBe(password);
+  });
+
+  it('a Workspace whose spec no longer validates still goes when deleted, and its data is kept', async () => {
+    const name = await w.create('invalid', { volume: { storageClassName: encrypted }, deletionPolicy: 'Delete' });
+    await w.waitForCondition(name, 'Ready', 'True');
+    // As a spec written under an older CRD would be: the apiserver's CEL (RE2,
+    // where "." matches U+2028) accepts this recipient, the operator's schema does not.
+    await w.patchSpec(name, { backup: { recipients: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 laptop\u2028key'] } });
+    const invalid = await w.waitForCondition(name, 'Ready', 'False');
+    expect(w.condition(invalid, 'Ready')).toMatchObject({ reason: 'InvalidSpec' });
+    await w.delete(name);
+    await w.waitGone(name);
+    const ns = namespaceOf(name);
+    await new Promise((r) => setTimeout(r, 2000));
+    const namespace = await w.object('Namespace', ns);
+    expect(namespace?.metadata.deletionTimestamp).toBeUndefined();
+    expect(namespace?.metadata.ownerReferences ?? []).toEqual([]);
+    expect(await w.object('PersistentVolumeClaim', 'data', ns)).toBeDefined();
+    const warning = (await w.events(name)).find((e) => e.reason === 'RetainedInvalidSpec');
+    expect(warning?.note).toContain('spec.backup.recipients');
   });
 });

@@ -1,6 +1,8 @@
 // Dedicated mode, built-in provider: a single-instance PostgreSQL StatefulSet
 // on the workspace's encrypted volume, TLS from the workspace certificate,
-// scram-sha-256 over TLS only, restricted Pod Security.
+// scram-sha-256 over TLS only, restricted Pod Security. The application role
+// (Secret db-app) owns its database and nothing more; the superuser's
+// password is in Secret db-superuser, which only the database pod mounts.
 import { namespaceOf, type Workspace } from '../../api/workspace.js';
 import type { KubeObject } from '../../../kube/rest.js';
 import type { ConditionInput } from '../conditions.js';
@@ -9,6 +11,8 @@ import { DATABASE_PORT } from '../network/desired.js';
 import { COMPONENT_LABEL, ownedMeta } from '../owner.js';
 import { DATA_CLAIM } from '../volume/desired.js';
 import { APP_SECRET } from './shared.js';
+import type { SecretObject } from '../../tls/authority.js';
+import { toBase64 } from '../../../kube/secret-data.js';
 
 export const DATABASE_NAME = 'db';
 export const POSTGRES_UID = 999; // the postgres user of the official image
@@ -27,14 +31,54 @@ export function dedicatedIdentity(ws: Workspace): { dbname: string; user: string
   return { dbname: 'app', user: 'app', host: `${DATABASE_NAME}.${namespaceOf(ws.metadata.name)}.svc` };
 }
 
-// TLS for every TCP connection; the socket inside the pod stays for the
-// image's own initialisation and probes.
+// Passwords everywhere, the socket inside the pod included: no `trust`.
+// TCP connections need TLS.
 export const PG_HBA = [
-  'local all all trust',
+  'local all all scram-sha-256',
   'hostssl all all 0.0.0.0/0 scram-sha-256',
   'hostssl all all ::/0 scram-sha-256',
   '',
 ].join('\n');
+
+/** The bootstrap superuser; its password is in SUPERUSER_SECRET, which only the database pod mounts. */
+export const SUPERUSER = 'postgres';
+export const SUPERUSER_SECRET = 'db-superuser';
+const CREDENTIALS = '/etc/holdfast/credentials';
+const INIT_ARGS = '--auth-local=scram-sha-256 --auth-host=scram-sha-256 --encoding=UTF8';
+
+/**
+ * Run by an init container with the server's own image, before PostgreSQL
+ * starts. On an empty data directory only: initdb with the superuser and its
+ * password, then, in single-user mode (no server, nothing listening), the
+ * application role, which owns its database and nothing more. Built in a
+ * staging directory and moved into place at the end, so a failed attempt
+ * leaves nothing that looks initialised. The image's entrypoint then finds
+ * the data directory in place and only starts the server.
+ */
+export const INIT_SCRIPT = `#!/bin/sh
+set -eu
+[ -s "$PGDATA/PG_VERSION" ] && exit 0
+app_password=$(cat "$APP_PASSWORD_FILE")
+case "$app_password" in
+  '' | *[!A-Za-z0-9]*) echo "holdfast-init: $APP_PASSWORD_FILE must hold letters and digits only" >&2; exit 1 ;;
+esac
+stage="$PGDATA.init"
+rm -rf "$stage"
+umask 077
+# shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is a list of arguments
+initdb --username="$POSTGRES_USER" --pwfile="$POSTGRES_PASSWORD_FILE" $POSTGRES_INITDB_ARGS -D "$stage" >/dev/null
+log=$(mktemp)
+postgres --single -D "$stage" -c password_encryption=scram-sha-256 postgres >/dev/null 2>"$log" <<SQL
+CREATE ROLE "$APP_USER" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$app_password'
+CREATE DATABASE "$APP_DATABASE" OWNER "$APP_USER"
+REVOKE ALL ON DATABASE "$APP_DATABASE" FROM PUBLIC
+REVOKE ALL ON DATABASE postgres FROM PUBLIC
+REVOKE ALL ON DATABASE template1 FROM PUBLIC
+SQL
+if grep -q 'ERROR:' "$log"; then cat "$log" >&2; exit 1; fi
+rm -f "$log"
+mv "$stage" "$PGDATA"
+`;
 
 export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
   const labels = { [COMPONENT_LABEL]: 'database' };
@@ -45,7 +89,24 @@ export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: ownedMeta(ws, CONFIG, { labels }),
-    data: { 'pg_hba.conf': PG_HBA },
+    data: { 'pg_hba.conf': PG_HBA, 'init.sh': INIT_SCRIPT },
+  };
+  // The image's entrypoint contract: the superuser, its password file, initdb's arguments.
+  const env = [
+    { name: 'POSTGRES_USER', value: SUPERUSER },
+    { name: 'POSTGRES_PASSWORD_FILE', value: `${CREDENTIALS}/superuser-password` },
+    { name: 'POSTGRES_INITDB_ARGS', value: INIT_ARGS },
+    { name: 'PGDATA', value: '/var/lib/postgresql/data/pgdata' },
+  ];
+  const containerResources = {
+    requests: { cpu: resources?.cpu ?? '250m', memory: resources?.memory ?? '512Mi' },
+    limits: { memory: resources?.memory ?? '512Mi' },
+  };
+  const containerSecurity = {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ['ALL'] },
   };
   const port = { name: 'postgres', port: DATABASE_PORT, targetPort: 'postgres', protocol: 'TCP' };
   const service: KubeObject = {
@@ -87,6 +148,27 @@ export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
             fsGroup: POSTGRES_UID,
             seccompProfile: { type: 'RuntimeDefault' },
           },
+          initContainers: [
+            {
+              name: 'init',
+              image: postgresImage(ws.spec.database.version),
+              command: ['/bin/sh', '/etc/holdfast/config/init.sh'],
+              env: [
+                ...env,
+                { name: 'APP_USER', value: user },
+                { name: 'APP_DATABASE', value: dbname },
+                { name: 'APP_PASSWORD_FILE', value: `${CREDENTIALS}/app-password` },
+              ],
+              resources: containerResources,
+              securityContext: containerSecurity,
+              volumeMounts: [
+                { name: 'data', mountPath: '/var/lib/postgresql/data' },
+                { name: 'credentials', mountPath: CREDENTIALS, readOnly: true },
+                { name: 'config', mountPath: '/etc/holdfast/config', readOnly: true },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            },
+          ],
           containers: [
             {
               name: 'postgres',
@@ -107,30 +189,16 @@ export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
                 '-c',
                 'hba_file=/etc/holdfast/config/pg_hba.conf',
               ],
-              env: [
-                { name: 'POSTGRES_USER', value: user },
-                { name: 'POSTGRES_DB', value: dbname },
-                { name: 'POSTGRES_PASSWORD_FILE', value: '/etc/holdfast/credentials/password' },
-                { name: 'POSTGRES_INITDB_ARGS', value: '--auth-host=scram-sha-256 --auth-local=trust' },
-                { name: 'PGDATA', value: '/var/lib/postgresql/data/pgdata' },
-              ],
+              env,
               ports: [{ name: 'postgres', containerPort: DATABASE_PORT, protocol: 'TCP' }],
               readinessProbe: probe(5, 10),
               livenessProbe: probe(30, 20),
-              resources: {
-                requests: { cpu: resources?.cpu ?? '250m', memory: resources?.memory ?? '512Mi' },
-                limits: { memory: resources?.memory ?? '512Mi' },
-              },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ['ALL'] },
-              },
+              resources: containerResources,
+              securityContext: containerSecurity,
               volumeMounts: [
                 { name: 'data', mountPath: '/var/lib/postgresql/data' },
                 { name: 'tls', mountPath: '/etc/holdfast/tls', readOnly: true },
-                { name: 'credentials', mountPath: '/etc/holdfast/credentials', readOnly: true },
+                { name: 'credentials', mountPath: CREDENTIALS, readOnly: true },
                 { name: 'config', mountPath: '/etc/holdfast/config', readOnly: true },
                 { name: 'run', mountPath: '/var/run/postgresql' },
                 { name: 'tmp', mountPath: '/tmp' },
@@ -141,9 +209,16 @@ export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
             { name: 'data', persistentVolumeClaim: { claimName: DATA_CLAIM } },
             // 0640 and group postgres (fsGroup): PostgreSQL accepts a root-owned key in that mode.
             { name: 'tls', secret: { secretName: TLS_SECRET, defaultMode: 0o640 } },
+            // The superuser's password, and the application's for the init container.
             {
               name: 'credentials',
-              secret: { secretName: APP_SECRET, defaultMode: 0o440, items: [{ key: 'password', path: 'password' }] },
+              projected: {
+                defaultMode: 0o440,
+                sources: [
+                  { secret: { name: SUPERUSER_SECRET, items: [{ key: 'password', path: 'superuser-password' }] } },
+                  { secret: { name: APP_SECRET, items: [{ key: 'password', path: 'app-password' }] } },
+                ],
+              },
             },
             { name: 'config', configMap: { name: CONFIG } },
             { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
@@ -154,6 +229,17 @@ export function desiredDatabaseObjects(ws: Workspace): KubeObject[] {
     },
   };
   return [config, service, headless, statefulSet];
+}
+
+/** The superuser's credentials: for the database pod and the operator, never for the application. */
+export function desiredSuperuserSecret(ws: Workspace, password: string): SecretObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: ownedMeta(ws, SUPERUSER_SECRET, { labels: { [COMPONENT_LABEL]: 'database-credentials' } }),
+    type: 'kubernetes.io/basic-auth',
+    data: { username: toBase64(SUPERUSER), password: toBase64(password) },
+  };
 }
 
 export function dedicatedCondition(statefulSet: KubeObject | undefined): ConditionInput {

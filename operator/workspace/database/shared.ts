@@ -11,6 +11,7 @@ import {
   provisionTenancy,
   setPassword,
   sharedIdentifier,
+  TenancyNotOwnedError,
   type ServerTarget,
   type Sql,
   type Tenancy,
@@ -19,6 +20,7 @@ import { objectPath, type KubeObject, type Rest } from '../../../kube/rest.js';
 import type { SecretObject } from '../../tls/authority.js';
 import type { ConditionInput } from '../conditions.js';
 import { ownedMeta } from '../owner.js';
+import { RETAINED_FROM, reusedUid } from '../ownership.js';
 import { fromBase64, toBase64 } from '../../../kube/secret-data.js';
 
 export const APP_SECRET = 'db-app';
@@ -160,7 +162,13 @@ export async function reconcileShared(
   const events: DatabaseDecision['events'] = [];
   try {
     const sql = d.pool.get(serverName, target);
-    const { created, version } = await provisionTenancy(sql, tenancy);
+    const reused = reusedUid(ws);
+    const { created, version } = await provisionTenancy(sql, tenancy, {
+      owner: { workspace: ws.metadata.name, uid: ws.metadata.uid! },
+      ...(reused ? { reuses: [reused] } : {}),
+      // Made before ownership was marked: ours if the Secret in our namespace signs in.
+      claimUnmarked: async () => current !== '' && existing !== undefined && (await canSignIn(target, tenancy)),
+    });
     if (created.length)
       events.push({
         type: 'Normal',
@@ -213,6 +221,7 @@ export async function reconcileShared(
       events,
     };
   } catch (err) {
+    if (err instanceof TenancyNotOwnedError) return { conditions: [notOwnedCondition(ws, serverName, err)], events };
     const message = `could not provision on SharedDatabaseServer ${serverName} (${target.host}:${target.port}): ${err instanceof Error ? err.message : String(err)}`;
     d.log.warn({ workspace: ws.metadata.name, err: message }, 'shared database provisioning failed');
     return {
@@ -223,15 +232,33 @@ export async function reconcileShared(
   }
 }
 
-/** deletionPolicy Delete: the database and role go too. */
-export async function dropShared(ws: Workspace, d: SharedDeps): Promise<void> {
+function notOwnedCondition(ws: Workspace, serverName: string, err: TenancyNotOwnedError): ConditionInput {
+  const earlier = err.markedFor;
+  const todo =
+    earlier && earlier.workspace === ws.metadata.name
+      ? `they were kept by an earlier Workspace of this name, or belong to another Holdfast installation sharing this server. To reuse data this installation retained, annotate this Workspace: kubectl annotate workspace ${ws.metadata.name} ${RETAINED_FROM}=${earlier.workspace}/${earlier.uid}; otherwise choose another Workspace name`
+      : 'drop or rename them on the server, or choose another Workspace name';
+  return {
+    type: 'DatabaseReady',
+    status: 'False',
+    reason: 'NotOwned',
+    message: `on SharedDatabaseServer ${serverName}: ${err.message}; ${todo}`,
+  };
+}
+
+/** What deletionPolicy Delete did on the server: dropped, or why it could not. */
+export type DropResult = { leftAlone: string[] } | { unreachable: string };
+
+/** deletionPolicy Delete: the database and role go too, if they are this Workspace's. */
+export async function dropShared(ws: Workspace, d: SharedDeps): Promise<DropResult> {
   const serverName = ws.spec.database.serverRef!;
   const { target, problem } = await serverTarget(d, serverName);
-  if (!target) throw new Error(`${problem!.message}; the database cannot be dropped until it is reachable`);
+  if (!target) return { unreachable: problem!.message };
   const id = sharedIdentifier(ws.metadata.name);
-  await dropTenancy(d.pool.get(serverName, target), { role: id, database: id });
+  const leftAlone = await dropTenancy(d.pool.get(serverName, target), { role: id, database: id }, ws.metadata.uid!);
   d.log.info(
-    { workspace: ws.metadata.name, namespace: namespaceOf(ws.metadata.name) },
+    { workspace: ws.metadata.name, namespace: namespaceOf(ws.metadata.name), leftAlone },
     'dropped shared database and role',
   );
+  return { leftAlone };
 }
