@@ -44,6 +44,8 @@ export async function assembleConsole(
     opts.workspaces,
     opts.log,
   );
+  // A signing key that cannot be read stops the start, not the first export.
+  await services.audit.publicKey();
   const app = await buildConsole({
     services,
     ...(opts.remix ? { remix: opts.remix } : {}),
@@ -71,6 +73,7 @@ export async function runConsole(): Promise<void> {
       process.env.HOLDFAST_INSECURE_COOKIES === 'true' ? false : !(loopback && !publicUrl?.startsWith('https:')),
     ...(publicUrl ? { publicUrl } : {}),
     ...(process.env.HOLDFAST_ALERT_WEBHOOK ? { alertWebhook: process.env.HOLDFAST_ALERT_WEBHOOK } : {}),
+    ...(process.env.HOLDFAST_AUDIT_SIGNING_KEY ? { auditSigningKey: process.env.HOLDFAST_AUDIT_SIGNING_KEY } : {}),
   };
   const { app, services } = await assembleConsole({
     database,
