@@ -10,6 +10,7 @@ import { createLogger } from '../kube/log.js';
 import { CsrfTokens } from './auth/sessions.js';
 import { bootstrapAdmin, csrfKey } from './bootstrap.js';
 import { openDatabase, type OpenedDb } from './db/client.js';
+import { trustedProxies } from './proxies.js';
 import { buildConsole, type BuildOptions } from './server.js';
 import { ConsoleServices, DEFAULT_SETTINGS, type ConsoleSettings } from './services.js';
 import { WorkspaceStatuses } from './workspaces.js';
@@ -30,7 +31,7 @@ export interface AssembleOptions {
   workspaces?: WorkspaceStatuses | undefined;
   remix?: { build: ServerBuild; clientDir: string };
   logger?: BuildOptions['logger'];
-  trustProxy?: boolean;
+  trustProxy?: BuildOptions['trustProxy'];
 }
 
 /** The services and the HTTP app over an opened database, as `holdfast console`, the tests and the benchmark run them. */
@@ -59,6 +60,8 @@ export async function runConsole(): Promise<void> {
   const log = createLogger('console');
   const listen = process.env.HOLDFAST_CONSOLE_ADDRESS ?? '0.0.0.0:8443';
   const [host, port] = [listen.slice(0, listen.lastIndexOf(':')), Number(listen.slice(listen.lastIndexOf(':') + 1))];
+  // Refused before anything starts, so a proxy setting that would let clients pick their address never serves.
+  const trustProxy = trustedProxies(process.env);
   const database = await openDatabase({
     url: process.env.DATABASE_URL,
     dataDir: process.env.HOLDFAST_CONSOLE_DATA ?? path.resolve('.holdfast/console-data'),
@@ -82,7 +85,7 @@ export async function runConsole(): Promise<void> {
     workspaces: WorkspaceStatuses.fromEnvironment(log),
     remix: await loadRemixBuild(),
     logger: { level: process.env.HOLDFAST_LOG_LEVEL ?? 'info' },
-    trustProxy: process.env.HOLDFAST_TRUST_PROXY === 'true',
+    trustProxy,
   });
   const address = await app.listen({ host, port });
 

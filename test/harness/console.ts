@@ -26,6 +26,8 @@ export interface StartConsoleOptions {
   remix?: { build: ServerBuild; clientDir: string };
   settings?: Partial<ConsoleSettings>;
   workspaces?: WorkspaceStatuses;
+  /** HOLDFAST_TRUSTED_PROXIES: the peers whose X-Forwarded-For is believed. */
+  trustedProxies?: string[];
   /** On PostgreSQL, connect as a role of its own that owns the database and is no superuser, as an installation should. */
   ownRole?: boolean;
 }
@@ -125,6 +127,7 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
       log: pino({ level: 'silent' }),
       workspaces: opts.workspaces,
       ...(opts.remix ? { remix: opts.remix } : {}),
+      ...(opts.trustedProxies ? { trustProxy: opts.trustedProxies } : {}),
     });
     app = assembled.app;
     const { services } = assembled;
