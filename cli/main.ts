@@ -9,7 +9,7 @@ const commands: Record<
   operator: { usage: 'operator', load: () => import('./operator.js') },
   console: { usage: 'console', load: () => import('./console.js') },
   crds: { usage: 'crds', load: () => import('./crds.js') },
-  audit: { usage: 'audit verify FILE', load: () => import('./audit.js') },
+  audit: { usage: 'audit verify FILE [--public-key KEY]', load: () => import('./audit.js') },
 };
 
 const [name = '', ...args] = process.argv.slice(2);

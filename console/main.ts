@@ -10,6 +10,7 @@ import { createLogger } from '../kube/log.js';
 import { CsrfTokens } from './auth/sessions.js';
 import { bootstrapAdmin, csrfKey } from './bootstrap.js';
 import { openDatabase, type OpenedDb } from './db/client.js';
+import { trustedProxies } from './proxies.js';
 import { buildConsole, type BuildOptions } from './server.js';
 import { ConsoleServices, DEFAULT_SETTINGS, type ConsoleSettings } from './services.js';
 import { WorkspaceStatuses } from './workspaces.js';
@@ -30,7 +31,7 @@ export interface AssembleOptions {
   workspaces?: WorkspaceStatuses | undefined;
   remix?: { build: ServerBuild; clientDir: string };
   logger?: BuildOptions['logger'];
-  trustProxy?: boolean;
+  trustProxy?: BuildOptions['trustProxy'];
 }
 
 /** The services and the HTTP app over an opened database, as `holdfast console`, the tests and the benchmark run them. */
@@ -44,6 +45,8 @@ export async function assembleConsole(
     opts.workspaces,
     opts.log,
   );
+  // A signing key that cannot be read stops the start, not the first export.
+  await services.audit.publicKey();
   const app = await buildConsole({
     services,
     ...(opts.remix ? { remix: opts.remix } : {}),
@@ -57,6 +60,8 @@ export async function runConsole(): Promise<void> {
   const log = createLogger('console');
   const listen = process.env.HOLDFAST_CONSOLE_ADDRESS ?? '0.0.0.0:8443';
   const [host, port] = [listen.slice(0, listen.lastIndexOf(':')), Number(listen.slice(listen.lastIndexOf(':') + 1))];
+  // Refused before anything starts, so a proxy setting that would let clients pick their address never serves.
+  const trustProxy = trustedProxies(process.env);
   const database = await openDatabase({
     url: process.env.DATABASE_URL,
     dataDir: process.env.HOLDFAST_CONSOLE_DATA ?? path.resolve('.holdfast/console-data'),
@@ -71,6 +76,7 @@ export async function runConsole(): Promise<void> {
       process.env.HOLDFAST_INSECURE_COOKIES === 'true' ? false : !(loopback && !publicUrl?.startsWith('https:')),
     ...(publicUrl ? { publicUrl } : {}),
     ...(process.env.HOLDFAST_ALERT_WEBHOOK ? { alertWebhook: process.env.HOLDFAST_ALERT_WEBHOOK } : {}),
+    ...(process.env.HOLDFAST_AUDIT_SIGNING_KEY ? { auditSigningKey: process.env.HOLDFAST_AUDIT_SIGNING_KEY } : {}),
   };
   const { app, services } = await assembleConsole({
     database,
@@ -79,7 +85,7 @@ export async function runConsole(): Promise<void> {
     workspaces: WorkspaceStatuses.fromEnvironment(log),
     remix: await loadRemixBuild(),
     logger: { level: process.env.HOLDFAST_LOG_LEVEL ?? 'info' },
-    trustProxy: process.env.HOLDFAST_TRUST_PROXY === 'true',
+    trustProxy,
   });
   const address = await app.listen({ host, port });
 

@@ -3,7 +3,42 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createRequestHandler, type AppLoadContext, type ServerBuild } from '@remix-run/node';
+import { matchRoutes } from '@remix-run/react';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/** The URL Remix is handed for a request. */
+function remixUrl(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}${request.url}`;
+}
+
+/**
+ * The ids of the Remix routes that would handle a request, found as Remix
+ * finds them: after the URL parser resolves `.` and `..`, with percent
+ * escapes decoded, letter case ignored and a single-fetch `.data` suffix
+ * dropped. A check that belongs to a route (the sign-in rate limit) asks
+ * this, so no spelling of the URL slips past it.
+ */
+export function remixRoutes(build: ServerBuild): (request: FastifyRequest) => string[] {
+  const tree = (parentId: string | undefined): Parameters<typeof matchRoutes>[0] =>
+    Object.values(build.routes)
+      .filter((r) => r.parentId === parentId)
+      .map((r) =>
+        r.index
+          ? { id: r.id, path: r.path, index: true, caseSensitive: r.caseSensitive }
+          : { id: r.id, path: r.path, caseSensitive: r.caseSensitive, children: tree(r.id) },
+      );
+  const routes = tree(undefined);
+  return (request) => {
+    let pathname;
+    try {
+      pathname = new URL(remixUrl(request)).pathname;
+    } catch {
+      return [];
+    }
+    if (build.future.v3_singleFetch) pathname = pathname.replace(/\.data$/, '').replace(/^\/_root$/, '/');
+    return (matchRoutes(routes, pathname, build.basename) ?? []).map((m) => m.route.id!);
+  };
+}
 
 export function remixHandler(
   build: ServerBuild,
@@ -27,10 +62,7 @@ export function remixHandler(
             ? new Uint8Array(request.body)
             : JSON.stringify(request.body);
     }
-    const response = await handle(
-      new Request(`${request.protocol}://${request.host}${request.url}`, init),
-      loadContext(request, reply),
-    );
+    const response = await handle(new Request(remixUrl(request), init), loadContext(request, reply));
     reply.status(response.status);
     for (const [name, value] of response.headers) {
       if (name === 'set-cookie') continue;

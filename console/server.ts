@@ -9,7 +9,7 @@ import { ZodError } from 'zod';
 import { viewerOf } from './access.js';
 import './context.js';
 import { clientOf, security } from './plugins/security.js';
-import { remixHandler } from './remix.js';
+import { remixHandler, remixRoutes } from './remix.js';
 import { apiRoutes } from './routes/api.js';
 import { ssoRoutes } from './routes/sso.js';
 import type { ConsoleServices } from './services.js';
@@ -19,8 +19,12 @@ export interface BuildOptions {
   /** The built Remix app (build/server) and its browser assets (build/client). */
   remix?: { build: ServerBuild; clientDir: string };
   logger?: FastifyServerOptions['logger'];
-  trustProxy?: boolean;
+  /** Addresses or CIDRs of the proxies whose X-Forwarded-* is believed (HOLDFAST_TRUSTED_PROXIES); false: none. */
+  trustProxy?: string[] | false;
 }
+
+/** The sign-in pages (app/routes/login.*): every form post to them counts toward the per-address limit. */
+const SIGN_IN_ROUTE = /^routes\/login(\.|$)/;
 
 export async function buildConsole(options: BuildOptions): Promise<FastifyInstance> {
   const { services } = options;
@@ -118,12 +122,13 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
         message: `Too many sign-in attempts from your address. Wait ${Math.ceil(context.ttl / 1000)} seconds and try again.`,
       }),
     });
+    const routesOf = remixRoutes(build);
     app.route({
       method: ['GET', 'HEAD', 'POST'],
       url: '/*',
       preHandler: async (request, reply) => {
-        // Routes match without regard to case, so the check does not either.
-        if (request.method === 'POST' && request.url.toLowerCase().startsWith('/login'))
+        // Decided by the route that will handle the post, not by how its URL is spelled.
+        if (request.method === 'POST' && routesOf(request).some((id) => SIGN_IN_ROUTE.test(id)))
           await loginLimit.call(app, request, reply);
       },
       handler: handle,

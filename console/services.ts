@@ -22,6 +22,8 @@ export interface ConsoleSettings {
   signInsPerMinute: number;
   /** POSTed a JSON alert when an account is locked. */
   alertWebhook?: string;
+  /** PEM of the Ed25519 key that signs audit exports (HOLDFAST_AUDIT_SIGNING_KEY); else one kept in the database. */
+  auditSigningKey?: string;
 }
 
 export const DEFAULT_SETTINGS: ConsoleSettings = {
@@ -49,7 +51,7 @@ export class ConsoleServices {
     this.sessions = new SessionStore(db, settings.timeouts);
     this.signIn = new SignIn(db, this.sessions, settings.policy, settings.lockout, (a) => this.lockoutAlert(a));
     this.tenants = new Tenants(db);
-    this.audit = new AuditLog(db);
+    this.audit = new AuditLog(db, settings.auditSigningKey);
   }
 
   /** The on-premise form of "an SMS on repeated unauthorized access". */

@@ -17,6 +17,7 @@ export async function loader({ context, request }: LoaderFunctionArgs) {
   );
   return {
     canExport: canExportWholeAudit(viewer),
+    publicKey: await context.services.audit.publicKey(),
     scope: viewer.tenantId,
     page: {
       ...r.value,
@@ -49,7 +50,7 @@ function summary(before: unknown, after: unknown): string {
 }
 
 export default function Audit() {
-  const { canExport, scope, page } = useLoaderData<typeof loader>();
+  const { canExport, publicKey, scope, page } = useLoaderData<typeof loader>();
   return (
     <>
       <div className="page-head">
@@ -62,8 +63,12 @@ export default function Audit() {
               in tenant <code>{scope}</code>
             </>
           ) : null}
-          , newest first. Entries are chained by hash; an export can be checked offline with{' '}
-          <code>holdfast audit verify</code>.
+          , newest first. Entries are chained by hash; an export ends with a statement of the log's size and last hash
+          signed by this console, and can be checked offline with{' '}
+          <code>holdfast audit verify FILE --public-key KEY</code>.
+        </p>
+        <p className="muted">
+          This console's audit signing key: <code data-testid="audit-public-key">{publicKey}</code>
         </p>
         {canExport ? (
           <p>

@@ -54,25 +54,28 @@ export type VerifyResult =
   { ok: true; entries: number; lastHash: string } | { ok: false; entries: number; seq: number; problem: string };
 
 /**
- * Checks that entries form one unbroken chain: consecutive sequence numbers,
- * each entry's prevHash equal to the previous entry's hash, each hash
- * recomputed from the entry's content. An export may start mid-chain (after
- * pruning); pass the hash it must follow to check the join too.
+ * Checks that entries form one unbroken chain from the start of the log:
+ * entry 1 follows the genesis hash, sequence numbers are consecutive, each
+ * entry's prevHash is the previous entry's hash, and each hash is
+ * recomputed from the entry's content. Whether the chain is the whole log is
+ * for the signed head (head.ts) to say.
  */
-export function verifyChain(entries: Iterable<ChainedEntry>, follows?: string): VerifyResult {
+export function verifyChain(entries: Iterable<ChainedEntry>): VerifyResult {
   let prev: ChainedEntry | undefined;
   let count = 0;
   for (const entry of entries) {
     count++;
     if (prev === undefined) {
-      const expected = follows ?? (entry.seq === 1 ? GENESIS : undefined);
-      if (expected !== undefined && entry.prevHash !== expected) {
+      if (entry.seq !== 1) {
         return {
           ok: false,
           entries: count,
           seq: entry.seq,
-          problem: `entry ${entry.seq} does not follow ${expected === GENESIS ? 'the start of the log' : `hash ${expected}`}`,
+          problem: `the export starts at entry ${entry.seq}, not at entry 1: it is not the whole log`,
         };
+      }
+      if (entry.prevHash !== GENESIS) {
+        return { ok: false, entries: count, seq: 1, problem: 'entry 1 does not follow the start of the log' };
       }
     } else {
       if (entry.seq !== prev.seq + 1) {
@@ -102,5 +105,5 @@ export function verifyChain(entries: Iterable<ChainedEntry>, follows?: string): 
     }
     prev = entry;
   }
-  return { ok: true, entries: count, lastHash: prev?.hash ?? follows ?? GENESIS };
+  return { ok: true, entries: count, lastHash: prev?.hash ?? GENESIS };
 }

@@ -98,6 +98,9 @@ export async function apiRoutes(app: FastifyInstance): Promise<void> {
     async (request) => audit.list(viewer(request), request.query as { page?: number; pageSize?: number }),
   );
 
+  // Public by nature; behind sign-in only because the whole API is.
+  app.get('/audit/public-key', async () => ({ publicKey: await audit.publicKey() }));
+
   app.get('/audit/export', async (request, reply) => {
     const lines = audit.exportLines(viewer(request), request.ip);
     // Pull the first line before answering, so a refusal is a 403 and not a broken stream.

@@ -26,6 +26,10 @@ export interface StartConsoleOptions {
   remix?: { build: ServerBuild; clientDir: string };
   settings?: Partial<ConsoleSettings>;
   workspaces?: WorkspaceStatuses;
+  /** HOLDFAST_TRUSTED_PROXIES: the peers whose X-Forwarded-For is believed. */
+  trustedProxies?: string[];
+  /** On PostgreSQL, connect as a role of its own that owns the database and is no superuser, as an installation should. */
+  ownRole?: boolean;
 }
 
 export interface TestConsole {
@@ -53,44 +57,41 @@ export async function stopConsolePostgres(): Promise<void> {
   if (started) await (await started).stop();
 }
 
-async function freshPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+async function freshPostgresDatabase(ownRole: boolean): Promise<{ url: string; drop: () => Promise<void> }> {
   server ??= startPostgres();
   const pg = await server;
   const name = `console_${randomBytes(6).toString('hex')}`;
-  const admin = postgres({
-    host: pg.host,
-    port: pg.port,
-    username: pg.user,
-    password: pg.password,
-    database: 'postgres',
-    ssl: { ca: pg.ca, rejectUnauthorized: true },
-    max: 1,
-    onnotice: () => undefined,
-  });
+  const role = ownRole ? { user: name, password: randomBytes(12).toString('hex') } : undefined;
+  const superuser = () =>
+    postgres({
+      host: pg.host,
+      port: pg.port,
+      username: pg.user,
+      password: pg.password,
+      database: 'postgres',
+      ssl: { ca: pg.ca, rejectUnauthorized: true },
+      max: 1,
+      onnotice: () => undefined,
+    });
+  const admin = superuser();
   try {
-    await admin.unsafe(`create database ${name}`);
+    if (role) await admin.unsafe(`create role ${role.user} login password '${role.password}'`);
+    await admin.unsafe(`create database ${name}${role ? ` owner ${role.user}` : ''}`);
   } finally {
     await admin.end();
   }
+  const { user, password } = role ?? pg;
   // What an operator would put in DATABASE_URL: verified TLS against the server's CA.
   const url =
-    `postgres://${pg.user}:${encodeURIComponent(pg.password)}@127.0.0.1:${pg.port}/${name}` +
+    `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${pg.port}/${name}` +
     `?sslmode=verify-full&sslrootcert=${encodeURIComponent(path.join(pg.dir, 'ca.crt'))}`;
   return {
     url,
     async drop() {
-      const sql = postgres({
-        host: pg.host,
-        port: pg.port,
-        username: pg.user,
-        password: pg.password,
-        database: 'postgres',
-        ssl: { ca: pg.ca, rejectUnauthorized: true },
-        max: 1,
-        onnotice: () => undefined,
-      });
+      const sql = superuser();
       try {
         await sql.unsafe(`drop database if exists ${name} with (force)`);
+        if (role) await sql.unsafe(`drop role if exists ${role.user}`);
       } finally {
         await sql.end();
       }
@@ -100,9 +101,10 @@ async function freshPostgresDatabase(): Promise<{ url: string; drop: () => Promi
 
 async function openConsoleDatabase(
   kind: ConsoleDatabase,
+  ownRole: boolean,
 ): Promise<{ database: OpenedDb; remove: () => Promise<void> }> {
   if (kind === 'postgres') {
-    const fresh = await freshPostgresDatabase();
+    const fresh = await freshPostgresDatabase(ownRole);
     return { database: await openDatabase({ url: fresh.url }), remove: () => fresh.drop() };
   }
   const dataDir = await mkdtemp(path.join(tmpdir(), 'holdfast-console-'));
@@ -110,7 +112,7 @@ async function openConsoleDatabase(
 }
 
 export async function startConsole(opts: StartConsoleOptions): Promise<TestConsole> {
-  const { database, remove } = await openConsoleDatabase(opts.database);
+  const { database, remove } = await openConsoleDatabase(opts.database, opts.ownRole ?? false);
   let app: FastifyInstance | undefined;
   const stop = async () => {
     await app?.close();
@@ -125,6 +127,7 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
       log: pino({ level: 'silent' }),
       workspaces: opts.workspaces,
       ...(opts.remix ? { remix: opts.remix } : {}),
+      ...(opts.trustedProxies ? { trustProxy: opts.trustedProxies } : {}),
     });
     app = assembled.app;
     const { services } = assembled;

@@ -1,16 +1,21 @@
 // The audit log as an auditor meets it: every change made through the
-// console is an entry of one hash chain; the export passes
-// `holdfast audit verify`, and a change to the export or to the database
-// behind it does not. On the embedded PGlite and on a real PostgreSQL.
+// console is an entry of one hash chain; the export ends with a statement of
+// the log's size and head signed by the console's key, and passes
+// `holdfast audit verify --public-key KEY`; an export cut short, cut to a
+// suffix, rewritten or re-signed does not, and the database refuses to
+// change or remove entries. On the embedded PGlite and on a real PostgreSQL.
 import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENESIS, entryHash, type ChainedEntry } from '../../console/audit/chain.js';
+import { GENESIS, canonicalJson, entryHash, type ChainedEntry } from '../../console/audit/chain.js';
+import { HEAD_TYPE, publicKeyText, signHead, type HeadStatement } from '../../console/audit/head.js';
 import { newTotpSecret } from '../../console/auth/totp.js';
+import { AuditLog } from '../../console/audit/service.js';
 import { auditLog } from '../../console/db/schema.js';
 import {
   ConsoleApi,
@@ -26,20 +31,40 @@ import {
 
 const repo = path.resolve(import.meta.dirname, '../..');
 
-/** `holdfast audit verify FILE`, as an auditor runs it: its exit code and what it prints. */
-function auditVerify(file: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** `holdfast audit verify FILE [--public-key KEY]`, as an auditor runs it: its exit code and what it prints. */
+function auditVerify(file: string, publicKey?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const args = ['--import', 'tsx', 'cli/main.ts', 'audit', 'verify', file];
+  if (publicKey) args.push('--public-key', publicKey);
   return new Promise((resolve) => {
-    execFile('npx', ['tsx', 'cli/main.ts', 'audit', 'verify', file], { cwd: repo }, (err, stdout, stderr) => {
+    execFile(process.execPath, args, { cwd: repo }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
     });
   });
 }
 
+const root = { id: 'x', name: '', role: 'platform-admin' as const, tenantId: null };
+async function collect(lines: AsyncIterable<string>): Promise<string> {
+  let text = '';
+  for await (const line of lines) text += line;
+  return text;
+}
+
+const lines = (jsonl: string) => jsonl.trim().split('\n');
+/** The entries of an export, without its closing statement. */
 const parse = (jsonl: string) =>
-  jsonl
-    .trim()
-    .split('\n')
+  lines(jsonl)
+    .slice(0, -1)
     .map((line) => JSON.parse(line) as ChainedEntry);
+const statementOf = (jsonl: string) => JSON.parse(lines(jsonl).at(-1)!) as HeadStatement;
+/** Entries as the console writes them, with every hash from the first one on recomputed. */
+function rehashed(entries: ChainedEntry[]): string[] {
+  const out: ChainedEntry[] = [];
+  for (const { hash: _h, ...entry } of entries) {
+    const unhashed = { ...entry, prevHash: out.at(-1)?.hash ?? GENESIS };
+    out.push({ ...unhashed, hash: entryHash(unhashed) });
+  }
+  return out.map((e) => JSON.stringify(e));
+}
 
 afterAll(async () => {
   await stopConsolePostgres();
@@ -53,7 +78,7 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('audit log on %s', (datab
   const oidcSecret = `client-secret-${Math.random().toString(36).slice(2)}`;
 
   beforeAll(async () => {
-    hf = await startConsole({ database });
+    hf = await startConsole({ database, ownRole: true });
     dir = await mkdtemp(path.join(tmpdir(), 'holdfast-audit-'));
   });
   afterAll(async () => {
@@ -196,71 +221,231 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('audit log on %s', (datab
     expect(shown.map((e) => e.hash).reverse()).toEqual(entries.map((e) => e.hash));
   });
 
-  it('passes holdfast audit verify as exported', async () => {
+  it('publishes its signing key and ends the export with the log size and head, signed with it', async () => {
+    const published = await admin.get<{ publicKey: string }>('/api/audit/public-key');
+    expect(published.status).toBe(200);
+    expect(published.body.publicKey).toMatch(/^ed25519:[A-Za-z0-9_-]{43}$/);
+    expect((await new ConsoleApi(hf).get('/api/audit/public-key')).status).toBe(401);
     const text = await exportLog();
     const entries = parse(text);
-    const result = await auditVerify(await exportFile('intact.jsonl', text));
+    expect(statementOf(text)).toEqual({
+      type: HEAD_TYPE,
+      entries: entries.length,
+      head: entries.at(-1)!.hash,
+      signedAt: expect.any(String) as string,
+      publicKey: published.body.publicKey,
+      signature: expect.stringMatching(/^[A-Za-z0-9_-]{86}$/) as string,
+    });
+  });
+
+  it('passes holdfast audit verify as exported, against the pinned key', async () => {
+    const publicKey = await hf.services.audit.publicKey();
+    const text = await exportLog();
+    const entries = parse(text);
+    const result = await auditVerify(await exportFile('intact.jsonl', text), publicKey);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(
-      `audit log intact: ${entries.length} entries (1–${entries.length}, ${entries[0]!.at} to ${entries.at(-1)!.at}), last hash ${entries.at(-1)!.hash}\n`,
+      `audit log intact: ${entries.length} entries (1–${entries.length}, ${entries[0]!.at} to ${entries.at(-1)!.at}), last hash ${entries.at(-1)!.hash}\n` +
+        `signed by the pinned key ${publicKey} at ${statementOf(text).signedAt}\n`,
     );
   });
+
+  /**
+   * Verifies an export changed by `change` against the console's key and
+   * expects it refused: `problem` is what follows "audit log BROKEN: ", or a
+   * pattern for the whole output.
+   */
+  async function expectRefused(name: string, change: (text: string) => string, problem: string | RegExp) {
+    const text = change(await exportLog());
+    const result = await auditVerify(await exportFile(name, text), await hf.services.audit.publicKey());
+    expect(result.code).toBe(1);
+    if (typeof problem === 'string') expect(result.stdout).toBe(`audit log BROKEN: ${problem}\n`);
+    else expect(result.stdout).toMatch(problem);
+  }
 
   it('finds a field changed in one line of the export', async () => {
     const entries = parse(await exportLog());
     const target = entries.find((e) => e.action === 'tenant.updated')!;
-    const tampered = entries.map((e) =>
-      e.seq === target.seq ? { ...e, after: { ...(e.after as object), displayName: 'Someone else' } } : e,
-    );
-    const result = await auditVerify(
-      await exportFile('changed.jsonl', tampered.map((e) => JSON.stringify(e)).join('\n')),
-    );
-    expect(result.code).toBe(1);
-    expect(result.stdout).toBe(
-      `audit log BROKEN at entry ${target.seq}: entry ${target.seq} was altered after it was written (its content does not match its hash)\n`,
+    await expectRefused(
+      'changed.jsonl',
+      (text) =>
+        lines(text)
+          .map((line, i) =>
+            entries[i]?.seq === target.seq
+              ? JSON.stringify({ ...target, after: { ...(target.after as object), displayName: 'Someone else' } })
+              : line,
+          )
+          .join('\n'),
+      new RegExp(
+        `^audit log BROKEN at entry ${target.seq}: entry ${target.seq} was altered after it was written \\(its content does not match its hash\\)\n$`,
+      ),
     );
   });
 
   it('finds a line deleted from the export', async () => {
-    const lines = (await exportLog()).trim().split('\n');
-    const gone = (JSON.parse(lines[4]!) as ChainedEntry).seq;
-    lines.splice(4, 1);
-    const result = await auditVerify(await exportFile('deleted.jsonl', lines.join('\n')));
-    expect(result.code).toBe(1);
-    expect(result.stdout).toBe(
-      `audit log BROKEN at entry ${gone + 1}: entry ${gone} is missing (found ${gone + 1} after ${gone - 1})\n`,
+    await expectRefused(
+      'deleted.jsonl',
+      (text) => lines(text).toSpliced(4, 1).join('\n'),
+      /^audit log BROKEN at entry 6: entry 5 is missing \(found 6 after 4\)\n$/,
     );
   });
 
-  it('finds a row changed in the database, also when its hash was recomputed', async () => {
+  it('refuses an empty file', async () => {
+    await expectRefused(
+      'empty.jsonl',
+      () => '',
+      'the file holds no audit export (it is empty): export the log again from the console',
+    );
+  });
+
+  it('refuses an export cut short at the end of a line', async () => {
+    await expectRefused(
+      'cut.jsonl',
+      (text) => lines(text).slice(0, -3).join('\n'),
+      /^audit log BROKEN: the export does not end with the console's signed statement: it was cut off after entry \d+\n$/,
+    );
+  });
+
+  it('refuses an export cut short inside a line', async () => {
+    await expectRefused(
+      'cut-in-line.jsonl',
+      (text) => text.slice(0, text.length - 200),
+      /^audit log BROKEN: line \d+ is not JSON \(the export was cut off or changed\)\n$/,
+    );
+  });
+
+  it('refuses an export with its last entries cut out before the statement, which says how many there were', async () => {
+    await expectRefused(
+      'cut-before-statement.jsonl',
+      (text) => lines(text).toSpliced(-3, 2).join('\n'),
+      /^audit log BROKEN: the console signed a log of (\d+) entries and the export holds \d+: it was cut short\n$/,
+    );
+  });
+
+  it('refuses a suffix of the log', async () => {
+    await expectRefused(
+      'suffix.jsonl',
+      (text) => lines(text).slice(3).join('\n'),
+      /^audit log BROKEN at entry 4: the export starts at entry 4, not at entry 1: it is not the whole log\n$/,
+    );
+  });
+
+  it('refuses an entry edited with every later hash recomputed', async () => {
+    await expectRefused(
+      'rehashed.jsonl',
+      (text) => {
+        const entries = parse(text).map((e) =>
+          e.action === 'user.unlocked' ? { ...e, actor: 'someone-else@a.test' } : e,
+        );
+        return [...rehashed(entries), lines(text).at(-1)!].join('\n');
+      },
+      /^audit log BROKEN: the last entry's hash [0-9a-f]{64} is not the head the console signed \([0-9a-f]{64}\): the log was rewritten\n$/,
+    );
+  });
+
+  it('refuses a duplicate key, even one the parser would drop', async () => {
+    await expectRefused(
+      'duplicate.jsonl',
+      (text) =>
+        lines(text)
+          .map((line, i) => (i === 2 ? line.replace('{"seq":3,', '{"actor":"someone-else@a.test","seq":3,') : line))
+          .join('\n'),
+      'line 3 has the key "actor" twice (the export was changed)',
+    );
+  });
+
+  it('refuses a field the hash does not cover', async () => {
+    await expectRefused(
+      'unknown-field.jsonl',
+      (text) =>
+        lines(text)
+          .map((line, i) => (i === 2 ? line.replace('{"seq":3,', '{"approvedBy":"cfo@a.test","seq":3,') : line))
+          .join('\n'),
+      'line 3 has an unknown field "approvedBy" (the export was changed)',
+    );
+  });
+
+  it('refuses a rewritten export signed with another key than the pinned one', async () => {
+    const otherKey = generateKeyPairSync('ed25519').privateKey;
+    const text = await exportLog();
+    const entries = parse(text).map((e) =>
+      e.action === 'tenant.created' ? { ...e, actor: 'someone-else@a.test' } : e,
+    );
+    const rewritten = rehashed(entries);
+    const forged = [
+      ...rewritten,
+      canonicalJson(signHead(otherKey, entries.length, (JSON.parse(rewritten.at(-1)!) as ChainedEntry).hash)),
+    ].join('\n');
+    const file = await exportFile('forged.jsonl', forged);
+    // Unpinned, only the key in the file vouches for it, and the verifier says so.
+    const unpinned = await auditVerify(file);
+    expect(unpinned.code).toBe(0);
+    expect(unpinned.stdout).toContain(`by ${publicKeyText(otherKey)}, the key the file names`);
+    const pinned = await auditVerify(file, await hf.services.audit.publicKey());
+    expect(pinned.code).toBe(1);
+    expect(pinned.stdout).toBe(
+      `audit log BROKEN: the export is signed by ${publicKeyText(otherKey)}, not by the pinned key ${await hf.services.audit.publicKey()}: it was not made by that console\n`,
+    );
+  });
+
+  it("refuses UPDATE, DELETE and TRUNCATE of audit rows, for the console's own role", async () => {
     const { db } = hf.services.database;
     const [row] = await db.select().from(auditLog).where(eq(auditLog.action, 'user.unlocked'));
     if (!row) throw new Error('no user.unlocked entry');
-
-    await db.execute(sql`update audit_log set actor = 'someone-else@a.test' where seq = ${row.seq}`);
-    const edited = await auditVerify(await exportFile('db-edited.jsonl'));
-    expect(edited.code).toBe(1);
-    expect(edited.stdout).toBe(
-      `audit log BROKEN at entry ${row.seq}: entry ${row.seq} was altered after it was written (its content does not match its hash)\n`,
+    const refused = async (statement: ReturnType<typeof sql>) => {
+      const error = await db.execute(statement).then(
+        () => undefined,
+        (err: unknown) => err as Error & { cause?: Error },
+      );
+      return error?.cause?.message ?? error?.message;
+    };
+    expect(await refused(sql`update audit_log set actor = 'someone-else@a.test' where seq = ${row.seq}`)).toMatch(
+      /the audit log is append-only: UPDATE on audit_log is refused|permission denied for table audit_log/,
     );
-
-    // Whoever can write the table can also recompute the row's hash; the next entry still points to the old one.
-    const forged = { ...row, actor: 'someone-else@a.test' };
-    await db
-      .update(auditLog)
-      .set({ hash: entryHash(forged) })
-      .where(eq(auditLog.seq, row.seq));
-    const rehashed = await auditVerify(await exportFile('db-rehashed.jsonl'));
-    expect(rehashed.code).toBe(1);
-    expect(rehashed.stdout).toBe(
-      `audit log BROKEN at entry ${row.seq + 1}: entry ${row.seq + 1} does not point to the hash of entry ${row.seq}: the log was changed\n`,
+    expect(await refused(sql`delete from audit_log where seq = ${row.seq}`)).toMatch(
+      /the audit log is append-only: DELETE on audit_log is refused|permission denied for table audit_log/,
     );
+    expect(await refused(sql`truncate audit_log`)).toMatch(
+      /the audit log is append-only: TRUNCATE on audit_log is refused|permission denied for table audit_log/,
+    );
+    const [still] = await db.select().from(auditLog).where(eq(auditLog.seq, row.seq));
+    expect(still).toEqual(row);
+    if (database === 'postgres') {
+      // Not a superuser here, as in an installation: the role itself has lost the privileges, not only the trigger.
+      // postgres.js answers execute() with the rows themselves.
+      const rows: unknown = await db.execute(
+        sql`select p as privilege, has_table_privilege(current_user, 'audit_log', p) as granted
+            from unnest(array['INSERT', 'SELECT', 'UPDATE', 'DELETE', 'TRUNCATE']) as p`,
+      );
+      const granted = rows as { privilege: string; granted: boolean }[];
+      expect(Object.fromEntries(granted.map((r) => [r.privilege, r.granted]))).toEqual({
+        INSERT: true,
+        SELECT: true,
+        UPDATE: false,
+        DELETE: false,
+        TRUNCATE: false,
+      });
+    }
+    // What the console writes still goes in, and the chain stays whole.
+    const result = await auditVerify(await exportFile('after-refusals.jsonl'), await hf.services.audit.publicKey());
+    expect(result.stdout).toMatch(/^audit log intact: /);
+  });
 
-    // Put back as written, the chain is whole again, with the exports since appended.
-    await db.update(auditLog).set({ actor: row.actor, hash: row.hash }).where(eq(auditLog.seq, row.seq));
-    const restored = await auditVerify(await exportFile('db-restored.jsonl'));
-    expect(restored.code).toBe(0);
-    expect(restored.stdout).toMatch(/^audit log intact: /);
+  it('signs with the key HOLDFAST_AUDIT_SIGNING_KEY gives instead of its own, and refuses any but Ed25519', async () => {
+    const key = generateKeyPairSync('ed25519').privateKey;
+    const pem = key.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const { db } = hf.services.database;
+    const fromSecret = new AuditLog(db, pem);
+    expect(await fromSecret.publicKey()).toBe(publicKeyText(key));
+    expect(await fromSecret.publicKey()).not.toBe(await hf.services.audit.publicKey());
+    const text = await collect(fromSecret.exportLines({ ...root, email: hf.bootstrap.email }, '127.0.0.1'));
+    const result = await auditVerify(await exportFile('from-secret.jsonl', text), publicKeyText(key));
+    expect(result.stdout).toMatch(/^audit log intact: /);
+
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' });
+    await expect(new AuditLog(db, rsa.toString()).publicKey()).rejects.toThrow(
+      'HOLDFAST_AUDIT_SIGNING_KEY is a rsa key; the audit log is signed with Ed25519: openssl genpkey -algorithm ed25519',
+    );
   });
 });

@@ -1,4 +1,5 @@
 // Sign-in limits and response headers of the console as served with its UI.
+import { request as httpRequest } from 'node:http';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../console/auth/passwords.js';
@@ -16,6 +17,42 @@ async function signInForm(c: TestConsole): Promise<{ cookie: string; csrf: strin
     .join('; ');
   const csrf = /name="_csrf" value="([^"]+)"/.exec(await res.text())![1]!;
   return { cookie, csrf };
+}
+
+/**
+ * A sign-in form post over plain HTTP with the path exactly as written:
+ * fetch() would resolve `/./login` to `/login` before sending it.
+ */
+function postRaw(
+  base: string,
+  path: string,
+  form: { cookie: string; csrf: string },
+  from: { localAddress?: string; forwardedFor?: string } = {},
+): Promise<number> {
+  const body = new URLSearchParams({ _csrf: form.csrf, email: 'nobody@example.test', password: 'Wrong-password-1' });
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: hostname,
+        port,
+        path,
+        method: 'POST',
+        ...(from.localAddress ? { localAddress: from.localAddress } : {}),
+        headers: {
+          cookie: form.cookie,
+          'content-type': 'application/x-www-form-urlencoded',
+          ...(from.forwardedFor ? { 'x-forwarded-for': from.forwardedFor } : {}),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
+    req.on('error', reject);
+    req.end(body.toString());
+  });
 }
 
 describe('console sign-in limits and headers', () => {
@@ -286,5 +323,57 @@ describe('console sign-in limits and headers', () => {
     }
     const plain = await c.app.inject({ method: 'GET', url: '/login' });
     expect(plain.headers['strict-transport-security']).toBeUndefined();
+  });
+});
+
+describe('which sign-in posts count toward the limit, and from which address', () => {
+  const spellings = ['/%6Cogin?index', '/./login?index', '/x/../login?index', '/login.data?index', '/%4cOGIN/?index'];
+  // Loopback is a /8 on Linux: 127.0.0.2 plays the proxy, 127.0.0.1 a client that connects directly.
+  const proxy = '127.0.0.2';
+  let spelled: TestConsole;
+  let proxied: TestConsole;
+  beforeAll(async () => {
+    const remix = await builtApp();
+    [spelled, proxied] = await Promise.all([
+      startConsole({ database: 'pglite', remix, settings: { signInsPerMinute: spellings.length } }),
+      startConsole({ database: 'pglite', remix, settings: { signInsPerMinute: 2 }, trustedProxies: [`${proxy}/32`] }),
+    ]);
+    // Two embedded databases starting at once on a busy machine.
+  }, 300_000);
+  afterAll(async () => {
+    await spelled?.stop();
+    await proxied?.stop();
+  });
+
+  it('counts every spelling of a sign-in route toward the limit, as the route that handles it decides', async () => {
+    const form = await signInForm(spelled);
+    const statuses = [];
+    for (const path of spellings) statuses.push(await postRaw(spelled.url, path, form));
+    // Each spelling reached the sign-in form's action (it answered, and not with 404)...
+    expect(statuses).not.toContain(404);
+    expect(statuses).not.toContain(429);
+    // ...and each counted: the next attempt, in any spelling, is refused.
+    for (const path of spellings) expect(await postRaw(spelled.url, path, form), path).toBe(429);
+  });
+
+  it('keys the limit by the right-most address a trusted proxy vouches for, never by what the client wrote', async () => {
+    const limited = proxied;
+    const form = await signInForm(limited);
+    const direct = (spoof: string) =>
+      postRaw(limited.url, '/login?index', form, { localAddress: '127.0.0.1', forwardedFor: spoof });
+    // A client that is not a proxy gets nothing for writing X-Forwarded-For itself.
+    expect([await direct('198.51.100.1'), await direct('198.51.100.2'), await direct('198.51.100.3')]).toEqual([
+      200, 200, 429,
+    ]);
+
+    const viaProxy = (forwardedFor: string) =>
+      postRaw(limited.url, '/login?index', form, { localAddress: proxy, forwardedFor });
+    // Behind the proxy, each client has its own budget; the left part of the header is the client's own writing.
+    expect([
+      await viaProxy('203.0.113.7'),
+      await viaProxy('6.6.6.6, 203.0.113.7'),
+      await viaProxy('7.7.7.7, 203.0.113.7'),
+    ]).toEqual([200, 200, 429]);
+    expect(await viaProxy('203.0.113.8')).toBe(200);
   });
 });
