@@ -203,8 +203,14 @@ stop_node() { # <dir or empty>
       if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-address $n/containerd/containerd.sock"; then kill -KILL "$pid" 2>/dev/null || true; fi
     done
   fi
+  # The machine-wide state belongs to whichever node started last: never
+  # clean up under another directory's running node.
+  if [[ -f $MACHINE/owner && -n $dir && $(cat "$MACHINE/owner") != "$dir" ]]; then
+    log "the machine's node belongs to $(cat "$MACHINE/owner"); left it alone"
+    return 0
+  fi
   host_cleanup "$dir"
-  if [[ -f $MACHINE/owner && ( -z $dir || $(cat "$MACHINE/owner") == "$dir" ) ]]; then rm -rf "$MACHINE"; fi
+  rm -rf "$MACHINE"
   log "stopped in $(ms_since "$start") ms"
 }
 
