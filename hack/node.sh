@@ -339,10 +339,13 @@ table inet $GUARD {
     ip daddr $SERVICE_CIDR reject
     iifname "$BRIDGE" reject
   }
+  # At the output hook the interface is the one routed before kube-proxy's
+  # DNAT, so a host connection to a Service shows eth0 with a pod address:
+  # only the Service range is checked here.
   chain output {
     type filter hook output priority filter - 5; policy accept;
     oifname { "lo", "$BRIDGE" } return
-    ip daddr { $SERVICE_CIDR, $POD_CIDR } reject
+    ip daddr $SERVICE_CIDR reject
   }
   chain input {
     type filter hook input priority filter - 5; policy accept;
