@@ -21,7 +21,8 @@ export default defineConfig({
           // One control plane for the whole run; each suite makes its own
           // namespaces and names, so files can run side by side.
           globalSetup: ['test/harness/global-setup.ts'],
-          testTimeout: 60_000,
+          // Workspaces run real PostgreSQL pods on the run's node.
+          testTimeout: 150_000,
           hookTimeout: 120_000,
         },
       },

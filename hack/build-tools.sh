@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the test control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl) and helm from their Go modules, pinned in
-# hack/versions.env, into ~/.cache/holdfast/bin/<component>-<version>/.
+# kube-scheduler, kubectl), the node (kubelet, kube-proxy, CoreDNS, crictl,
+# kube-router) and helm from their Go modules, pinned in hack/versions.env,
+# into ~/.cache/holdfast/bin/<component>-<version>/.
 # A component whose directory holds a .complete marker is reused as is.
 #
 #   hack/build-tools.sh                 build whatever is missing
-#   hack/build-tools.sh kubernetes etcd only these
+#   hack/build-tools.sh kubernetes etcd only these (components: see bin_dir)
 #   hack/build-tools.sh --print-dir X   print the bin dir of component X
 set -euo pipefail
 HACK=$(cd "$(dirname "$0")" && pwd)
@@ -17,11 +18,15 @@ export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 bin_dir() {
   case $1 in
     kubernetes) echo "$CACHE/bin/kubernetes-$KUBERNETES_VERSION" ;;
+    kubernetes-node) echo "$CACHE/bin/kubernetes-node-$KUBERNETES_VERSION" ;;
+    coredns) echo "$CACHE/bin/coredns-$COREDNS_VERSION" ;;
+    crictl) echo "$CACHE/bin/crictl-$CRICTL_VERSION" ;;
+    kube-router) echo "$CACHE/bin/kube-router-$KUBE_ROUTER_VERSION" ;;
     etcd) echo "$CACHE/bin/etcd-$ETCD_VERSION" ;;
     helm) echo "$CACHE/bin/helm-$HELM_VERSION" ;;
     cert-manager-crds) echo "$CACHE/crds/cert-manager-$CERT_MANAGER_VERSION" ;;
     cloudnative-pg-crds) echo "$CACHE/crds/cloudnative-pg-$CLOUDNATIVE_PG_VERSION" ;;
-    *) echo "unknown component: $1 (kubernetes, etcd, helm, cert-manager-crds, cloudnative-pg-crds)" >&2; return 2 ;;
+    *) echo "unknown component: $1 (kubernetes, kubernetes-node, etcd, coredns, crictl, kube-router, helm, cert-manager-crds, cloudnative-pg-crds)" >&2; return 2 ;;
   esac
 }
 
@@ -39,11 +44,14 @@ copy_go_directives() { # <go.mod of upstream>
   if [[ -n $dbg ]]; then go mod edit -godebug=default="$dbg"; fi
 }
 
-build_kubernetes() {
-  local out=$1 v=$KUBERNETES_VERSION s minor gm work m
+# One wrapper module per set of commands; the control plane and the node use
+# the same recipe, so every shared package resolves to the same version and
+# the second build reuses the first one's GOCACHE.
+build_kubernetes_cmds() { # <out> <work dir name> <cmd...>
+  local out=$1 name=$2 v=$KUBERNETES_VERSION s minor gm work m; shift 2
   s=0.${v#1.}; minor=${v#1.}; minor=${minor%%.*}
-  work="$CACHE/build/kubernetes-$v"; rm -rf "$work"; mkdir -p "$work"; cd "$work"
-  go mod init holdfast.local/k8sbins >/dev/null 2>&1
+  work="$CACHE/build/$name-$v"; rm -rf "$work"; mkdir -p "$work"; cd "$work"
+  go mod init "holdfast.local/$name" >/dev/null 2>&1
   gm=$(go mod download -json "k8s.io/kubernetes@v$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
   copy_go_directives "$gm"
   # Generated from upstream's own replace list so that new staging modules
@@ -52,17 +60,55 @@ build_kubernetes() {
     go mod edit -replace="$m=$m@v$s"
   done
   go get "k8s.io/kubernetes@v$v"
-  local cmds="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl" c
+  local c
   # Each tool names the version: a bare `go get -tool pkg` means @upgrade and
   # would move k8s.io/kubernetes to the newest release.
-  for c in $cmds; do go get -tool "$c@v$v"; done
+  for c in "$@"; do go get -tool "$c@v$v"; done
   go mod tidy
   # Version ldflags as upstream hack/lib/version.sh sets them; without them
   # /version reports v0.0.0-master and helm's kubeVersion checks fail.
   local l="-X k8s.io/component-base/version.gitVersion=v$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
   l="$l ${l//component-base\/version/client-go\/pkg\/version}"
-  # shellcheck disable=SC2086
-  go build -trimpath -tags=notest -ldflags "-s -w $l" -o "$out/" $cmds
+  go build -trimpath -tags=notest -ldflags "-s -w $l" -o "$out/" "$@"
+}
+
+build_kubernetes() {
+  build_kubernetes_cmds "$1" k8sbins k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+}
+
+build_kubernetes-node() {
+  build_kubernetes_cmds "$1" k8snode k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+}
+
+# A module with no replace directives of its own, built through a small
+# wrapper like helm: `go install pkg@version` would also read the module's
+# version list, which this machine's module proxy does not always serve.
+build_go_tool() { # <out> <work name> <module> <version> <package> <binary> [ldflags]
+  local out=$1 name=$2 mod=$3 ver=$4 pkg=$5 bin=$6 ldflags=${7:-} gm
+  local work="$CACHE/build/$name-$ver"
+  rm -rf "$work"; mkdir -p "$work"; cd "$work"
+  go mod init "holdfast.local/$name" >/dev/null 2>&1
+  gm=$(go mod download -json "$mod@v$ver" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  copy_go_directives "$gm"
+  go get -tool "$pkg@v$ver"
+  go mod tidy
+  go build -trimpath -ldflags "-s -w $ldflags" -o "$out/$bin" "$pkg"
+}
+
+build_coredns() {
+  build_go_tool "$1" coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns coredns
+}
+
+build_crictl() {
+  build_go_tool "$1" crictl sigs.k8s.io/cri-tools "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl crictl \
+    "-X sigs.k8s.io/cri-tools/pkg/version.Version=v$CRICTL_VERSION"
+}
+
+build_kube-router() {
+  build_go_tool "$1" kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router kube-router \
+    "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v$KUBE_ROUTER_VERSION"
 }
 
 build_etcd() {
@@ -118,5 +164,5 @@ build() { # <component>
 }
 
 mkdir -p "$CACHE/bin" "$CACHE/build" "$CACHE/crds"
-components=("$@"); [[ ${#components[@]} -gt 0 ]] || components=(etcd kubernetes helm cert-manager-crds cloudnative-pg-crds)
+components=("$@"); [[ ${#components[@]} -gt 0 ]] || components=(etcd kubernetes kubernetes-node coredns crictl kube-router helm cert-manager-crds cloudnative-pg-crds)
 for c in "${components[@]}"; do build "$c"; done

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane on loopback: etcd + kube-apiserver, plus
 # kube-controller-manager and kube-scheduler with --controllers, built by
-# hack/build-tools.sh. Used by hack/up and by the test harness.
+# hack/build-tools.sh. With --node (implies --controllers; needs root) a real
+# node runs pods next to it: hack/node.sh. Used by hack/up and by the test
+# harness.
 #
-#   hack/control-plane.sh start DIR [--controllers] [--owner-pid PID]
+#   hack/control-plane.sh start DIR [--controllers] [--node] [--owner-pid PID]
 #   hack/control-plane.sh stop DIR
 #
 # start writes into DIR: kubeconfig (admin, system:masters), ca.crt/ca.key,
@@ -14,11 +16,14 @@
 set -euo pipefail
 HACK=$(cd "$(dirname "$0")" && pwd)
 
-usage() { echo "usage: $0 start DIR [--controllers] [--owner-pid PID] | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR [--controllers] [--node] [--owner-pid PID] | stop DIR" >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 cmd=$1 D=$2; shift 2
 
 stop() {
+  # The node first, while the apiserver still answers; its host state
+  # (mounts, firewall, links) is cleaned even when its processes are gone.
+  if [[ -d $D/node ]]; then "$HACK/node.sh" stop "$D" || true; fi
   [[ -f $D/pids ]] || return 0
   local pids pid
   pids=$(awk '{print $2}' "$D/pids" | tac)
@@ -36,10 +41,11 @@ stop() {
 if [[ $cmd == stop ]]; then stop; exit 0; fi
 [[ $cmd == start ]] || usage
 
-controllers=0 owner=
+controllers=0 node=0 owner=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --controllers) controllers=1 ;;
+    --node) node=1 controllers=1 ;;
     --owner-pid) owner=$2; shift ;;
     *) usage ;;
   esac
@@ -69,6 +75,18 @@ free_ports() { # <n>: n distinct free loopback ports
 }
 read -r EP PP AP CP SP <<<"$(free_ports 5)"
 
+# With a node, pods reach the apiserver through the `kubernetes` Service, whose
+# endpoint must be a real address of the machine (EndpointSlices refuse
+# 127.0.0.0/8): the node's address on the default-route interface.
+BIND=127.0.0.1 ADVERTISE=127.0.0.1 NODE_SANS=
+if [[ $node == 1 ]]; then
+  ADVERTISE=$(ip -4 -o addr show dev "$(ip -4 route show default | awk '{print $5; exit}')" 2>/dev/null | awk '{print $4; exit}' | cut -d/ -f1)
+  [[ -n $ADVERTISE ]] || { echo "control plane: --node needs an IPv4 address on the default-route interface" >&2; exit 1; }
+  # 0.0.0.0 so the node's address answers too; hack/node.sh's guard drops
+  # connections to this port from other machines.
+  BIND=0.0.0.0 NODE_SANS=",IP:$ADVERTISE,DNS:kubernetes.default.svc.cluster.local"
+fi
+
 # --- certificates -----------------------------------------------------------
 pki() {
   cd "$D"
@@ -84,10 +102,12 @@ pki() {
     rm -f "$1.csr"
   }
   sign apiserver "/CN=kube-apiserver" \
-    "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+    "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc$NODE_SANS"
   sign admin "/O=system:masters/CN=admin"
   sign kcm "/CN=system:kube-controller-manager"
   sign scheduler "/CN=system:kube-scheduler"
+  # For `kubectl logs` and `exec`: the apiserver's client identity at the kubelet.
+  sign kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 }
@@ -149,13 +169,18 @@ wait_for etcd 30 curl -fsS "http://127.0.0.1:$EP/health"
 
 # --- kube-apiserver -------------------------------------------------------------
 # Flags: controller-runtime envtest's defaults plus --advertise-address (the
-# apiserver exits on machines without a default route otherwise).
+# apiserver exits on machines without a default route otherwise). For a node:
+# `kubectl logs`/`exec` reach the kubelet by its InternalIP with their own
+# client certificate; the node's name is in no DNS, and looking it up would
+# query the machine's resolver.
 launch kube-apiserver "$K8S_BIN/kube-apiserver" \
-  --etcd-servers="http://127.0.0.1:$EP" --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
+  --etcd-servers="http://127.0.0.1:$EP" --bind-address="$BIND" --advertise-address="$ADVERTISE" \
   --secure-port="$AP" --cert-dir="$D" --tls-cert-file="$D/apiserver.crt" --tls-private-key-file="$D/apiserver.key" \
   --client-ca-file="$D/ca.crt" --authorization-mode=Node,RBAC --service-cluster-ip-range=10.0.0.0/24 \
   --service-account-issuer="https://127.0.0.1:$AP" --service-account-key-file="$D/sa.pub" \
-  --service-account-signing-key-file="$D/sa.key" --allow-privileged=false --v=1
+  --service-account-signing-key-file="$D/sa.key" --allow-privileged=false \
+  --kubelet-client-certificate="$D/kubelet-client.crt" --kubelet-client-key="$D/kubelet-client.key" \
+  --enable-admission-plugins=NodeRestriction --kubelet-preferred-address-types=InternalIP --v=1
 probe_api() { curl -fsS --cacert "$D/ca.crt" --cert "$D/admin.crt" --key "$D/admin.key" "https://127.0.0.1:$AP$1"; }
 wait_for kube-apiserver 90 probe_api /readyz
 
@@ -166,7 +191,7 @@ if [[ $controllers == 1 ]]; then
     --leader-elect=false --use-service-account-credentials --controllers='*' \
     --service-account-private-key-file="$D/sa.key" --root-ca-file="$D/ca.crt" \
     --cluster-signing-cert-file="$D/ca.crt" --cluster-signing-key-file="$D/ca.key" \
-    --service-cluster-ip-range=10.0.0.0/24 --v=1
+    --service-cluster-ip-range=10.0.0.0/24 $([[ $node == 1 ]] && echo --allocate-node-cidrs --cluster-cidr=10.244.0.0/16 --node-cidr-mask-size=24) --v=1
   cat >"$D/scheduler.yaml" <<EOF
 apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
@@ -190,6 +215,10 @@ HOLDFAST_ETCD=http://127.0.0.1:$EP
 HOLDFAST_CONTROL_PLANE_DIR=$D
 HOLDFAST_CONTROLLERS=$controllers
 EOF
+
+if [[ $node == 1 ]]; then
+  "$HACK/node.sh" start "$D" || { stop; exit 1; }
+fi
 
 if [[ -n $owner ]]; then
   # The watchdog is not in pids: it ends itself after stopping the rest.

@@ -121,10 +121,12 @@ interface ResourceInfo {
   namespaced: boolean;
 }
 
-/** The kinds the operator reads and writes, and where they live in the API. */
+/** The kinds Holdfast reads and writes (the operator, and the local node's tooling), and where they live in the API. */
 export const RESOURCES = {
   Namespace: { apiVersion: 'v1', plural: 'namespaces', namespaced: false },
   PersistentVolumeClaim: { apiVersion: 'v1', plural: 'persistentvolumeclaims', namespaced: true },
+  PersistentVolume: { apiVersion: 'v1', plural: 'persistentvolumes', namespaced: false },
+  Pod: { apiVersion: 'v1', plural: 'pods', namespaced: true },
   ResourceQuota: { apiVersion: 'v1', plural: 'resourcequotas', namespaced: true },
   LimitRange: { apiVersion: 'v1', plural: 'limitranges', namespaced: true },
   NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', plural: 'networkpolicies', namespaced: true },

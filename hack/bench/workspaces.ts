@@ -8,8 +8,10 @@
 // --shared: N Shared workspaces on one real PostgreSQL until DatabaseReady,
 // against the raw baseline of the same SQL run directly.
 //
-// Starts its own control plane (hack/control-plane.sh) and the built operator
-// (npm run build first).
+// Starts its own control plane and node (hack/control-plane.sh --node) and
+// the built operator (npm run build first). Ready includes each Dedicated
+// database's real PostgreSQL pod starting (with small requests, so that all
+// of them fit on the one node).
 import { randomUUID } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,7 +29,8 @@ import { desiredLimitRange, desiredResourceQuota } from '../../operator/workspac
 import { desiredDataClaim } from '../../operator/workspace/volume/desired.js';
 import { desiredDatabaseObjects } from '../../operator/workspace/database/dedicated.js';
 import { createCa, issueServerCertificate } from '../../operator/tls/x509.js';
-import { standInKubelet } from '../../test/harness/stand-in-kubelet.js';
+import { LOCAL_PROVISIONER } from '../local-volumes.js';
+import { LOCAL_POSTGRES_IMAGE } from '../../operator/workspace/database/dedicated.js';
 import { freePort, startPostgres } from '../../test/harness/postgres.js';
 import { connect, generatePassword, provisionTenancy, sharedIdentifier } from '../../operator/database/shared.js';
 import { toBase64 } from '../../kube/secret-data.js';
@@ -41,6 +44,7 @@ const arg = (name: string, fallback: number) => {
 const COUNT = arg('count', 100);
 const QUIET_S = arg('quiet-seconds', 300);
 const CONCURRENCY = 10;
+const BENCH_DATABASE = { cpu: '10m', memory: '160Mi' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
@@ -55,7 +59,7 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Prom
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'holdfast-bench-'));
   const script = path.join(root, 'hack/control-plane.sh');
-  const { stdout } = await run(script, ['start', dir, '--controllers', '--owner-pid', String(process.pid)]);
+  const { stdout } = await run(script, ['start', dir, '--node', '--owner-pid', String(process.pid)]);
   const kubeconfig = stdout.trim().split('\n').at(-1)!;
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfig);
@@ -75,7 +79,7 @@ async function main(): Promise<void> {
         apiVersion: 'storage.k8s.io/v1',
         kind: 'StorageClass',
         metadata: { name: 'bench', annotations: { 'holdfast.io/encrypted': 'true' } },
-        provisioner: 'holdfast.bench/none',
+        provisioner: LOCAL_PROVISIONER,
         volumeBindingMode: 'WaitForFirstConsumer',
       },
       objectPath('StorageClass', 'bench'),
@@ -90,6 +94,7 @@ async function main(): Promise<void> {
         HOLDFAST_HEALTH_ADDRESS: `127.0.0.1:${port}`,
         HOLDFAST_LOG_LEVEL: 'warn',
         HOLDFAST_CONCURRENCY: String(CONCURRENCY),
+        HOLDFAST_POSTGRES_IMAGE: LOCAL_POSTGRES_IMAGE,
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -100,8 +105,6 @@ async function main(): Promise<void> {
       await new Promise((r) => operator.once('exit', r));
       return;
     }
-    // Database pods cannot run here: report them ready as a kubelet would.
-    const kubelet = standInKubelet(kc);
 
     // --- the operator: create N, wait for all Ready ---------------------------
     const names = Array.from({ length: COUNT }, (_, i) => `bench-${String(i).padStart(3, '0')}`);
@@ -112,7 +115,7 @@ async function main(): Promise<void> {
           apiVersion: 'holdfast.io/v1alpha1',
           kind: 'Workspace',
           metadata: { name },
-          spec: { volume: { storageClassName: 'bench' } },
+          spec: { volume: { storageClassName: 'bench' }, database: { resources: BENCH_DATABASE } },
         },
       });
     });
@@ -171,7 +174,6 @@ async function main(): Promise<void> {
         ).length;
       }
     }
-    kubelet.stop();
     operator.kill('SIGTERM');
     await new Promise((r) => operator.once('exit', r));
 
@@ -183,7 +185,7 @@ async function main(): Promise<void> {
         apiVersion: 'holdfast.io/v1alpha1',
         kind: 'Workspace',
         metadata: { name, uid: '00000000-0000-0000-0000-000000000000' },
-        spec: WorkspaceSpec.parse({ volume: { storageClassName: 'bench' } }),
+        spec: WorkspaceSpec.parse({ volume: { storageClassName: 'bench' }, database: { resources: BENCH_DATABASE } }),
       };
       const strip = (o: KubeObject): KubeObject => ({ ...o, metadata: { ...o.metadata, ownerReferences: undefined } });
       for (const o of [

@@ -1,13 +1,13 @@
 // Starts one real control plane (etcd, kube-apiserver, controller-manager,
-// scheduler) for the integration run and hands its kubeconfig to the tests.
+// scheduler) and one real node next to it (containerd, kubelet, kube-proxy,
+// CoreDNS, kube-router, local volumes: hack/node.sh) for the integration run,
+// and hands its kubeconfig to the tests. Pods really run.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
-import { KubeConfig } from '@kubernetes/client-node';
-import { standInKubelet } from './stand-in-kubelet.js';
 
 const run = promisify(execFile);
 const script = path.resolve(import.meta.dirname, '../../hack/control-plane.sh');
@@ -24,8 +24,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const started = Date.now();
   try {
     // --owner-pid: if this process dies without running teardown, the
-    // control plane's watchdog stops it anyway.
-    const { stdout } = await run(script, ['start', dir, '--controllers', '--owner-pid', String(process.pid)], {
+    // control plane's watchdog stops it and the node anyway.
+    const { stdout } = await run(script, ['start', dir, '--node', '--owner-pid', String(process.pid)], {
       maxBuffer: 16 << 20,
     });
     project.provide('kubeconfig', stdout.trim().split('\n').at(-1) ?? '');
@@ -34,13 +34,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await run(script, ['stop', dir]).catch(() => undefined);
     throw err;
   }
-  console.log(`control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s (${dir})`);
-  const kc = new KubeConfig();
-  kc.loadFromFile(path.join(dir, 'kubeconfig'));
-  const kubelet = standInKubelet(kc);
+  console.log(`control plane and node up in ${((Date.now() - started) / 1000).toFixed(1)}s (${dir})`);
   return async () => {
-    kubelet.stop();
+    const stopping = Date.now();
     await run(script, ['stop', dir]);
+    console.log(`control plane and node stopped in ${((Date.now() - stopping) / 1000).toFixed(1)}s`);
     if (!process.env.HOLDFAST_KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true });
   };
 }

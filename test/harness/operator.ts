@@ -9,6 +9,7 @@ import { inject } from 'vitest';
 import { allCrds } from '../../operator/api/crd.js';
 import { APPLY_PATCH } from '../../kube/apply.js';
 import { Rest, objectPath } from '../../kube/rest.js';
+import { LOCAL_POSTGRES_IMAGE } from '../../operator/workspace/database/dedicated.js';
 import { adminConfig, eventually } from './kube.js';
 import { freePort } from './postgres.js';
 
@@ -114,6 +115,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       HOLDFAST_LEASE_NAME: opts.leaseName,
       // Replicas of one test share a CA, as they share a Lease; other tests do not.
       HOLDFAST_CA_SECRET: `ca-${opts.leaseName}`,
+      // The PostgreSQL images hack/images.sh built and the node imported.
+      HOLDFAST_POSTGRES_IMAGE: LOCAL_POSTGRES_IMAGE,
       ...(opts.env ?? {}),
       ...(opts.leaseDurationMs ? { HOLDFAST_LEASE_DURATION_MS: String(opts.leaseDurationMs) } : {}),
       HOLDFAST_LOG_LEVEL: 'debug',

@@ -3,10 +3,12 @@
 import type { Condition, Workspace } from '../../operator/api/workspace.js';
 import { API_VERSION } from '../../operator/api/workspace.js';
 import { Rest, collectionPath, isNotFound, objectPath, type Kind, type KubeObject } from '../../kube/rest.js';
+import { LOCAL_PROVISIONER } from '../../hack/local-volumes.js';
 import { adminConfig, eventually } from './kube.js';
 import { uniqueName } from './names.js';
 
 export const TEST_LABEL = 'holdfast.io/test';
+export const TEST_DATABASE_RESOURCES = { cpu: '50m', memory: '256Mi' };
 const MERGE = 'application/merge-patch+json';
 
 export type WireWorkspace = Workspace & KubeObject;
@@ -19,6 +21,11 @@ export class Workspaces {
     return `${TEST_LABEL}=${this.run}`;
   }
 
+  /**
+   * Small database requests unless the test sets its own: every Dedicated
+   * database is a real PostgreSQL pod on the run's one 2-core node, and tests
+   * that make a dozen workspaces at once must all be scheduled.
+   */
   async create(prefix: string, spec: Record<string, unknown> = {}): Promise<string> {
     return this.createNamed(uniqueName(prefix), spec);
   }
@@ -29,6 +36,8 @@ export class Workspaces {
     spec: Record<string, unknown> = {},
     annotations: Record<string, string> = {},
   ): Promise<string> {
+    const database = (spec.database ?? {}) as Record<string, unknown>;
+    spec = { ...spec, database: { resources: TEST_DATABASE_RESOURCES, ...database } };
     await this.rest.request('POST', collectionPath('Workspace'), {
       body: {
         apiVersion: API_VERSION,
@@ -63,12 +72,16 @@ export class Workspaces {
     return ws.status?.conditions?.find((c) => c.type === type);
   }
 
-  /** Waits until `type` has `status` (and the status is for the current generation). */
+  /**
+   * Waits until `type` has `status` (and the status is for the current generation).
+   * Ready includes a real PostgreSQL pod starting (volume, initdb, probe): on a
+   * busy 2-core machine that takes up to a minute.
+   */
   async waitForCondition(
     name: string,
     type: string,
     status: 'True' | 'False',
-    timeoutMs = 30_000,
+    timeoutMs = 90_000,
   ): Promise<WireWorkspace> {
     return eventually(
       `${name}: ${type}=${status}`,
@@ -81,7 +94,7 @@ export class Workspaces {
     );
   }
 
-  async waitGone(name: string, timeoutMs = 30_000): Promise<void> {
+  async waitGone(name: string, timeoutMs = 60_000): Promise<void> {
     await eventually(`${name} to be deleted`, async () => ((await this.find(name)) ? undefined : true), timeoutMs);
   }
 
@@ -102,7 +115,10 @@ export class Workspaces {
       .map((e) => ({ type: e.type, reason: e.reason, note: e.note ?? '' }));
   }
 
-  /** A StorageClass for this run; never the default, so runs do not collide. */
+  /**
+   * A StorageClass for this run; never the default, so runs do not collide.
+   * Its volumes are real folders from the node's provisioner.
+   */
   async storageClass(opts: { encrypted: boolean; immediate?: boolean }): Promise<string> {
     const name = uniqueName(opts.encrypted ? 'enc' : 'plain');
     await this.rest.request('POST', collectionPath('StorageClass'), {
@@ -110,7 +126,7 @@ export class Workspaces {
         apiVersion: 'storage.k8s.io/v1',
         kind: 'StorageClass',
         metadata: { name, ...(opts.encrypted ? { annotations: { 'holdfast.io/encrypted': 'true' } } : {}) },
-        provisioner: 'holdfast.test/none',
+        provisioner: LOCAL_PROVISIONER,
         volumeBindingMode: opts.immediate ? 'Immediate' : 'WaitForFirstConsumer',
       },
     });

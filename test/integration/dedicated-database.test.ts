@@ -1,15 +1,24 @@
 // The built-in Dedicated database's objects as the operator builds them are
 // accepted by the real apiserver, and the controller manager's pod for them
-// is admitted under Pod Security "restricted".
+// is admitted under Pod Security "restricted". On the run's real node, the
+// database really runs: PostgreSQL from the local image on the workspace's
+// volume with TLS, reached by a client pod over verify-full with the db-app
+// Secret, behind NetworkPolicies that real traffic cannot get around.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespaceOf, WorkspaceSpec, type Workspace } from '../../operator/api/workspace.js';
 import { APPLY_PATCH } from '../../kube/apply.js';
-import { pathOf } from '../../kube/rest.js';
+import { objectPath, pathOf } from '../../kube/rest.js';
 import { desiredNamespace } from '../../operator/workspace/namespace/desired.js';
 import { desiredDatabaseObjects } from '../../operator/workspace/database/dedicated.js';
-import { eventually } from '../harness/kube.js';
+import { APP_SECRET } from '../../operator/workspace/database/shared.js';
+import { DATABASE_ACCESS_LABEL } from '../../operator/workspace/network/desired.js';
+import { DATA_CLAIM } from '../../operator/workspace/volume/desired.js';
+import { eventually, testNamespace } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
+import { runPod } from '../harness/pods.js';
 import { runLikeThePod, type PodSpec } from '../harness/postgres-pod.js';
 import { Workspaces } from '../harness/workspaces.js';
 
@@ -148,5 +157,109 @@ describe('Dedicated database objects', () => {
         await db.stop();
       }
     });
+  });
+});
+
+describe('the built-in Dedicated database on the real node', () => {
+  const w = new Workspaces();
+  let operator: RunningOperator | undefined;
+  let storageClass: string;
+  let name: string;
+  let outsiders: Awaited<ReturnType<typeof testNamespace>> | undefined;
+
+  beforeAll(async () => {
+    await installCrds();
+    storageClass = await w.storageClass({ encrypted: true });
+    outsiders = await testNamespace('outsider');
+    operator = await startOperator({ selector: w.selector, leaseName: w.run, name: 'dedicated' });
+  });
+  afterAll(async () => {
+    // The operator deletes what it made (finalizer) while it still runs.
+    if (name) await w.delete(name).then(() => w.waitGone(name, 60_000));
+    await operator?.stop();
+    await outsiders?.remove();
+  });
+
+  it('runs PostgreSQL from the local image on its volume, and a client pod connects with db-app over verify-full', async () => {
+    const started = Date.now();
+    name = await w.create('pg', { volume: { storageClassName: storageClass }, database: { version: '17' } });
+    await w.waitForCondition(name, 'Ready', 'True', 120_000);
+    const readyMs = Date.now() - started;
+    const ns = namespaceOf(name);
+
+    // The data directory is on the workspace's claim: the provisioner's folder on this machine.
+    const claim = (await w.object('PersistentVolumeClaim', DATA_CLAIM, ns)) as
+      { spec: { volumeName: string } } | undefined;
+    const volume = await w.rest.get<{ spec: { local: { path: string } } }>(
+      `/api/v1/persistentvolumes/${claim!.spec.volumeName}`,
+    );
+    expect((await readFile(path.join(volume.spec.local.path, 'pgdata/PG_VERSION'), 'utf8')).trim()).toBe('17');
+
+    const client = await runPod({
+      namespace: ns,
+      name: 'client',
+      labels: { [DATABASE_ACCESS_LABEL]: 'true' },
+      env: [
+        { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: APP_SECRET, key: 'uri' } } },
+        { name: 'PGSSLROOTCERT', value: '/etc/db/ca.crt' },
+        { name: 'PGCONNECT_TIMEOUT', value: '3' },
+      ],
+      secretMounts: [{ secretName: APP_SECRET, mountPath: '/etc/db' }],
+      // A new pod is missing from kube-router's allow-lists for up to a second: retry.
+      script: `for i in $(seq 40); do
+        psql "$DATABASE_URL" -tAc "select ssl, version from pg_stat_ssl where pid = pg_backend_pid()" -c "select current_user, current_database(), current_setting('server_version_num')" && exit 0
+        sleep 0.25
+      done; exit 1`,
+    });
+    expect(client.phase, client.log).toBe('Succeeded');
+    expect(client.log).toMatch(/^t\|TLSv1\.[23]$/m);
+    expect(client.log).toMatch(/^app\|app\|17\d{4}$/m);
+    // The kubelet's own record, to the second: pod created to Ready (volume, initdb, TLS, probe).
+    const pod = await w.rest.get<{
+      metadata: { creationTimestamp: string };
+      status: { conditions: { type: string; lastTransitionTime: string }[] };
+    }>(objectPath('Pod', 'db-0', ns));
+    const podReady = pod.status.conditions.find((c) => c.type === 'Ready')!.lastTransitionTime;
+    const podReadyS = (Date.parse(podReady) - Date.parse(pod.metadata.creationTimestamp)) / 1000;
+    console.log(
+      `Dedicated workspace Ready ${readyMs} ms after create; its PostgreSQL pod Ready ${podReadyS} s after creation;` +
+        ` client pod started in ${client.startMs} ms`,
+    );
+  });
+
+  // Reaches the database by its Service name, without credentials: a
+  // password prompt means the connection got through.
+  const probe = (ns: string, tries: number) => `getent hosts db.${ns}.svc >/dev/null || { echo no-dns; exit 2; }
+    for i in $(seq ${tries}); do
+      if psql "host=db.${ns}.svc dbname=app user=nobody sslmode=require connect_timeout=2" -c 'select 1' </dev/null 2>/tmp/err; then echo reached; exit 0; fi
+      if grep -qE 'password|authentication' /tmp/err; then echo reached; exit 0; fi
+      sleep 0.5
+    done
+    cat /tmp/err; echo blocked`;
+
+  it('enforces the workspace NetworkPolicies with real traffic', async () => {
+    expect(name, 'the first test creates the workspace').toBeDefined();
+    const ns = namespaceOf(name);
+    const stranger = await runPod({ namespace: ns, name: 'stranger', script: probe(ns, 3) });
+    expect(stranger.log.trim().split('\n').at(-1), stranger.log).toBe('blocked');
+
+    // The right label, from another namespace: the policy admits database
+    // clients of the workspace's own namespace only.
+    const outsider = await runPod({
+      namespace: outsiders!.name,
+      name: 'outsider',
+      labels: { [DATABASE_ACCESS_LABEL]: 'true' },
+      script: probe(ns, 3),
+    });
+    expect(outsider.log.trim().split('\n').at(-1), outsider.log).toBe('blocked');
+
+    // A new pod is missing from kube-router's allow-lists for up to a second.
+    const allowed = await runPod({
+      namespace: ns,
+      name: 'allowed',
+      labels: { [DATABASE_ACCESS_LABEL]: 'true' },
+      script: probe(ns, 10),
+    });
+    expect(allowed.log.trim().split('\n').at(-1), allowed.log).toBe('reached');
   });
 });

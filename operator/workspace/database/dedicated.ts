@@ -15,10 +15,23 @@ import type { SecretObject } from '../../tls/authority.js';
 import { toBase64 } from '../../../kube/secret-data.js';
 
 export const DATABASE_NAME = 'db';
-export const POSTGRES_UID = 999; // the postgres user of the official image
+export const POSTGRES_UID = 999; // the postgres user of the official image (and of the local images below)
 const CONFIG = 'db-config';
 
-/** The image for a major version; `HOLDFAST_POSTGRES_IMAGE` is a prefix such as registry/postgres. */
+/**
+ * The local node's PostgreSQL images (hack/images.sh), built from Debian's
+ * packages with the official image's contract (environment, uid 999, arguments
+ * to postgres): `:15` is Debian bookworm's postgresql-15 and `:17` Debian
+ * trixie's postgresql-17. No Debian release ships 16, so there is no `:16`:
+ * a version 16 workspace cannot start on the local node.
+ */
+export const LOCAL_POSTGRES_IMAGE = 'localhost/holdfast-postgres';
+
+/**
+ * The image for a major version: the official `docker.io/library/postgres:<major>`,
+ * or `<prefix>:<major>` with `HOLDFAST_POSTGRES_IMAGE` as the prefix (a mirror
+ * such as registry/postgres, or LOCAL_POSTGRES_IMAGE on the local node).
+ */
 export function postgresImage(
   version: string,
   prefix = process.env.HOLDFAST_POSTGRES_IMAGE ?? 'docker.io/library/postgres',

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Builds the container images the local node runs, with no Docker engine and
+# no registry: each is a one-layer docker-archive (what `docker save` writes)
+# made from a root filesystem with tar, sha256sum and jq, for
+# `ctr -n k8s.io images import`. Cached under ~/.cache/holdfast/images/ by a
+# key over everything that goes into the image (this script's builder, the
+# versions, the files it copies), so a warm run only imports.
+#
+#   hack/images.sh [IMAGE...]     build what is missing; prints "REF TARBALL" per image
+#   hack/images.sh --list         the images the node imports at start
+#
+# Images (REF as pods name them):
+#   localhost/pause:$PAUSE_VERSION         the sandbox; pause.c of the pinned k8s.io/kubernetes, static
+#   localhost/coredns:$COREDNS_VERSION     the static CoreDNS of hack/build-tools.sh, user nonroot 65532
+#   localhost/holdfast-postgres:15         PostgreSQL 15 from Debian bookworm
+#   localhost/holdfast-postgres:17         PostgreSQL 17 from Debian trixie
+# PostgreSQL 16 is in no Debian release, so there is no local 16 image.
+# The PostgreSQL images keep the contract of the official postgres image that
+# the Dedicated builder relies on (POSTGRES_USER/_DB/_PASSWORD_FILE/_INITDB_ARGS,
+# PGDATA, arguments after the image name go to postgres, uid/gid 999), but are
+# Debian's packages, not the official image: their contents follow the mirror.
+set -euo pipefail
+HACK=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+source "$HACK/versions.env"
+CACHE=${HOLDFAST_CACHE:-$HOME/.cache/holdfast}
+IMAGES="$CACHE/images"
+DEBIAN_MIRROR=${HOLDFAST_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+ALL=(pause coredns postgres-15 postgres-17)
+
+log() { printf '[images] %s\n' "$*" >&2; }
+
+ref_of() {
+  case $1 in
+    pause) echo "localhost/pause:$PAUSE_VERSION" ;;
+    coredns) echo "localhost/coredns:$COREDNS_VERSION" ;;
+    postgres-15 | postgres-17) echo "localhost/holdfast-postgres:${1#postgres-}" ;;
+    *) echo "unknown image: $1 (${ALL[*]})" >&2; return 2 ;;
+  esac
+}
+
+# mkimage ROOTFS REF CONFIG_JSON OUT: one layer, the whole of ROOTFS, owned as it is on disk.
+mkimage() {
+  local rootfs=$1 ref=$2 config=$3 out=$4 tmp diff cfg
+  tmp=$(mktemp -d "$IMAGES/.mk.XXXXXX")
+  tar -C "$rootfs" --numeric-owner --sort=name -cf "$tmp/layer.tar" .
+  diff=$(sha256sum "$tmp/layer.tar" | cut -d' ' -f1)
+  mkdir "$tmp/$diff"; mv "$tmp/layer.tar" "$tmp/$diff/layer.tar"
+  jq -n --argjson c "$config" --arg d "sha256:$diff" '{
+    architecture: "amd64", os: "linux", config: $c,
+    rootfs: {type: "layers", diff_ids: [$d]},
+    history: [{created_by: "hack/images.sh"}]}' >"$tmp/config.json"
+  cfg=$(sha256sum "$tmp/config.json" | cut -d' ' -f1)
+  mv "$tmp/config.json" "$tmp/$cfg.json"
+  jq -n --arg c "$cfg.json" --arg r "$ref" --arg l "$diff/layer.tar" \
+    '[{Config: $c, RepoTags: [$r], Layers: [$l]}]' >"$tmp/manifest.json"
+  tar -C "$tmp" -cf "$out.tmp" manifest.json "$cfg.json" "$diff"
+  mv "$out.tmp" "$out"
+  rm -rf "$tmp"
+}
+
+passwd_files() { # <rootfs> <name> <uid>: just enough for a non-root user
+  mkdir -p "$1/etc"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\n%s:x:%s:%s:%s:/nonexistent:/sbin/nologin\n' "$2" "$3" "$3" "$2" >"$1/etc/passwd"
+  printf 'root:x:0:\n%s:x:%s:\n' "$2" "$3" >"$1/etc/group"
+}
+
+build_pause() { # <out>
+  local r=$1.rootfs src
+  src=$(go mod download -json "k8s.io/kubernetes@v$KUBERNETES_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  rm -rf "$r"; mkdir -p "$r"
+  gcc -Os -static -Wall -Werror -DVERSION="v$PAUSE_VERSION-holdfast" -o "$r/pause" "$src/build/pause/linux/pause.c"
+  strip "$r/pause"
+  mkimage "$r" "$(ref_of pause)" '{"Entrypoint":["/pause"],"User":"65535:65535"}' "$1"
+  rm -rf "$r"
+}
+
+build_coredns() { # <out>
+  local r=$1.rootfs bin
+  bin=$("$HACK/build-tools.sh" --print-dir coredns)
+  "$HACK/build-tools.sh" coredns
+  rm -rf "$r"; mkdir -p "$r/tmp"; chmod 1777 "$r/tmp"
+  cp "$bin/coredns" "$r/coredns"
+  passwd_files "$r" nonroot 65532
+  mkimage "$r" "$(ref_of coredns)" '{"Entrypoint":["/coredns"],"User":"65532:65532","ExposedPorts":{"53/udp":{},"53/tcp":{}}}' "$1"
+  rm -rf "$r"
+}
+
+# The entrypoint of the PostgreSQL images; see the comment at its top.
+ENTRYPOINT=$HACK/images/postgres-entrypoint.sh
+
+# The Debian part of a PostgreSQL image (debootstrap + apt, the slow part),
+# cached on its own: changing the entrypoint or the image config reuses it.
+postgres_rootfs() { # <major> <suite>: prints the path of the rootfs tarball
+  local major=$1 suite=$2 key tar r
+  key=$( { declare -f postgres_rootfs; echo "$major $suite $DEBIAN_MIRROR"; } | sha256sum | cut -c1-16)
+  tar="$IMAGES/rootfs/postgres-$major-$key.tar"
+  if [[ -f $tar ]]; then echo "$tar"; return; fi
+  r="$tar.d"
+  # A build killed in the chroot leaves /proc mounted: never rm -rf through it.
+  if mountpoint -q "$r/proc" 2>/dev/null; then umount "$r/proc"; fi
+  rm -rf "$r" "$IMAGES/rootfs/postgres-$major-"*; mkdir -p "$r"
+  # minbase: dpkg, apt and essentials only. The suite's own sources.list from
+  # debootstrap, never the host's (a bookworm host building trixie).
+  debootstrap --variant=minbase "$suite" "$r" "$DEBIAN_MIRROR" >"$tar.debootstrap.log" 2>&1 ||
+    { tail -20 "$tar.debootstrap.log" >&2; return 1; }
+  # uid/gid 999 as in the official image, which the Dedicated builder runs as;
+  # postgresql-common keeps an existing postgres user.
+  chroot "$r" groupadd --system --gid 999 postgres
+  chroot "$r" useradd --system --uid 999 --gid 999 --home-dir /var/lib/postgresql --shell /bin/bash postgres
+  mkdir -p "$r/etc/postgresql-common/createcluster.d"
+  echo 'create_main_cluster = false' >"$r/etc/postgresql-common/createcluster.d/holdfast.conf"
+  printf '#!/bin/sh\nexit 101\n' >"$r/usr/sbin/policy-rc.d"; chmod +x "$r/usr/sbin/policy-rc.d"
+  mount -t proc proc "$r/proc"
+  local rc=0
+  chroot "$r" env DEBIAN_FRONTEND=noninteractive sh -c \
+    "apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql-$major ca-certificates" \
+    >"$tar.apt.log" 2>&1 || rc=$?
+  umount "$r/proc"
+  [[ $rc == 0 ]] || { tail -20 "$tar.apt.log" >&2; return 1; }
+  rm -f "$r/usr/sbin/policy-rc.d"
+  chroot "$r" apt-get clean
+  rm -rf "$r"/var/lib/apt/lists/* "$r"/usr/share/doc "$r"/usr/share/man "$r"/usr/share/info \
+    "$r"/usr/share/locale "$r"/var/cache/debconf/*-old "$r"/var/log/* "$r"/tmp/* "$r"/dev/*
+  tar -C "$r" --numeric-owner -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
+  rm -rf "$r" "$tar.debootstrap.log" "$tar.apt.log"
+  echo "$tar"
+}
+
+build_postgres() { # <out> <major> <suite>
+  local out=$1 major=$2 suite=$3 r=$1.rootfs base
+  mkdir -p "$IMAGES/rootfs"
+  base=$(postgres_rootfs "$major" "$suite")
+  rm -rf "$r"; mkdir -p "$r"
+  tar -C "$r" --numeric-owner -xf "$base"
+  # As the official image does: the server listens on every address of the
+  # pod (Debian's default is localhost only); pg_hba decides who gets in.
+  sed -ri "s!^#?(listen_addresses)\s*=\s*\S+.*!\1 = '*'!" "$r/usr/share/postgresql/$major/postgresql.conf.sample"
+  grep -q "^listen_addresses = '\*'" "$r/usr/share/postgresql/$major/postgresql.conf.sample"
+  install -m 0755 "$ENTRYPOINT" "$r/usr/local/bin/docker-entrypoint.sh"
+  # /run, not /var/run: that is an absolute symlink, which outside a chroot
+  # points at the host's /run.
+  install -d -o 999 -g 999 -m 3775 "$r/run/postgresql"
+  install -d -o 999 -g 999 -m 0700 "$r/var/lib/postgresql/data"
+  local config
+  config=$(jq -n --arg m "$major" '{
+    Entrypoint: ["docker-entrypoint.sh"], Cmd: ["postgres"], User: "999:999", StopSignal: "SIGINT",
+    Env: ["PATH=/usr/lib/postgresql/\($m)/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+          "PG_MAJOR=\($m)", "LANG=C.UTF-8", "PGDATA=/var/lib/postgresql/data"],
+    ExposedPorts: {"5432/tcp": {}}, Volumes: {"/var/lib/postgresql/data": {}}}')
+  mkimage "$r" "$(ref_of "postgres-$major")" "$config" "$out"
+  rm -rf "$r"
+}
+build_postgres-15() { build_postgres "$1" 15 bookworm; }
+build_postgres-17() { build_postgres "$1" 17 trixie; }
+
+# The cache key: the builder functions' text, the versions and the copied files.
+key_of() {
+  {
+    declare -f mkimage passwd_files "build_$1"
+    case $1 in
+      pause) echo "$KUBERNETES_VERSION $PAUSE_VERSION" ;;
+      coredns) echo "$COREDNS_VERSION" ;;
+      postgres-*) declare -f build_postgres postgres_rootfs; cat "$ENTRYPOINT"; echo "$DEBIAN_MIRROR" ;;
+    esac
+  } | sha256sum | cut -c1-16
+}
+
+build() { # <image>: prints "REF TARBALL"
+  local name=$1 ref key out start
+  ref=$(ref_of "$name")
+  key=$(key_of "$name")
+  out="$IMAGES/$name-$key.tar"
+  if [[ ! -f $out ]]; then
+    start=$(date +%s%N)
+    log "$name: building $ref (first time with these inputs; later runs reuse it)"
+    rm -f "$IMAGES/$name"-*.tar
+    "build_$name" "$out"
+    log "$name: built in $(( ($(date +%s%N) - start) / 1000000 )) ms, $(du -m "$out" | cut -f1) MB"
+  fi
+  echo "$ref $out"
+}
+
+if [[ ${1:-} == --list ]]; then printf '%s\n' "${ALL[@]}"; exit; fi
+[[ $(id -u) == 0 ]] || { echo "hack/images.sh: debootstrap and chroot need root" >&2; exit 1; }
+mkdir -p "$IMAGES"
+names=("$@"); [[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}")
+for n in "${names[@]}"; do build "$n"; done
