@@ -2,6 +2,7 @@
 // console itself: identity-provider settings, SSO identities, e-mail
 // addresses, and the sign-in and lockout answers. Console on a real
 // PostgreSQL, its UI built, real OpenID provider and SAML IdP on loopback.
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, mkdir, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Viewer } from '../../console/access.js';
 import { hashPassword } from '../../console/auth/passwords.js';
 import { newTotpSecret } from '../../console/auth/totp.js';
-import { migrationsFolder } from '../../console/db/client.js';
+import { bootstrapAdmin } from '../../console/bootstrap.js';
+import { migrationsFolder, openDatabase } from '../../console/db/client.js';
 import { auditLog, signInThrottle, users } from '../../console/db/schema.js';
 import { builtApp } from '../harness/browser.js';
 import {
@@ -409,6 +411,55 @@ describe('console database migration of SSO accounts', () => {
       } finally {
         await client.close();
         await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
+describe('holdfast console unlock', () => {
+  it(
+    'lifts the lockout of a platform administrator from the command line, and says so in the audit log',
+    { timeout: 300_000 },
+    async () => {
+      const dataDir = await mkdtemp(path.join(tmpdir(), 'holdfast-unlock-'));
+      try {
+        let database = await openDatabase({ dataDir });
+        await bootstrapAdmin(database.db, 'root@holdfast.test');
+        await database.db
+          .update(users)
+          .set({ failedSignIns: 9, lockedUntil: new Date(Date.now() + 3_600_000) })
+          .where(eq(users.email, 'root@holdfast.test'));
+        await database.close();
+
+        const run = (...args: string[]) =>
+          new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+            execFile(
+              'npx',
+              ['tsx', 'cli/main.ts', 'console', 'unlock', ...args],
+              {
+                cwd: path.resolve(import.meta.dirname, '../..'),
+                env: { ...process.env, HOLDFAST_CONSOLE_DATA: dataDir },
+              },
+              (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+            );
+          });
+        const unknown = await run('nobody@holdfast.test');
+        expect(unknown.code).toBe(1);
+        expect(unknown.stderr).toContain('no account without a tenant has the address nobody@holdfast.test');
+        const done = await run('ROOT@holdfast.test');
+        expect(done).toMatchObject({ code: 0 });
+        expect(done.stdout).toContain('unlocked root@holdfast.test');
+
+        database = await openDatabase({ dataDir });
+        const [admin] = await database.db.select().from(users).where(eq(users.email, 'root@holdfast.test'));
+        expect(admin).toMatchObject({ failedSignIns: 0, lockedUntil: null });
+        const entries = await database.db.select().from(auditLog).where(eq(auditLog.action, 'user.unlocked'));
+        expect(entries).toEqual([
+          expect.objectContaining({ actor: 'holdfast console unlock', target: `user/${admin!.id}` }),
+        ]);
+        await database.close();
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
       }
     },
   );
