@@ -7,6 +7,7 @@ import type { ServerBuild } from '@remix-run/node';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createLogger } from '../kube/log.js';
+import { ALLOWED_HOSTS_SETTING, IdpHostPolicy } from './auth/idp-hosts.js';
 import { CsrfTokens } from './auth/sessions.js';
 import { bootstrapAdmin, csrfKey } from './bootstrap.js';
 import { openDatabase, type OpenedDb } from './db/client.js';
@@ -75,6 +76,7 @@ export async function runConsole(): Promise<void> {
     secureCookies:
       process.env.HOLDFAST_INSECURE_COOKIES === 'true' ? false : !(loopback && !publicUrl?.startsWith('https:')),
     ...(publicUrl ? { publicUrl } : {}),
+    ssoAllowedHosts: IdpHostPolicy.fromSetting(process.env[ALLOWED_HOSTS_SETTING]).entries.filter((e) => e.trim()),
     ...(process.env.HOLDFAST_ALERT_WEBHOOK ? { alertWebhook: process.env.HOLDFAST_ALERT_WEBHOOK } : {}),
     ...(process.env.HOLDFAST_AUDIT_SIGNING_KEY ? { auditSigningKey: process.env.HOLDFAST_AUDIT_SIGNING_KEY } : {}),
   };
@@ -96,6 +98,7 @@ export async function runConsole(): Promise<void> {
       `holdfast console: sign in as ${boot.email} with the one-time password ${boot.oneTimePassword}\n`,
     );
   }
+  if (!publicUrl) log.warn('HOLDFAST_PUBLIC_URL is not set: single sign-on stays off until it is');
   log.info({ address, publicUrl }, 'console listening');
   const purge = setInterval(() => void services.sessions.purgeExpired().catch(() => {}), 10 * 60_000);
   purge.unref();

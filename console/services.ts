@@ -2,6 +2,7 @@
 // Remix loaders (through the load context).
 import type { Logger } from 'pino';
 import { AuditLog } from './audit/service.js';
+import { IdpHostPolicy } from './auth/idp-hosts.js';
 import { DEFAULT_POLICY, type PasswordPolicy } from './auth/passwords.js';
 import type { CsrfTokens } from './auth/sessions.js';
 import { DEFAULT_TIMEOUTS, SessionStore, type SessionTimeouts } from './auth/sessions.js';
@@ -16,8 +17,10 @@ export interface ConsoleSettings {
   timeouts: SessionTimeouts;
   /** Cookies only over HTTPS; on unless serving plain HTTP on loopback. */
   secureCookies: boolean;
-  /** Where SSO providers send people back, e.g. https://holdfast.example.com; else taken from the request. */
+  /** Where SSO providers send people back, e.g. https://holdfast.example.com; without it SSO is off. */
   publicUrl?: string;
+  /** Host names and CIDRs of internal addresses the console may send identity-provider requests to. */
+  ssoAllowedHosts: string[];
   /** Sign-in attempts (form posts under /login) per minute from one address. */
   signInsPerMinute: number;
   /** POSTed a JSON alert when an account is locked. */
@@ -32,6 +35,7 @@ export const DEFAULT_SETTINGS: ConsoleSettings = {
   timeouts: DEFAULT_TIMEOUTS,
   secureCookies: true,
   signInsPerMinute: 30,
+  ssoAllowedHosts: [],
 };
 
 export class ConsoleServices {
@@ -39,6 +43,7 @@ export class ConsoleServices {
   readonly signIn: SignIn;
   readonly tenants: Tenants;
   readonly audit: AuditLog;
+  readonly idpHosts: IdpHostPolicy;
 
   constructor(
     readonly database: OpenedDb,
@@ -49,7 +54,15 @@ export class ConsoleServices {
   ) {
     const db = database.db;
     this.sessions = new SessionStore(db, settings.timeouts);
-    this.signIn = new SignIn(db, this.sessions, settings.policy, settings.lockout, (a) => this.lockoutAlert(a));
+    this.signIn = new SignIn(
+      db,
+      this.sessions,
+      settings.policy,
+      settings.lockout,
+      (a) => this.lockoutAlert(a),
+      (address) => csrf.keyed('address', address),
+    );
+    this.idpHosts = new IdpHostPolicy(settings.ssoAllowedHosts);
     this.tenants = new Tenants(db);
     this.audit = new AuditLog(db, settings.auditSigningKey);
   }

@@ -11,7 +11,7 @@ export async function loader({ context, request }: LoaderFunctionArgs) {
   const url = new URL(request.url);
   const error = url.searchParams.get('error');
   const signed =
-    error !== null && context.services.csrf.check(`error:${error}`, url.searchParams.get('sig') ?? undefined);
+    error !== null && context.services.csrf.checkKeyed('notice', error, url.searchParams.get('sig') ?? undefined);
   return { csrf: context.csrf, error: signed ? error : null, next: safeNext(url.searchParams.get('next')) };
 }
 

@@ -39,6 +39,8 @@ export async function loader({ context }: LoaderFunctionArgs) {
     uri,
     qr,
     required: s.session.stage === 'totp-enrolment',
+    // Turning TOTP on later, from the account page, asks for the password again.
+    askPassword: s.session.stage === 'active' && Boolean(s.user.passwordHash),
   };
 }
 
@@ -53,7 +55,14 @@ export async function action({ context, request }: ActionFunctionArgs) {
   if (!fresh || !context.services.csrf.check(`totp:${s.token}:${secret}:${issued}`, field(form, 'signature'))) {
     return data({ error: 'This set-up page expired. Reload it and scan the new code.', codes: null }, { status: 400 });
   }
-  const result = await context.services.signIn.enrolTotp(s.user, secret, field(form, 'code'), context.client, s.token);
+  const result = await context.services.signIn.enrolTotp(
+    s.user,
+    secret,
+    field(form, 'code'),
+    context.client,
+    s.token,
+    field(form, 'current'),
+  );
   if (!result.ok) return data({ error: result.message, codes: null }, { status: 400 });
   return data(
     { error: null, codes: result.recoveryCodes },
@@ -63,7 +72,7 @@ export async function action({ context, request }: ActionFunctionArgs) {
 
 export default function Enrol() {
   const result = useActionData<typeof action>();
-  const { csrf, secret, issued, signature, uri, qr, required } = useLoaderData<typeof loader>();
+  const { csrf, secret, issued, signature, uri, qr, required, askPassword } = useLoaderData<typeof loader>();
   if (result?.codes) {
     return (
       <section className="card" aria-labelledby="rc-title">
@@ -121,6 +130,9 @@ export default function Enrol() {
           required
           pattern="[0-9]{6}"
         />
+        {askPassword ? (
+          <Field label="Current password" name="current" type="password" autoComplete="current-password" required />
+        ) : null}
         <button type="submit" className="primary">
           Turn on
         </button>

@@ -299,7 +299,7 @@ export default function TenantPage() {
                 autoComplete="off"
                 hint={
                   tenant.oidcClientSecretSet
-                    ? 'A secret is stored; leave empty to keep it.'
+                    ? 'A secret is stored; leave empty to keep it (a new issuer needs its secret entered again).'
                     : 'Leave empty for a public client.'
                 }
               />

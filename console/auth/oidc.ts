@@ -11,6 +11,7 @@ import {
   WWWAuthenticateChallengeError,
   allowInsecureRequests,
   authorizationCodeGrant,
+  customFetch,
   buildAuthorizationUrl,
   discovery,
   fetchUserInfo,
@@ -20,6 +21,7 @@ import {
   type ClientAuth,
   type Configuration,
 } from 'openid-client';
+import type { IdpHostPolicy } from './idp-hosts.js';
 import { SsoError, type SsoIdentity } from './sso.js';
 
 export interface OidcSettings {
@@ -54,7 +56,8 @@ export class OidcClient {
     private readonly settings: Required<Pick<OidcSettings, 'issuer' | 'clientId' | 'scopes' | 'groupsClaim'>>,
   ) {}
 
-  static async discover(settings: OidcSettings): Promise<OidcClient> {
+  /** `hosts` decides which addresses discovery, token and userinfo requests may reach. */
+  static async discover(settings: OidcSettings, hosts: IdpHostPolicy): Promise<OidcClient> {
     let issuer: URL;
     try {
       issuer = new URL(settings.issuer);
@@ -74,14 +77,20 @@ export class OidcClient {
     }
 
     let config: Configuration;
+    const checkedFetch = hosts.fetch();
     try {
+      await hosts.check(issuer);
       config = await discovery(issuer, settings.clientId, undefined, clientAuthentication(settings.clientSecret), {
         // openid-client enables http for the discovery request itself only
         // when it finds this exact function in `execute`, so no wrapper.
         execute: insecure ? [allowInsecureRequests] : [],
         timeout: 10,
+        [customFetch]: checkedFetch,
       });
+      // The discovered endpoints may name other hosts; each request is checked again.
+      config[customFetch] = checkedFetch;
     } catch (err) {
+      if (err instanceof SsoError) throw err;
       throw new SsoError(
         `could not read the OpenID configuration of ${settings.issuer} (${describe(err)}); check that the issuer URL is exactly the provider's issuer and that the console can reach it`,
         { cause: err },
@@ -197,6 +206,7 @@ export class OidcClient {
     }
     const name = claims.name;
     return {
+      issuer: this.settings.issuer,
       subject: idClaims.sub,
       email,
       ...(typeof name === 'string' && name !== '' ? { name } : {}),

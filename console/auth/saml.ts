@@ -4,6 +4,7 @@
 // issued inside its `SAML` object, so a response is only accepted by the
 // object that sent the request it answers.
 import { X509Certificate } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
 import { SAML, SamlStatusError, ValidateInResponseTo, type Profile } from '@node-saml/node-saml';
 import { SsoError, type SsoIdentity } from './sso.js';
 
@@ -102,9 +103,14 @@ export class SamlClient {
     });
   }
 
-  /** The IdP URL to send the browser to. `relayState` comes back unchanged but unsigned from `finish`. */
-  async begin(relayState: string): Promise<string> {
-    return this.#saml.getAuthorizeUrlAsync(relayState, undefined, {});
+  /**
+   * The IdP URL to send the browser to, and the ID of the AuthnRequest in it:
+   * keep that with the sign-in and check that `finish` returns it as
+   * `inResponseTo`. `relayState` comes back unchanged but unsigned from `finish`.
+   */
+  async begin(relayState: string): Promise<{ url: string; authnRequestId: string }> {
+    const url = await this.#saml.getAuthorizeUrlAsync(relayState, undefined, {});
+    return { url, authnRequestId: authnRequestIdOf(url) };
   }
 
   /**
@@ -112,7 +118,9 @@ export class SamlClient {
    * who signed in. `relayState` is whatever the browser sent: nothing signs
    * it, so treat it as untrusted input (check a return path before using it).
    */
-  async finish(body: Record<string, string>): Promise<{ identity: SsoIdentity; relayState: string | undefined }> {
+  async finish(
+    body: Record<string, string>,
+  ): Promise<{ identity: SsoIdentity; relayState: string | undefined; inResponseTo: string }> {
     const samlResponse = body.SAMLResponse;
     if (typeof samlResponse !== 'string' || samlResponse === '') {
       throw new SsoError(
@@ -130,9 +138,9 @@ export class SamlClient {
         'the identity provider sent a logout or a "no passive sign-in" answer instead of a sign-in; sign in again',
       );
     }
-    this.#claim(profile);
+    const inResponseTo = this.#claim(profile);
     const relayState = body.RelayState;
-    return { identity: this.#identity(profile), relayState: relayState === '' ? undefined : relayState };
+    return { identity: this.#identity(profile), relayState: relayState === '' ? undefined : relayState, inResponseTo };
   }
 
   /** SP metadata XML to give the IdP admin. */
@@ -140,7 +148,7 @@ export class SamlClient {
     return this.#saml.generateServiceProviderMetadata(null, null);
   }
 
-  #claim(profile: Profile): void {
+  #claim(profile: Profile): string {
     const now = Date.now();
     for (const [id, expires] of this.#answered) if (expires <= now) this.#answered.delete(id);
     const requestId = profile.inResponseTo;
@@ -154,6 +162,7 @@ export class SamlClient {
       );
     }
     this.#answered.set(requestId, now + REQUEST_LIFETIME_MS);
+    return requestId;
   }
 
   #identity(profile: Profile): SsoIdentity {
@@ -194,7 +203,11 @@ export class SamlClient {
     }
     const name = NAME_ATTRIBUTES.flatMap((n) => values(attributes[n]))[0];
     const groups = [...new Set(values(attributes[this.#settings.groupsAttribute || 'groups']))];
-    return { subject, email, ...(name !== undefined ? { name } : {}), groups };
+    const issuer = profile.issuer;
+    if (typeof issuer !== 'string' || issuer === '') {
+      throw new SsoError('the SAML assertion names no issuer; configure the identity provider to send its entity ID');
+    }
+    return { issuer, subject, email, ...(name !== undefined ? { name } : {}), groups };
   }
 }
 
@@ -242,6 +255,15 @@ function refusal(err: unknown, spEntityId: string): SsoError {
     ? match[1](detail, spEntityId)
     : `the SAML response was refused (${detail}); compare the tenant's SAML settings with the identity provider's`;
   return new SsoError(message, { cause: err });
+}
+
+/** The ID of the AuthnRequest in an HTTP-Redirect URL: SAMLRequest is deflated, then base64. */
+function authnRequestIdOf(url: string): string {
+  const request = new URL(url).searchParams.get('SAMLRequest');
+  const xml = request === null ? '' : inflateRawSync(Buffer.from(request, 'base64')).toString('utf8');
+  const id = /<(?:\w+:)?AuthnRequest\b[^>]*\sID="([^"]+)"/.exec(xml)?.[1];
+  if (id === undefined) throw new Error('the SAML AuthnRequest the console made carries no ID');
+  return id;
 }
 
 function certificatePem(cert: string): string {

@@ -2,11 +2,11 @@
 // the user has one, then a password change or TOTP enrolment when policy
 // asks for it. Every step replaces the session, counts failures toward a
 // progressive lockout, and is written to the audit log.
-import { randomUUID } from 'node:crypto';
 import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/log.js';
 import type { ConsoleDb } from '../db/client.js';
-import { recoveryCodes, tenants, users, type Role, type SessionStage, type Tenant, type User } from '../db/schema.js';
+import { recoveryCodes, tenants, users, type SessionStage, type Tenant, type User } from '../db/schema.js';
+import { AddressThrottle, isLocked, lockDuration, lockedMessage, type Lockout } from './lockout.js';
 import {
   decoyHash,
   hashPassword,
@@ -17,6 +17,7 @@ import {
 } from './passwords.js';
 import type { SessionStore } from './sessions.js';
 import type { SsoIdentity } from './sso.js';
+import { recordSsoFailure, ssoSignIn } from './sso-accounts.js';
 import { checkTotp, newRecoveryCodes, recoveryCodeHash } from './totp.js';
 
 export interface Client {
@@ -24,15 +25,9 @@ export interface Client {
   userAgent: string;
 }
 
-export interface Lockout {
-  /** Failures in a row before the first lock. */
-  threshold: number;
-  /** The first lock; each further failure doubles it, up to `maxMs`. */
-  baseMs: number;
-  maxMs: number;
-}
-
-export const DEFAULT_LOCKOUT: Lockout = { threshold: 5, baseMs: 60_000, maxMs: 24 * 3_600_000 };
+export type { Lockout } from './lockout.js';
+export { DEFAULT_LOCKOUT, lockDuration } from './lockout.js';
+export { mappedRole } from './sso-accounts.js';
 
 export interface LockoutAlert {
   email: string;
@@ -46,13 +41,9 @@ export type StepResult = { ok: true; token: string; stage: SessionStage } | { ok
 
 const WRONG = 'The e-mail address or password is not right.';
 
-export function lockDuration(failures: number, lockout: Lockout): number {
-  if (failures < lockout.threshold) return 0;
-  return Math.min(lockout.baseMs * 2 ** (failures - lockout.threshold), lockout.maxMs);
-}
-
 export class SignIn {
   private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly throttle: AddressThrottle;
 
   constructor(
     private readonly db: ConsoleDb,
@@ -60,58 +51,103 @@ export class SignIn {
     private readonly policy: PasswordPolicy,
     private readonly lockout: Lockout,
     private readonly alert: (a: LockoutAlert) => void,
-  ) {}
+    /** A keyed hash, so that what someone typed as an address is not stored when no account has it. */
+    private readonly addressHash: (address: string) => string,
+  ) {
+    this.throttle = new AddressThrottle(db, lockout);
+  }
 
+  /**
+   * A password sign-in. An address may have an account in several tenants
+   * (and one of no tenant): the password is tried against each of them at
+   * once, so the answer takes about as long whether there are none, one or
+   * several, and the account whose password it is signs in.
+   */
   async password(email: string, password: string, client: Client, replaces?: string): Promise<StepResult> {
-    const found = await this.findByEmail(email);
-    if (!found || !found.passwordHash || found.disabled) {
-      await verifyPassword(await decoyHash(), password);
-      await this.db.transaction((tx) =>
-        appendAudit(tx, {
-          actor: email.slice(0, 200),
-          action: 'sign-in.failed',
-          target: 'console',
-          ip: client.ip,
-          after: { reason: found ? 'no local password or disabled' : 'unknown account' },
-        }),
-      );
-      return { ok: false, message: WRONG };
-    }
-    return this.oneAtATime(found.id, async (user) => {
-      const locked = this.lockedMessage(user);
-      if (locked) {
-        await this.db.transaction((tx) =>
-          appendAudit(tx, {
-            actor: user.email,
-            tenantId: user.tenantId,
-            action: 'sign-in.refused-locked',
-            target: `user/${user.id}`,
-            ip: client.ip,
-          }),
-        );
-        return { ok: false, message: locked };
+    const address = email.trim().toLowerCase();
+    return this.serialized(`address:${address}`, async () => {
+      const accounts = (await this.accountsOf(address)).filter((u) => u.passwordHash && !u.disabled);
+      if (accounts.length === 0) return this.unknownAddress(address, password, client);
+      const open = accounts.filter((u) => !isLocked(u.lockedUntil));
+      if (open.length === 0) {
+        await this.db.transaction(async (tx) => {
+          for (const user of accounts)
+            await appendAudit(tx, {
+              actor: user.email,
+              tenantId: user.tenantId,
+              action: 'sign-in.refused-locked',
+              target: `user/${user.id}`,
+              ip: client.ip,
+            });
+        });
+        return { ok: false, message: lockedMessage(earliest(accounts.map((u) => u.lockedUntil!))) };
       }
-      if (!(await verifyPassword(user.passwordHash!, password))) return this.failed(user, client, 'password');
-      return this.advance(user, 'password', client, replaces, true);
+      const right = await Promise.all(open.map((u) => verifyPassword(u.passwordHash!, password)));
+      const matched = open.filter((_, i) => right[i]);
+      if (matched.length === 1) return this.advance(matched[0]!, 'password', client, replaces, true);
+      if (matched.length > 1) {
+        return {
+          ok: false,
+          message:
+            'This address and password open accounts in more than one organization. Ask an administrator to reset the password of one of them.',
+        };
+      }
+      const locks: Date[] = [];
+      for (const user of open) {
+        const lockedUntil = await this.failed(user, client, 'password');
+        if (lockedUntil) locks.push(lockedUntil);
+      }
+      return { ok: false, message: locks.length > 0 ? lockedMessage(earliest(locks)) : WRONG };
     });
+  }
+
+  /** No account has this address: the same work, the same answers and the same lock as for one that has. */
+  private async unknownAddress(address: string, password: string, client: Client): Promise<StepResult> {
+    const key = this.addressHash(address);
+    const actor = `unknown:${key.slice(0, 16)}`;
+    const locked = await this.throttle.lockedUntil(key);
+    if (locked) {
+      await this.db.transaction((tx) =>
+        appendAudit(tx, { actor, action: 'sign-in.refused-locked', target: 'console', ip: client.ip }),
+      );
+      return { ok: false, message: lockedMessage(locked) };
+    }
+    await verifyPassword(await decoyHash(), password);
+    const lockedUntil = await this.throttle.fail(key);
+    await this.db.transaction((tx) =>
+      appendAudit(tx, {
+        actor,
+        action: 'sign-in.failed',
+        target: 'console',
+        ip: client.ip,
+        after: { reason: 'unknown account' },
+      }),
+    );
+    return { ok: false, message: lockedUntil ? lockedMessage(lockedUntil) : WRONG };
+  }
+
+  private async accountsOf(address: string): Promise<User[]> {
+    return this.db
+      .select()
+      .from(users)
+      .where(sql`lower(${users.email}) = ${address}`);
   }
 
   /** The TOTP code or a recovery code of a session in stage second-factor. */
   async secondFactor(current: User, code: string, client: Client, replaces: string): Promise<StepResult> {
     return this.oneAtATime(current.id, async (user) => {
-      const locked = this.lockedMessage(user);
-      if (locked) return { ok: false, message: locked };
+      if (isLocked(user.lockedUntil)) return { ok: false, message: lockedMessage(user.lockedUntil) };
       const trimmed = code.trim();
       if (/^\d{6}$/.test(trimmed) && user.totpSecret) {
         const step = await checkTotp(user.totpSecret, trimmed, user.totpLastStep);
-        if (step === undefined) return this.failed(user, client, 'totp');
+        if (step === undefined) return this.failedCode(user, client, 'totp');
         // Claimed in the database, so that a code sent twice at once still works once.
         const [claimed] = await this.db
           .update(users)
           .set({ totpLastStep: step })
           .where(and(eq(users.id, user.id), or(isNull(users.totpLastStep), lt(users.totpLastStep, step))))
           .returning({ id: users.id });
-        if (!claimed) return this.failed(user, client, 'totp');
+        if (!claimed) return this.failedCode(user, client, 'totp');
         return this.advance(user, 'totp', client, replaces, false);
       }
       const [used] = await this.db
@@ -125,7 +161,7 @@ export class SignIn {
           ),
         )
         .returning({ id: recoveryCodes.id });
-      if (!used) return this.failed(user, client, 'second factor');
+      if (!used) return this.failedCode(user, client, 'second factor');
       await this.db.transaction((tx) =>
         appendAudit(tx, {
           actor: user.email,
@@ -140,10 +176,7 @@ export class SignIn {
   }
 
   /**
-   * A person the tenant's identity provider vouched for. Their account is the
-   * one created by an earlier sign-in with the same provider subject; their
-   * role comes from their groups at every sign-in, so removing someone from
-   * the mapped groups at the IdP removes their access here.
+   * A person the tenant's identity provider vouched for: see ssoSignIn.
    */
   async sso(
     tenant: Tenant,
@@ -152,83 +185,29 @@ export class SignIn {
     client: Client,
     replaces?: string,
   ): Promise<StepResult> {
-    const subject = `${method}:${identity.subject}`;
-    const refuse = async (reason: string, message: string, extra: Record<string, unknown> = {}) => {
-      await this.db.transaction((tx) =>
-        appendAudit(tx, {
-          actor: identity.email,
-          tenantId: tenant.id,
-          action: 'sign-in.failed',
-          target: `tenant/${tenant.id}`,
-          ip: client.ip,
-          after: { method, reason, ...extra },
-        }),
-      );
-      return { ok: false as const, message };
-    };
-    let user = await this.findByEmail(identity.email);
-    if (user && user.tenantId !== tenant.id) {
-      return refuse(
-        'account belongs to another tenant',
-        `${identity.email} is not a member of ${tenant.displayName}. Ask a platform administrator.`,
-      );
-    }
-    if (user && user.ssoSubject !== subject) {
-      // Never take over an account by e-mail address alone: it may have a password and TOTP of its own.
-      return refuse(
-        'e-mail address belongs to an account not linked to this identity',
-        `${identity.email} already has a console account that does not sign in through this identity provider. Sign in with its password, or ask your administrator.`,
-      );
-    }
-    if (user?.disabled) return refuse('account disabled', 'This account is disabled. Ask your administrator.');
-    const role = mappedRole(tenant, identity.groups);
-    if (!role) {
-      return refuse(
-        'no role mapping for groups',
-        `None of your groups (${identity.groups.join(', ') || 'none'}) gives a role in ${tenant.displayName}. Ask your administrator to add a role mapping.`,
-        { groups: identity.groups },
-      );
-    }
-    if (!user) {
-      user = await this.db.transaction(async (tx) => {
-        const [created] = await tx
-          .insert(users)
-          .values({
-            id: randomUUID(),
-            email: identity.email,
-            name: identity.name ?? '',
-            role,
-            tenantId: tenant.id,
-            ssoSubject: subject,
-          })
-          .returning();
-        await appendAudit(tx, {
-          actor: identity.email,
-          tenantId: tenant.id,
-          action: 'user.created',
-          target: `user/${created!.id}`,
-          ip: client.ip,
-          after: { email: identity.email, role, via: method, groups: identity.groups },
-        });
-        return created!;
-      });
-    } else if (user.role !== role) {
-      const before = user.role;
-      user = await this.db.transaction(async (tx) => {
-        const [changed] = await tx.update(users).set({ role }).where(eq(users.id, user!.id)).returning();
-        await appendAudit(tx, {
-          actor: identity.email,
-          tenantId: tenant.id,
-          action: 'user.role-changed',
-          target: `user/${changed!.id}`,
-          ip: client.ip,
-          before: { role: before },
-          after: { role, via: method, groups: identity.groups },
-        });
-        return changed!;
-      });
-    }
-    return this.advance(user, method, client, replaces, false);
+    return ssoSignIn(
+      {
+        db: this.db,
+        sessions: this.sessions,
+        advance: (user) => this.advance(user, method, client, replaces, false),
+      },
+      tenant,
+      identity,
+      method,
+      client,
+    );
+  }
+
+  /** A single sign-on that failed before or at the console's checks, in the tenant's audit log. */
+  async ssoFailed(
+    tenantId: string,
+    method: 'oidc' | 'saml',
+    client: Client,
+    details: { reason: string } & Record<string, unknown>,
+    /** Who the provider said signed in, when it got that far. */
+    actor = `sso:${tenantId}`,
+  ): Promise<void> {
+    await recordSsoFailure(this.db, { tenantId, method, ip: client.ip, details, actor });
   }
 
   /** Sets a new password for a session in stage password-change, or from the account page. */
@@ -239,8 +218,9 @@ export class SignIn {
     client: Client,
     replaces: string,
   ): Promise<StepResult> {
-    if (current !== undefined && !(user.passwordHash && (await verifyPassword(user.passwordHash, current)))) {
-      return { ok: false, message: 'The current password is not right.' };
+    if (current !== undefined) {
+      const refused = await this.reauthenticate(user, current, client);
+      if (refused) return refused;
     }
     const problems = passwordProblems(next, this.policy, [user.email.split('@')[0] ?? '', user.name]);
     if (problems.length > 0) return { ok: false, message: `Choose another password: ${problems.join('; ')}.` };
@@ -273,7 +253,14 @@ export class SignIn {
     code: string,
     client: Client,
     replaces: string,
+    /** Asked again when a signed-in person turns TOTP on: a session left open must not be enough. */
+    currentPassword?: string,
   ): Promise<(StepResult & { ok: true; recoveryCodes: string[] }) | { ok: false; message: string }> {
+    const session = await this.sessions.resolve(replaces);
+    if (session?.session.stage === 'active' && user.passwordHash) {
+      const refused = await this.reauthenticate(user, currentPassword ?? '', client);
+      if (refused) return { ok: false, message: refused.message };
+    }
     const step = await checkTotp(secret, code, null);
     if (step === undefined)
       return {
@@ -300,6 +287,22 @@ export class SignIn {
     return next.ok ? { ...next, recoveryCodes: codes } : next;
   }
 
+  /** The current password asked again by a signed-in person; wrong ones count toward the lockout like any other. */
+  private async reauthenticate(
+    user: User,
+    password: string,
+    client: Client,
+  ): Promise<{ ok: false; message: string } | undefined> {
+    const result = await this.oneAtATime(user.id, async (fresh) => {
+      if (isLocked(fresh.lockedUntil)) return { ok: false, message: lockedMessage(fresh.lockedUntil) };
+      if (fresh.passwordHash && (await verifyPassword(fresh.passwordHash, password)))
+        return { ok: true, token: '', stage: 'active' };
+      const lockedUntil = await this.failed(fresh, client, 'current password');
+      return { ok: false, message: lockedUntil ? lockedMessage(lockedUntil) : 'The current password is not right.' };
+    });
+    return result.ok ? undefined : result;
+  }
+
   /**
    * Runs the attempts on one account one after another, each on a fresh read
    * of it, so that guesses sent in parallel cannot all be checked before the
@@ -307,36 +310,36 @@ export class SignIn {
    * rate limit bounds what several replicas could add.)
    */
   private async oneAtATime(userId: string, attempt: (user: User) => Promise<StepResult>): Promise<StepResult> {
-    const before = this.inFlight.get(userId) ?? Promise.resolve();
+    return this.serialized(`user:${userId}`, async () => {
+      const [user] = await this.db.select().from(users).where(eq(users.id, userId));
+      if (!user || user.disabled) return { ok: false, message: WRONG };
+      return attempt(user);
+    });
+  }
+
+  /** Runs the attempts under one key (an account, an address) one after another. */
+  private async serialized<T>(key: string, attempt: () => Promise<T>): Promise<T> {
+    const before = this.inFlight.get(key) ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((r) => (release = r));
     const chain = before.then(() => mine);
-    this.inFlight.set(userId, chain);
+    this.inFlight.set(key, chain);
     try {
       await before;
-      const [user] = await this.db.select().from(users).where(eq(users.id, userId));
-      if (!user || user.disabled) return { ok: false, message: WRONG };
-      return await attempt(user);
+      return await attempt();
     } finally {
       release();
-      if (this.inFlight.get(userId) === chain) this.inFlight.delete(userId);
+      if (this.inFlight.get(key) === chain) this.inFlight.delete(key);
     }
   }
 
-  private async findByEmail(email: string): Promise<User | undefined> {
-    const [user] = await this.db
-      .select()
-      .from(users)
-      .where(sql`lower(${users.email}) = ${email.trim().toLowerCase()}`);
-    return user;
+  private async failedCode(user: User, client: Client, factor: string): Promise<StepResult> {
+    const lockedUntil = await this.failed(user, client, factor);
+    return { ok: false, message: lockedUntil ? lockedMessage(lockedUntil) : 'That code is not right.' };
   }
 
-  private lockedMessage(user: User): string | undefined {
-    if (!user.lockedUntil || user.lockedUntil.getTime() <= Date.now()) return undefined;
-    return `This account is locked after repeated failed sign-ins until ${user.lockedUntil.toISOString().slice(11, 16)} UTC. Try again then, or ask an administrator to unlock it.`;
-  }
-
-  private async failed(user: User, client: Client, factor: string): Promise<StepResult> {
+  /** Counts a failure toward the account's lockout; returns the lock it caused, if any. */
+  private async failed(user: User, client: Client, factor: string): Promise<Date | null> {
     const { failures, lockedUntil } = await this.db.transaction(async (tx) => {
       // Counted in the database, so that wrong passwords sent in parallel all count.
       const [counted] = await tx
@@ -368,11 +371,8 @@ export class SignIn {
       }
       return { failures, lockedUntil };
     });
-    if (lockedUntil) {
-      this.alert({ email: user.email, tenantId: user.tenantId, ip: client.ip, failures, lockedUntil });
-      return { ok: false, message: this.lockedMessage({ ...user, lockedUntil })! };
-    }
-    return { ok: false, message: factor === 'password' ? WRONG : 'That code is not right.' };
+    if (lockedUntil) this.alert({ email: user.email, tenantId: user.tenantId, ip: client.ip, failures, lockedUntil });
+    return lockedUntil;
   }
 
   /** The next stage after a successful step, in a fresh session. */
@@ -418,10 +418,6 @@ export class SignIn {
   }
 }
 
-export function mappedRole(tenant: Tenant, groups: string[]): Role | undefined {
-  const order: Role[] = ['tenant-admin', 'auditor'];
-  const granted = tenant.roleMapping
-    .filter((m) => groups.includes(m.group) && m.role !== 'platform-admin')
-    .map((m) => m.role);
-  return order.find((r) => granted.includes(r));
+function earliest(dates: Date[]): Date {
+  return new Date(Math.min(...dates.map((d) => d.getTime())));
 }

@@ -1,6 +1,8 @@
 // What a tenant's identity provider tells the console about a person after a
 // successful single sign-on, whatever the protocol.
 export interface SsoIdentity {
+  /** Who vouches for the subject (OIDC issuer, SAML IdP entity ID): a subject is unique only at its issuer. */
+  issuer: string;
   /** Stable id at the provider (OIDC `sub`, SAML NameID). */
   subject: string;
   email: string;

@@ -59,12 +59,21 @@ export const users = pgTable(
     totpLastStep: bigint('totp_last_step', { mode: 'number' }),
     failedSignIns: integer('failed_sign_ins').notNull().default(0),
     lockedUntil: at('locked_until'),
+    /** `oidc:<sub>` or `saml:<NameID>`: unique only together with the issuer that vouched for it. */
     ssoSubject: text('sso_subject'),
+    /** The OIDC issuer or SAML IdP entity ID of ssoSubject. */
+    ssoIssuer: text('sso_issuer'),
     lastSignInAt: at('last_sign_in_at'),
     disabled: boolean('disabled').notNull().default(false),
     createdAt: at('created_at').notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('users_email').on(sql`lower(${t.email})`), index('users_tenant').on(t.tenantId)],
+  // An address is unique within a tenant (and among people of no tenant), not
+  // across tenants: one tenant must not learn, or take, another's addresses.
+  (t) => [
+    uniqueIndex('users_tenant_email').on(sql`coalesce(${t.tenantId}, '')`, sql`lower(${t.email})`),
+    index('users_email').on(sql`lower(${t.email})`),
+    index('users_tenant').on(t.tenantId),
+  ],
 );
 
 export const recoveryCodes = pgTable(
@@ -110,6 +119,18 @@ export const signInRequests = pgTable('sign_in_requests', {
   protocol: text('protocol', { enum: ['oidc', 'saml'] }).notNull(),
   data: jsonb('data').$type<Record<string, string>>().notNull(),
   createdAt: at('created_at').notNull().defaultNow(),
+});
+
+/**
+ * Failed sign-ins of addresses that have no account, so that they lock like
+ * real ones and the lock tells nobody whether an account exists. Keyed by an
+ * HMAC of the address: what someone typed is not kept.
+ */
+export const signInThrottle = pgTable('sign_in_throttle', {
+  keyHash: text('key_hash').primaryKey(),
+  failures: integer('failures').notNull().default(0),
+  lockedUntil: at('locked_until'),
+  lastFailureAt: at('last_failure_at').notNull().defaultNow(),
 });
 
 /** Small console-wide values: the bootstrap password hash, the cookie-signing key. */

@@ -1,7 +1,7 @@
 // Tenants, their sign-in settings and their people. The API routes and the
 // pages both call this, so tenant scoping is decided once, here.
 import { X509Certificate, randomBytes, randomUUID } from 'node:crypto';
-import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { Forbidden, NotFound, requirePlatformAdmin, requireTenant, type Viewer } from '../access.js';
 import { appendAudit } from '../audit/log.js';
@@ -189,6 +189,8 @@ export class Tenants {
           const { clientSecret, ...oidc } = patch.oidc;
           set.oidc = oidc;
           if (clientSecret !== undefined) set.oidcClientSecret = clientSecret;
+          // The stored secret was given for one provider: it is never sent to another issuer.
+          else if (before.oidc?.issuer !== oidc.issuer) set.oidcClientSecret = null;
         }
       }
       const changed = Object.keys(set) as (keyof Tenant)[];
@@ -237,11 +239,20 @@ export class Tenants {
     const oneTimePassword = oneTimeSecret();
     const passwordHash = await hashPassword(oneTimePassword);
     const user = await this.db.transaction(async (tx) => {
+      // Only this tenant's addresses count: whether another tenant has one is none of this tenant's business.
       const [exists] = await tx
         .select({ id: users.id })
         .from(users)
-        .where(sql`lower(${users.email}) = ${data.email.toLowerCase()}`);
-      if (exists) throw new Conflict(`${data.email} already has an account`);
+        .where(
+          and(
+            tenantId === null ? isNull(users.tenantId) : eq(users.tenantId, tenantId),
+            sql`lower(${users.email}) = ${data.email.toLowerCase()}`,
+          ),
+        );
+      if (exists)
+        throw new Conflict(
+          `${data.email} already has an account ${tenantId === null ? 'without a tenant' : `in tenant ${tenantId}`}`,
+        );
       const [row] = await tx
         .insert(users)
         .values({

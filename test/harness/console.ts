@@ -17,7 +17,7 @@ import { assembleConsole } from '../../console/main.js';
 import { openDatabase, type OpenedDb } from '../../console/db/client.js';
 import { DEFAULT_SETTINGS, type ConsoleServices, type ConsoleSettings } from '../../console/services.js';
 import type { WorkspaceStatuses } from '../../console/workspaces.js';
-import { startPostgres, type TestPostgres } from './postgres.js';
+import { freePort, startPostgres, type TestPostgres } from './postgres.js';
 
 export type ConsoleDatabase = 'pglite' | 'postgres';
 
@@ -120,7 +120,16 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
     await remove();
   };
   try {
-    const settings: ConsoleSettings = { ...DEFAULT_SETTINGS, secureCookies: false, ...opts.settings };
+    // The port is chosen first, so that the console knows its public URL as production does (HOLDFAST_PUBLIC_URL).
+    const port = await freePort();
+    const settings: ConsoleSettings = {
+      ...DEFAULT_SETTINGS,
+      secureCookies: false,
+      publicUrl: `http://127.0.0.1:${port}`,
+      // The test identity providers run on loopback, which only an explicit allow-list opens.
+      ssoAllowedHosts: ['127.0.0.1'],
+      ...opts.settings,
+    };
     const assembled = await assembleConsole({
       database,
       settings,
@@ -131,7 +140,7 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
     });
     app = assembled.app;
     const { services } = assembled;
-    const address = await assembled.app.listen({ host: '127.0.0.1', port: 0 });
+    const address = await assembled.app.listen({ host: '127.0.0.1', port });
     const boot = await bootstrapAdmin(database.db, BOOTSTRAP_EMAIL);
     if (!boot.oneTimePassword)
       throw new Error('a fresh console database made no one-time password for the first administrator');

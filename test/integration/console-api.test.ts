@@ -381,7 +381,9 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     const until = `until ${lockedUntil!.slice(11, 16)} UTC`;
     expect(answers.slice(0, 4)).toEqual(Array(4).fill('The e-mail address or password is not right.'));
     for (const answer of answers.slice(4)) {
-      expect(answer).toMatch(/^This account is locked after repeated failed sign-ins until \d\d:\d\d UTC\./);
+      expect(answer).toMatch(
+        /^Too many failed sign-ins with this e-mail address: signing in with it is paused until \d\d:\d\d UTC\./,
+      );
       expect(answer).toContain(until);
     }
 
@@ -437,7 +439,7 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     expect(right).toEqual({
       ok: false,
       message: expect.stringMatching(
-        /^This account is locked after repeated failed sign-ins until \d\d:\d\d UTC\./,
+        /^Too many failed sign-ins with this e-mail address: signing in with it is paused until \d\d:\d\d UTC\./,
       ) as string,
     });
     const entries = (await admin.get<Page<ChainedEntry>>('/api/audit?pageSize=200')).body.items.filter(
@@ -514,6 +516,7 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
       await generate({ secret }),
       TEST_CLIENT,
       before.token!,
+      password,
     );
     if (!enrolled.ok) throw new Error(`TOTP enrolment failed: ${enrolled.message}`);
     expect(enrolled.stage).toBe('active');

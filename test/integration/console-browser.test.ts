@@ -305,12 +305,10 @@ describe('the console in a browser', () => {
       // Each answer before the next try, so that no attempt is cut off by the next page load.
       await page.getByRole('alert').waitFor();
     }
-    expect(await page.getByRole('alert').textContent()).toMatch(
-      /locked after repeated failed sign-ins until \d\d:\d\d UTC/,
-    );
+    expect(await page.getByRole('alert').textContent()).toMatch(/signing in with it is paused until \d\d:\d\d UTC/);
     await passwordSignIn(page, alice.email, alice.password);
     await page.getByRole('alert').waitFor();
-    expect(await page.getByRole('alert').textContent()).toContain('locked');
+    expect(await page.getByRole('alert').textContent()).toContain('paused');
     await shot(page, 'sign-in-locked');
     await expect
       .poll(() => alerts)

@@ -206,7 +206,12 @@ describe('console sign-in limits and headers', () => {
     );
     const tenant = (await c.services.tenants.forSignIn('sso-corp'))!;
     const sso = (email: string, groups: string[], subject = email) =>
-      c.services.signIn.sso(tenant, { subject, email, groups }, 'oidc', TEST_CLIENT);
+      c.services.signIn.sso(
+        tenant,
+        { issuer: 'https://idp.sso-corp.test', subject, email, groups },
+        'oidc',
+        TEST_CLIENT,
+      );
 
     // A provider asserting the e-mail address of a local account does not get that account.
     const takeover = await sso('local@sso-corp.test', ['admins']);

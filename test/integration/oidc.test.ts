@@ -3,6 +3,7 @@
 // jar, and the provider's own login and consent forms.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OidcClient, type OidcPending, type OidcSettings } from '../../console/auth/oidc.js';
+import { IdpHostPolicy } from '../../console/auth/idp-hosts.js';
 import { SsoError } from '../../console/auth/sso.js';
 import { startOidcProvider, type TestOidcProvider } from '../harness/oidc-provider.js';
 import { freePort } from '../harness/postgres.js';
@@ -137,6 +138,9 @@ async function browse(authorizationUrl: string, redirectUri: string, options: Br
   throw new Error(`no redirect to ${redirectUri} after ${visited.join(' → ')}`);
 }
 
+// The provider runs on loopback, which the console refuses unless the platform admin allows it.
+const loopbackAllowed = new IdpHostPolicy(['127.0.0.0/8', '::1']);
+
 describe('OpenID Connect sign-in', () => {
   const clientId = 'holdfast-console';
   let idp: TestOidcProvider;
@@ -173,14 +177,14 @@ describe('OpenID Connect sign-in', () => {
     login: string,
     overrides: Partial<OidcSettings> = {},
   ): Promise<{ client: OidcClient; callback: URL; pending: OidcPending }> {
-    const client = await OidcClient.discover({ ...settings, ...overrides });
+    const client = await OidcClient.discover({ ...settings, ...overrides }, loopbackAllowed);
     const { url, pending } = client.begin(redirectUri);
     const callback = await browse(url, redirectUri, { login });
     return { client, callback, pending };
   }
 
   it('signs in through login and consent and returns subject, email, name and groups', async () => {
-    const client = await OidcClient.discover(settings);
+    const client = await OidcClient.discover(settings, loopbackAllowed);
     const { url, pending } = client.begin(redirectUri);
 
     const sent = new URL(url);
@@ -199,6 +203,7 @@ describe('OpenID Connect sign-in', () => {
     expect(callback.searchParams.get('state')).toBe(pending.state);
 
     await expect(client.finish(callback, pending)).resolves.toEqual({
+      issuer: idp.issuer,
       subject: 'alice',
       email: 'alice@example.com',
       name: 'Alice Liddell',
@@ -209,6 +214,7 @@ describe('OpenID Connect sign-in', () => {
   it('gives an empty group list and no name when the provider has none', async () => {
     const { client, callback, pending } = await signIn('bob');
     await expect(client.finish(callback, pending)).resolves.toEqual({
+      issuer: idp.issuer,
       subject: 'bob',
       email: 'bob@example.com',
       groups: [],
@@ -248,7 +254,7 @@ describe('OpenID Connect sign-in', () => {
   });
 
   it('reports the provider refusing the sign-in', async () => {
-    const client = await OidcClient.discover(settings);
+    const client = await OidcClient.discover(settings, loopbackAllowed);
     const { url, pending } = client.begin(redirectUri);
     const callback = await browse(url, redirectUri, { login: 'alice', abort: true });
     expect(callback.searchParams.get('error')).toBe('access_denied');
@@ -287,20 +293,50 @@ describe('OpenID Connect sign-in', () => {
   });
 
   it('requires https for an issuer that is not on this machine', async () => {
-    const error = await OidcClient.discover({ issuer: 'http://idp.example.com/realms/main', clientId }).catch(
-      (e: unknown) => e,
-    );
+    const error = await OidcClient.discover(
+      { issuer: 'http://idp.example.com/realms/main', clientId },
+      loopbackAllowed,
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SsoError);
     expect((error as SsoError).message).toMatch(/http; https is required/);
 
-    await expect(OidcClient.discover({ issuer: 'not a url', clientId })).rejects.toThrow(/is not a URL/);
+    await expect(OidcClient.discover({ issuer: 'not a url', clientId }, loopbackAllowed)).rejects.toThrow(
+      /is not a URL/,
+    );
+  });
+
+  it('sends nothing to loopback, link-local or private addresses unless the platform admin allows them', async () => {
+    for (const policy of [new IdpHostPolicy(), new IdpHostPolicy(['10.0.0.0/8', 'idp.corp.test'])]) {
+      const refused = await OidcClient.discover(settings, policy).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(SsoError);
+      expect((refused as SsoError).message).toMatch(
+        /resolves to 127\.0\.0\.1, a loopback, private or link-local address.*HOLDFAST_SSO_ALLOWED_HOSTS/,
+      );
+    }
+    // A name that resolves to loopback is refused as well as the address itself.
+    const byName = idp.issuer.replace('127.0.0.1', 'localhost');
+    await expect(OidcClient.discover({ ...settings, issuer: byName }, new IdpHostPolicy())).rejects.toThrow(
+      /host localhost resolves to .*loopback/,
+    );
+    for (const internal of ['https://169.254.169.254/latest', 'https://10.1.2.3/realms/x', 'https://[fd00::1]/']) {
+      await expect(OidcClient.discover({ issuer: internal, clientId }, new IdpHostPolicy())).rejects.toThrow(
+        /a loopback, private or link-local address/,
+      );
+    }
+    // Allowed by CIDR or by exact host name, the same provider works.
+    await expect(OidcClient.discover(settings, new IdpHostPolicy(['127.0.0.1/32']))).resolves.toBeInstanceOf(
+      OidcClient,
+    );
+    await expect(
+      OidcClient.discover({ ...settings, issuer: byName }, new IdpHostPolicy(['LOCALHOST'])),
+    ).rejects.toThrow(/could not read the OpenID configuration/);
   });
 
   it('explains an issuer that does not match the provider', async () => {
     // Same server, other spelling of the host: the discovery document's
     // issuer then differs from the configured one.
     const other = idp.issuer.replace('127.0.0.1', 'localhost');
-    await expect(OidcClient.discover({ ...settings, issuer: other })).rejects.toThrow(
+    await expect(OidcClient.discover({ ...settings, issuer: other }, loopbackAllowed)).rejects.toThrow(
       /could not read the OpenID configuration of .*exactly the provider's issuer/,
     );
   });

@@ -58,13 +58,15 @@ describe('SAML sign-in', () => {
 
   it('signs a user in with email, groups and subject from a signed response', async () => {
     const client = new SamlClient(settingsFor(idp), acsUrl);
-    const url = await client.begin('/tenants/acme?tab=users&from=saml');
+    const { url, authnRequestId } = await client.begin('/tenants/acme?tab=users&from=saml');
     expect(url.startsWith(`${idp.entryPoint}?SAMLRequest=`)).toBe(true);
 
     const { fields } = await signInAtIdp(url, 'alice');
-    const { identity, relayState } = await client.finish(fields);
+    const { identity, relayState, inResponseTo } = await client.finish(fields);
 
+    expect(inResponseTo).toBe(authnRequestId);
     expect(identity).toEqual({
+      issuer: idp.issuer,
       subject: 'alice@acme.test',
       email: 'alice@acme.test',
       name: 'Alice Liddell',
@@ -75,21 +77,31 @@ describe('SAML sign-in', () => {
 
   it('reads a single-valued groups attribute, and no attribute as no groups', async () => {
     const client = new SamlClient(settingsFor(idp), acsUrl);
-    const bob = await client.finish((await signInAtIdp(await client.begin('/'), 'bob')).fields);
+    const bob = await client.finish((await signInAtIdp((await client.begin('/')).url, 'bob')).fields);
     expect(bob.identity.groups).toEqual(['readers']);
-    const carol = await client.finish((await signInAtIdp(await client.begin('/'), 'carol')).fields);
-    expect(carol.identity).toEqual({ subject: 'carol@acme.test', email: 'carol@acme.test', groups: [] });
+    const carol = await client.finish((await signInAtIdp((await client.begin('/')).url, 'carol')).fields);
+    expect(carol.identity).toEqual({
+      issuer: idp.issuer,
+      subject: 'carol@acme.test',
+      email: 'carol@acme.test',
+      groups: [],
+    });
   });
 
   it('takes the email from the configured attribute when the NameID is an opaque id', async () => {
     const persistent = await startSamlIdp({ spEntityId, acsUrl, users, nameId: 'persistent' });
     try {
       const client = new SamlClient(settingsFor(persistent, { emailAttribute: 'email' }), acsUrl);
-      const { identity } = await client.finish((await signInAtIdp(await client.begin('/'), 'bob')).fields);
-      expect(identity).toEqual({ subject: 'bob', email: 'bob@acme.test', groups: ['readers'] });
+      const { identity } = await client.finish((await signInAtIdp((await client.begin('/')).url, 'bob')).fields);
+      expect(identity).toEqual({
+        issuer: persistent.issuer,
+        subject: 'bob',
+        email: 'bob@acme.test',
+        groups: ['readers'],
+      });
 
       const misnamed = new SamlClient(settingsFor(persistent, { emailAttribute: 'mailAddress' }), acsUrl);
-      const err = await refusal(misnamed.finish((await signInAtIdp(await misnamed.begin('/'), 'bob')).fields));
+      const err = await refusal(misnamed.finish((await signInAtIdp((await misnamed.begin('/')).url, 'bob')).fields));
       expect(err.message).toContain('no "mailAddress" attribute');
     } finally {
       await persistent.stop();
@@ -105,7 +117,7 @@ describe('SAML sign-in', () => {
         settingsFor(idp, { entryPoint: impostor.entryPoint, idpIssuer: undefined }),
         acsUrl,
       );
-      const { fields } = await signInAtIdp(await client.begin('/'), 'alice');
+      const { fields } = await signInAtIdp((await client.begin('/')).url, 'alice');
       const err = await refusal(client.finish(fields));
       expect(err.message).toContain(NOT_SIGNED);
     } finally {
@@ -121,7 +133,7 @@ describe('SAML sign-in', () => {
     const partlySigned = await startSamlIdp({ spEntityId, acsUrl, users, ...signing });
     try {
       const client = new SamlClient(settingsFor(partlySigned), acsUrl);
-      const { fields } = await signInAtIdp(await client.begin('/'), 'alice');
+      const { fields } = await signInAtIdp((await client.begin('/')).url, 'alice');
       const signatures =
         Buffer.from(fields.SAMLResponse ?? '', 'base64')
           .toString()
@@ -136,7 +148,7 @@ describe('SAML sign-in', () => {
 
   it('refuses the same response a second time', async () => {
     const client = new SamlClient(settingsFor(idp), acsUrl);
-    const { fields } = await signInAtIdp(await client.begin('/'), 'alice');
+    const { fields } = await signInAtIdp((await client.begin('/')).url, 'alice');
     await client.finish(fields);
     const err = await refusal(client.finish(fields));
     expect(err.message).toMatch(/does not answer a sign-in this console started, or it was already used/);
@@ -144,7 +156,7 @@ describe('SAML sign-in', () => {
 
   it('refuses the same response posted twice at once', async () => {
     const client = new SamlClient(settingsFor(idp), acsUrl);
-    const { fields } = await signInAtIdp(await client.begin('/'), 'alice');
+    const { fields } = await signInAtIdp((await client.begin('/')).url, 'alice');
     const results = await Promise.allSettled([client.finish(fields), client.finish(fields)]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
   });
@@ -154,7 +166,7 @@ describe('SAML sign-in', () => {
     // instance or tenant: its request ID is unknown here.
     const other = new SamlClient(settingsFor(idp), acsUrl);
     const client = new SamlClient(settingsFor(idp), acsUrl);
-    const { fields } = await signInAtIdp(await other.begin('/'), 'alice');
+    const { fields } = await signInAtIdp((await other.begin('/')).url, 'alice');
     const err = await refusal(client.finish(fields));
     expect(err.message).toMatch(/does not answer a sign-in this console started/);
   });
@@ -171,7 +183,7 @@ describe('SAML sign-in', () => {
     const elsewhere = await startSamlIdp({ spEntityId: 'https://other.example/saml', acsUrl, users });
     try {
       const client = new SamlClient(settingsFor(elsewhere), acsUrl);
-      const { fields } = await signInAtIdp(await client.begin('/'), 'alice');
+      const { fields } = await signInAtIdp((await client.begin('/')).url, 'alice');
       const err = await refusal(client.finish(fields));
       expect(err.message).toContain('meant for another service provider');
       expect(err.message).toContain(`"${spEntityId}"`);
@@ -182,14 +194,14 @@ describe('SAML sign-in', () => {
 
   it('refuses an assertion from an issuer other than the configured one', async () => {
     const client = new SamlClient(settingsFor(idp, { idpIssuer: 'https://idp.other.example' }), acsUrl);
-    const { fields } = await signInAtIdp(await client.begin('/'), 'alice');
+    const { fields } = await signInAtIdp((await client.begin('/')).url, 'alice');
     const err = await refusal(client.finish(fields));
     expect(err.message).toContain(`issued by "${idp.issuer}"`);
   });
 
   it('answers an unknown username with 401 and lets the person try again', async () => {
     const client = new SamlClient(settingsFor(idp), acsUrl);
-    const url = await client.begin('/');
+    const url = (await client.begin('/')).url;
     const login = firstForm(await (await fetch(url)).text(), url);
     const wrong = await fetch(login.action, {
       method: 'POST',
