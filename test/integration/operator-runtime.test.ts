@@ -127,16 +127,45 @@ describe('operator runtime', () => {
   it('keeps reconciling the others while one Workspace keeps failing, and says why', async () => {
     const w = new Workspaces();
     const rest = new Rest(adminConfig());
-    // A namespace held in Terminating (by an object with a finalizer) refuses
-    // new objects: its workspace cannot converge.
+    // An admission policy refuses the NetworkPolicies of one workspace (as a
+    // cluster's own policy engine might): its workspace cannot converge.
     const bad = uniqueName('stuck');
-    await rest.request('POST', '/api/v1/namespaces', {
-      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespaceOf(bad) } },
+    const policy = `holdfast-test-${bad}`;
+    await rest.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies', {
+      body: {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicy',
+        metadata: { name: policy },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [
+              {
+                apiGroups: ['networking.k8s.io'],
+                apiVersions: ['v1'],
+                operations: ['CREATE'],
+                resources: ['networkpolicies'],
+              },
+            ],
+          },
+          validations: [{ expression: 'false', message: 'network policies are held by the platform team' }],
+        },
+      },
     });
-    await rest.request('POST', '/api/v1/namespaces/' + namespaceOf(bad) + '/configmaps', {
-      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'keep', finalizers: ['holdfast.test/hold'] } },
+    await rest.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings', {
+      body: {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicyBinding',
+        metadata: { name: policy },
+        spec: {
+          policyName: policy,
+          validationActions: ['Deny'],
+          matchResources: {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespaceOf(bad) } },
+          },
+        },
+      },
     });
-    await rest.request('DELETE', `/api/v1/namespaces/${namespaceOf(bad)}`);
 
     await operator(w, 'failing');
     await rest.request('POST', '/apis/holdfast.io/v1alpha1/workspaces', {
@@ -153,14 +182,12 @@ describe('operator runtime', () => {
 
     const failing = await w.waitForCondition(bad, 'Ready', 'False');
     expect(w.condition(failing, 'Ready')).toMatchObject({ reason: 'ApplyFailed' });
-    expect(w.condition(failing, 'Ready')?.message).toMatch(/being terminated/);
+    expect(w.condition(failing, 'Ready')?.message).toMatch(/held by the platform team/);
     expect(running.at(-1) && (await running.at(-1)!.metric('holdfast_reconcile_errors_total'))).toBeGreaterThan(0);
 
     // Let it go, so the cluster is left clean for the other suites.
-    await rest.request('PATCH', `/api/v1/namespaces/${namespaceOf(bad)}/configmaps/keep`, {
-      body: { metadata: { finalizers: null } },
-      contentType: 'application/merge-patch+json',
-    });
+    await rest.request('DELETE', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${policy}`);
+    await rest.request('DELETE', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${policy}`);
     await w.delete(bad);
   });
 });
