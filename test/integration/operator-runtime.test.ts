@@ -11,7 +11,9 @@ import { Workspaces } from '../harness/workspaces.js';
 
 const LEASE_MS = 4000;
 
-describe('operator runtime', () => {
+// Each Ready here includes a real PostgreSQL pod starting on the run's one node,
+// beside every other suite's: the bounds are for a busy 2-core machine.
+describe('operator runtime', { timeout: 600_000 }, () => {
   const running: RunningOperator[] = [];
   let encrypted: string;
   const probe = new Workspaces();
@@ -51,7 +53,7 @@ describe('operator runtime', () => {
     expect(readyBefore).toBeLessThan(names.length);
 
     await operator(w, 'second');
-    for (const n of names) await w.waitForCondition(n, 'Ready', 'True', 60_000);
+    for (const n of names) await w.waitForCondition(n, 'Ready', 'True', 240_000);
     for (const n of names) {
       const ns = namespaceOf(n);
       expect((await w.list('NetworkPolicy', ns)).length).toBe(5);
@@ -178,7 +180,7 @@ describe('operator runtime', () => {
     });
     const good: string[] = [];
     for (let i = 0; i < 5; i++) good.push(await w.create('ok', { volume: { storageClassName: encrypted } }));
-    for (const n of good) await w.waitForCondition(n, 'Ready', 'True');
+    for (const n of good) await w.waitForCondition(n, 'Ready', 'True', 240_000);
 
     const failing = await w.waitForCondition(bad, 'Ready', 'False');
     expect(w.condition(failing, 'Ready')).toMatchObject({ reason: 'ApplyFailed' });
