@@ -8,7 +8,8 @@ import { adminConfig, eventually } from './kube.js';
 import { uniqueName } from './names.js';
 
 export const TEST_LABEL = 'holdfast.io/test';
-export const TEST_DATABASE_RESOURCES = { cpu: '50m', memory: '256Mi' };
+// The node schedules by requests: 2 cores hold the run's ~60 database pods only at 10m each.
+export const TEST_DATABASE_RESOURCES = { cpu: '10m', memory: '256Mi' };
 const MERGE = 'application/merge-patch+json';
 
 export type WireWorkspace = Workspace & KubeObject;
@@ -88,7 +89,13 @@ export class Workspaces {
       async () => {
         const ws = await this.get(name);
         const c = this.condition(ws, type);
-        return c?.status === status && ws.status?.observedGeneration === ws.metadata.generation ? ws : undefined;
+        if (c?.status === status && ws.status?.observedGeneration === ws.metadata.generation) return ws;
+        // Said on a timeout: what the workspace showed last.
+        throw new Error(
+          c
+            ? `last seen ${type}=${c.status} ${c.reason}: ${c.message}`
+            : `no ${type} condition yet (${ws.status?.phase ?? 'no status'})`,
+        );
       },
       timeoutMs,
     );

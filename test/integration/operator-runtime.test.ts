@@ -7,7 +7,7 @@ import { Rest } from '../../kube/rest.js';
 import { adminConfig, eventually } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
-import { Workspaces } from '../harness/workspaces.js';
+import { TEST_DATABASE_RESOURCES, Workspaces } from '../harness/workspaces.js';
 
 const LEASE_MS = 4000;
 
@@ -175,7 +175,7 @@ describe('operator runtime', { timeout: 600_000 }, () => {
         apiVersion: 'holdfast.io/v1alpha1',
         kind: 'Workspace',
         metadata: { name: bad, labels: { 'holdfast.io/test': w.run } },
-        spec: { volume: { storageClassName: encrypted } },
+        spec: { volume: { storageClassName: encrypted }, database: { resources: TEST_DATABASE_RESOURCES } },
       },
     });
     const good: string[] = [];
