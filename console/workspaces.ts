@@ -6,6 +6,8 @@ import type { Workspace } from '../operator/api/workspace.js';
 import { EventRecorder } from '../kube/events.js';
 import { Rest, collectionPath } from '../kube/rest.js';
 
+export const DEFAULT_CONSOLE_NAMESPACE = 'holdfast-system';
+
 export interface WorkspaceSummary {
   name: string;
   phase: string;
@@ -25,9 +27,11 @@ export class WorkspaceStatuses {
   constructor(
     kc: k8s.KubeConfig,
     private readonly log: Logger,
+    /** The console's own namespace (HOLDFAST_NAMESPACE), where its Events about Workspaces are written. */
+    eventNamespace = DEFAULT_CONSOLE_NAMESPACE,
   ) {
     this.rest = new Rest(kc);
-    this.events = new EventRecorder(kc, 'holdfast-console', undefined, log, 'holdfast.io/console');
+    this.events = new EventRecorder(kc, 'holdfast-console', undefined, log, 'holdfast.io/console', eventNamespace);
   }
 
   static fromEnvironment(log: Logger): WorkspaceStatuses | undefined {
@@ -35,7 +39,7 @@ export class WorkspaceStatuses {
       const kc = new k8s.KubeConfig();
       kc.loadFromDefault();
       if (!kc.getCurrentCluster()) return undefined;
-      return new WorkspaceStatuses(kc, log);
+      return new WorkspaceStatuses(kc, log, process.env.HOLDFAST_NAMESPACE || DEFAULT_CONSOLE_NAMESPACE);
     } catch {
       return undefined;
     }
@@ -55,7 +59,7 @@ export class WorkspaceStatuses {
     }
   }
 
-  /** A Warning Event on the Workspace, where `kubectl describe ws` shows it. */
+  /** A Warning Event about the Workspace, in the console's namespace; `kubectl describe ws` shows it. */
   async warn(workspace: string, reason: string, note: string): Promise<void> {
     await this.events.record(
       { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name: workspace } },

@@ -1,6 +1,8 @@
 // Kubernetes Events about Workspaces (events.k8s.io/v1). A Workspace is
-// cluster-scoped, so its Events live in the `default` namespace, where
-// `kubectl describe workspace` finds them.
+// cluster-scoped, so its Events live in a namespace chosen by the recorder:
+// `default` for the operator, the console's own namespace for the console
+// (whose RBAC then needs no rights outside it). `kubectl describe workspace`
+// finds them in any namespace by their `regarding`.
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -26,13 +28,15 @@ export class EventRecorder {
     private readonly writes: WriteCounter | undefined,
     private readonly log: Logger,
     private readonly controller = 'holdfast.io/operator',
+    /** Where Events about cluster-scoped objects are written. */
+    private readonly clusterScopedNamespace = 'default',
   ) {
     this.api = kc.makeApiClient(k8s.EventsV1Api);
   }
 
   async record(regarding: Regarding, type: EventType, reason: string, action: string, note: string): Promise<void> {
     const name = regarding.metadata?.name ?? 'unknown';
-    const namespace = regarding.metadata?.namespace ?? 'default';
+    const namespace = regarding.metadata?.namespace ?? this.clusterScopedNamespace;
     try {
       await this.api.createNamespacedEvent({
         namespace,
