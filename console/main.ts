@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { createLogger } from '../kube/log.js';
 import { ALLOWED_HOSTS_SETTING, IdpHostPolicy } from './auth/idp-hosts.js';
 import { CsrfTokens } from './auth/sessions.js';
-import { bootstrapAdmin, csrfKey } from './bootstrap.js';
+import { adminEmail, bootstrapAdmin, bootstrapNotice, csrfKey } from './bootstrap.js';
 import { openDatabase, type OpenedDb } from './db/client.js';
 import { trustedProxies } from './proxies.js';
 import { buildConsole, type BuildOptions } from './server.js';
@@ -91,13 +91,10 @@ export async function runConsole(): Promise<void> {
   });
   const address = await app.listen({ host, port });
 
-  const boot = await bootstrapAdmin(database.db, process.env.HOLDFAST_ADMIN_EMAIL ?? 'admin@holdfast.local');
-  if (boot.oneTimePassword) {
-    // Printed once, on its own line, for the person installing the console (hack/up shows it).
-    process.stdout.write(
-      `holdfast console: sign in as ${boot.email} with the one-time password ${boot.oneTimePassword}\n`,
-    );
-  }
+  const boot = await bootstrapAdmin(database.db, adminEmail());
+  const notice = bootstrapNotice(boot);
+  // On its own line, for the person installing the console (hack/up shows it).
+  if (notice) process.stdout.write(`${notice}\n`);
   if (!publicUrl) log.warn('HOLDFAST_PUBLIC_URL is not set: single sign-on stays off until it is');
   log.info({ address, publicUrl }, 'console listening');
   const purge = setInterval(() => void services.sessions.purgeExpired().catch(() => {}), 10 * 60_000);
