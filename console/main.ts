@@ -6,11 +6,13 @@ import { pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { createLogger } from '../kube/log.js';
 import { ALLOWED_HOSTS_SETTING, IdpHostPolicy } from './auth/idp-hosts.js';
 import { CsrfTokens } from './auth/sessions.js';
 import { adminEmail, bootstrapAdmin, bootstrapNotice, csrfKey } from './bootstrap.js';
 import { openDatabase, type OpenedDb } from './db/client.js';
+import { consoleRegistry, metricsAddress, startMetricsServer } from './metrics.js';
 import { trustedProxies } from './proxies.js';
 import { buildConsole, type BuildOptions } from './server.js';
 import { ConsoleServices, DEFAULT_SETTINGS, type ConsoleSettings } from './services.js';
@@ -38,7 +40,7 @@ export interface AssembleOptions {
 /** The services and the HTTP app over an opened database, as `holdfast console`, the tests and the benchmark run them. */
 export async function assembleConsole(
   opts: AssembleOptions,
-): Promise<{ app: FastifyInstance; services: ConsoleServices }> {
+): Promise<{ app: FastifyInstance; services: ConsoleServices; registry: Registry }> {
   const services = new ConsoleServices(
     opts.database,
     opts.settings,
@@ -48,13 +50,15 @@ export async function assembleConsole(
   );
   // A signing key that cannot be read stops the start, not the first export.
   await services.audit.publicKey();
+  const registry = consoleRegistry();
   const app = await buildConsole({
     services,
+    registry,
     ...(opts.remix ? { remix: opts.remix } : {}),
     ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
     ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}),
   });
-  return { app, services };
+  return { app, services, registry };
 }
 
 export async function runConsole(): Promise<void> {
@@ -63,6 +67,7 @@ export async function runConsole(): Promise<void> {
   const [host, port] = [listen.slice(0, listen.lastIndexOf(':')), Number(listen.slice(listen.lastIndexOf(':') + 1))];
   // Refused before anything starts, so a proxy setting that would let clients pick their address never serves.
   const trustProxy = trustedProxies(process.env);
+  const metricsAt = metricsAddress(process.env.HOLDFAST_CONSOLE_METRICS_ADDRESS);
   const database = await openDatabase({
     url: process.env.DATABASE_URL,
     dataDir: process.env.HOLDFAST_CONSOLE_DATA ?? path.resolve('.holdfast/console-data'),
@@ -80,7 +85,7 @@ export async function runConsole(): Promise<void> {
     ...(process.env.HOLDFAST_ALERT_WEBHOOK ? { alertWebhook: process.env.HOLDFAST_ALERT_WEBHOOK } : {}),
     ...(process.env.HOLDFAST_AUDIT_SIGNING_KEY ? { auditSigningKey: process.env.HOLDFAST_AUDIT_SIGNING_KEY } : {}),
   };
-  const { app, services } = await assembleConsole({
+  const { app, services, registry } = await assembleConsole({
     database,
     settings,
     log,
@@ -90,18 +95,20 @@ export async function runConsole(): Promise<void> {
     trustProxy,
   });
   const address = await app.listen({ host, port });
+  const metrics = metricsAt ? await startMetricsServer(registry, metricsAt) : undefined;
 
   const boot = await bootstrapAdmin(database.db, adminEmail());
   const notice = bootstrapNotice(boot);
   // On its own line, for the person installing the console (hack/up shows it).
   if (notice) process.stdout.write(`${notice}\n`);
   if (!publicUrl) log.warn('HOLDFAST_PUBLIC_URL is not set: single sign-on stays off until it is');
-  log.info({ address, publicUrl }, 'console listening');
+  log.info({ address, publicUrl, metrics: metrics ? `${metrics.url}/metrics` : 'off' }, 'console listening');
   const purge = setInterval(() => void services.sessions.purgeExpired().catch(() => {}), 10 * 60_000);
   purge.unref();
   const stop = async () => {
     clearInterval(purge);
     await app.close();
+    await metrics?.close();
     await database.close();
     process.exit(0);
   };

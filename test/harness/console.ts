@@ -14,6 +14,7 @@ import postgres from 'postgres';
 import type { Client } from '../../console/auth/sign-in.js';
 import { bootstrapAdmin } from '../../console/bootstrap.js';
 import { assembleConsole } from '../../console/main.js';
+import { startMetricsServer, type MetricsServer } from '../../console/metrics.js';
 import { openDatabase, type OpenedDb } from '../../console/db/client.js';
 import { DEFAULT_SETTINGS, type ConsoleServices, type ConsoleSettings } from '../../console/services.js';
 import type { WorkspaceStatuses } from '../../console/workspaces.js';
@@ -37,6 +38,8 @@ export interface TestConsole {
   services: ConsoleServices;
   /** `http://127.0.0.1:<port>` */
   url: string;
+  /** The metrics address (HOLDFAST_CONSOLE_METRICS_ADDRESS), `http://127.0.0.1:<another port>` */
+  metricsUrl: string;
   bootstrap: { email: string; oneTimePassword: string };
   stop(): Promise<void>;
 }
@@ -114,8 +117,10 @@ async function openConsoleDatabase(
 export async function startConsole(opts: StartConsoleOptions): Promise<TestConsole> {
   const { database, remove } = await openConsoleDatabase(opts.database, opts.ownRole ?? false);
   let app: FastifyInstance | undefined;
+  let metrics: MetricsServer | undefined;
   const stop = async () => {
     await app?.close();
+    await metrics?.close();
     await database.close();
     await remove();
   };
@@ -141,6 +146,7 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
     app = assembled.app;
     const { services } = assembled;
     const address = await assembled.app.listen({ host: '127.0.0.1', port });
+    metrics = await startMetricsServer(assembled.registry, { host: '127.0.0.1', port: 0 });
     const boot = await bootstrapAdmin(database.db, BOOTSTRAP_EMAIL);
     if (!boot.oneTimePassword)
       throw new Error('a fresh console database made no one-time password for the first administrator');
@@ -148,6 +154,7 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
       app: assembled.app,
       services,
       url: address,
+      metricsUrl: metrics.url,
       bootstrap: { email: boot.email, oneTimePassword: boot.oneTimePassword },
       stop,
     };
