@@ -47,7 +47,10 @@ describe('the console in a browser', () => {
     c = await startConsole({
       database: 'pglite',
       remix: await builtApp(),
-      workspaces: new WorkspaceStatuses(adminConfig(), pino({ level: 'silent' }), CONSOLE_NAMESPACE),
+      workspaces: new WorkspaceStatuses(adminConfig(), pino({ level: 'silent' }), {
+        namespace: CONSOLE_NAMESPACE,
+        name: 'holdfast-console-0',
+      }),
       settings: { alertWebhook: `http://127.0.0.1:${hookPort}/alerts`, signInsPerMinute: 1000 },
     });
     browser = await launchBrowser();
@@ -319,18 +322,17 @@ describe('the console in a browser', () => {
       .toContainEqual(
         expect.objectContaining({ alert: 'account-locked', email: alice.email, tenantId: 'acme', failures: 5 }),
       );
-    // And about the tenant's Workspace, where `kubectl describe ws acme` shows it: written in the console's
-    // own namespace, the only one its RBAC lets it write Events to.
+    // And as a Warning Event in the console's own namespace, about its Pod and the tenant's Workspace.
     const events = adminConfig().makeApiClient(k8s.EventsV1Api);
     const locked = (namespace: string) =>
       events
-        .listNamespacedEvent({ namespace, fieldSelector: 'regarding.name=acme,reason=AccountLocked' })
-        .then((list) => list.items);
+        .listNamespacedEvent({ namespace, fieldSelector: 'reason=AccountLocked' })
+        .then((list) => list.items.filter((e) => e.related?.kind === 'Workspace' && e.related.name === 'acme'));
     await expect
       .poll(async () => (await locked(CONSOLE_NAMESPACE)).map((e) => e.note))
       .toContainEqual(expect.stringContaining(`console account ${alice.email} locked after 5 failed sign-ins`));
     const [event] = await locked(CONSOLE_NAMESPACE);
-    expect(event!.regarding).toMatchObject({ apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', name: 'acme' });
+    expect(event!.regarding).toMatchObject({ kind: 'Pod', name: 'holdfast-console-0', namespace: CONSOLE_NAMESPACE });
     expect(event!.reportingController).toBe('holdfast.io/console');
     expect(await locked('default')).toEqual([]);
 

@@ -1,5 +1,7 @@
 // Where the console writes its Events about Workspaces: in its own namespace
-// (HOLDFAST_NAMESPACE), regarding the Workspace, on a real apiserver.
+// (HOLDFAST_NAMESPACE), regarding its Pod, the Workspace related; on a real
+// apiserver, which refuses Events regarding a cluster-scoped object anywhere
+// but `default`.
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,23 +18,28 @@ describe('console Events', () => {
     await ns?.remove();
   });
 
-  it("are written in the console's namespace, regarding the Workspace, and not in default", async () => {
+  it("are written in the console's namespace about its Pod and the Workspace, and not in default", async () => {
     const workspace = uniqueName('acme');
-    const statuses = new WorkspaceStatuses(adminConfig(), pino({ level: 'silent' }), ns.name);
+    const statuses = new WorkspaceStatuses(adminConfig(), pino({ level: 'silent' }), {
+      namespace: ns.name,
+      name: 'holdfast-console-0',
+    });
     await statuses.warn(workspace, 'AccountLocked', 'console account a@acme.test locked after 5 failed sign-ins');
 
     const events = adminConfig().makeApiClient(k8s.EventsV1Api);
     const about = async (namespace: string) =>
-      (await events.listNamespacedEvent({ namespace, fieldSelector: `regarding.name=${workspace}` })).items;
+      (await events.listNamespacedEvent({ namespace, fieldSelector: 'reason=AccountLocked' })).items.filter(
+        (e) => e.related?.name === workspace,
+      );
     const event = await eventually('the Event', async () => (await about(ns.name))[0]);
     expect(event).toMatchObject({
       type: 'Warning',
       reason: 'AccountLocked',
       note: 'console account a@acme.test locked after 5 failed sign-ins',
       reportingController: 'holdfast.io/console',
-      regarding: { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', name: workspace },
+      regarding: { apiVersion: 'v1', kind: 'Pod', name: 'holdfast-console-0', namespace: ns.name },
+      related: { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', name: workspace },
     });
-    expect(event.regarding!.namespace).toBeUndefined();
     expect(await about('default')).toEqual([]);
   });
 });
