@@ -22,7 +22,7 @@ export default defineConfig({
           // namespaces and names, so files can run side by side.
           globalSetup: ['test/harness/global-setup.ts'],
           // Workspaces run real PostgreSQL pods on the run's node.
-          testTimeout: 150_000,
+          testTimeout: 300_000,
           hookTimeout: 120_000,
         },
       },

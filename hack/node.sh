@@ -455,7 +455,8 @@ serializeImagePulls: false
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-maxPods: 110
+# The node CIDR is a /24: room for as many pods as it has addresses.
+maxPods: 250
 EOF
 launch kubelet "$NODE_BIN/kubelet" --config="$N/kubelet.yaml" --kubeconfig="$N/kubelet.kubeconfig" \
   --root-dir="$N/kubelet" --cert-dir="$N/pki/kubelet-serving" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --v=1

@@ -10,7 +10,7 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
-import { freePort, postgresBinDir } from './postgres.js';
+import { freePort, postgresBinDir, waitForPostgres } from './postgres.js';
 
 const run = promisify(execFile);
 
@@ -107,22 +107,7 @@ export async function runLikeThePod(pod: PodSpec, files: Record<string, string>)
     [...container.args.map(moved), '-p', String(port), '-k', socketDir, '-c', 'listen_addresses=127.0.0.1'],
     { ...ids, cwd: '/', env: envOf(container.env), stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  let stderr = '';
-  server.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const exited = new Promise((ok) => server.once('exit', ok));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await run(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port)]);
-      break;
-    } catch {
-      if (server.exitCode !== null || Date.now() > deadline) {
-        server.kill('SIGKILL');
-        throw new Error(`PostgreSQL did not start as the pod would: ${stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const { exited } = await waitForPostgres(server, bin, port, 'as the pod would');
   const ca = await readFile(path.join(tls, 'ca.crt'), 'utf8');
   const options = { max: 1, connect_timeout: 5, onnotice: () => undefined };
   return {

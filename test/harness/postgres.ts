@@ -190,23 +190,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     '-c',
     'max_connections=200',
   ]);
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const exited = new Promise<number | null>((ok) => proc.once('exit', ok));
-
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await run(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port)]);
-      break;
-    } catch {
-      if (proc.exitCode !== null || Date.now() > deadline) {
-        proc.kill('SIGKILL');
-        throw new Error(`PostgreSQL did not start on port ${port}: ${stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const { exited } = await waitForPostgres(proc, bin, port, `on port ${port}`);
 
   const ca = await readFile(path.join(dir, 'ca.crt'), 'utf8');
   return {
@@ -234,4 +218,33 @@ export async function startPostgres(): Promise<TestPostgres> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Waits until the PostgreSQL server `proc` answers pg_isready on `port`;
+ * kills it and says what it printed if it exits or takes over 30 s.
+ * Returns a promise of its exit, for the caller's stop.
+ */
+export async function waitForPostgres(
+  proc: ChildProcess,
+  bin: string,
+  port: number,
+  where: string,
+): Promise<{ exited: Promise<number | null> }> {
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((ok) => proc.once('exit', ok));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await run(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port)]);
+      return { exited };
+    } catch {
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`PostgreSQL did not start ${where}: ${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

@@ -86,18 +86,18 @@ describe('CloudNativePG provider', () => {
     });
   });
 
-  it('deletionPolicy Retain keeps the Cluster, its volumes and the cert-manager Certificate', async () => {
+  // Retain releases every object of every kind in the namespace, whatever its
+  // API group; cert-manager's CRDs stay out of this file because tls.test.ts
+  // checks, at the same time, what happens while they are absent.
+  it('deletionPolicy Retain keeps the Cluster and its volumes', async () => {
     await installThirdPartyCrds('cloudnative-pg-crds');
-    await installThirdPartyCrds('cert-manager-crds');
     const name = await w.create('cnpgkeep', {
       ...cnpg,
       volume: { storageClassName: encrypted },
-      tls: { issuer: 'CertManager', issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } },
       deletionPolicy: 'Retain',
     });
     const ns = namespaceOf(name);
     const cluster = await eventually('the Cluster', async () => w.object('Cluster', 'db', ns), 30_000);
-    await eventually('the Certificate', async () => w.object('Certificate', 'db-tls', ns), 30_000);
     // A volume as CloudNativePG makes one for an instance: owned by the Cluster.
     await w.rest.request('POST', collectionPath('PersistentVolumeClaim', ns), {
       body: {
@@ -131,7 +131,6 @@ describe('CloudNativePG provider', () => {
     await new Promise((r) => setTimeout(r, 5000));
     for (const [kind, objName] of [
       ['Cluster', 'db'],
-      ['Certificate', 'db-tls'],
       ['PersistentVolumeClaim', 'db-1'],
       ['PersistentVolumeClaim', 'data'],
       ['Secret', 'db-app'],

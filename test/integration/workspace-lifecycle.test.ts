@@ -64,7 +64,8 @@ describe('Workspace lifecycle', () => {
     const claim = await w.object('PersistentVolumeClaim', 'data', ns);
     expect(claim?.spec).toMatchObject({ storageClassName: encrypted, resources: { requests: { storage: '5Gi' } } });
     expect(w.condition(ws, 'VolumeEncrypted')).toMatchObject({ status: 'True', reason: 'ClassEncrypted' });
-    expect(w.condition(ws, 'VolumeReady')).toMatchObject({ status: 'True', reason: 'WaitingForFirstConsumer' });
+    // The database pod on the run's real node is the volume's first consumer: Ready means Bound.
+    expect(w.condition(ws, 'VolumeReady')).toMatchObject({ status: 'True', reason: 'Bound' });
     expect((await w.events(name)).map((e) => e.reason)).toContain('Provisioned');
 
     // The built-in database: a StatefulSet on the data volume, two Services, credentials.
