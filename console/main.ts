@@ -1,6 +1,7 @@
 // `holdfast console`: opens the database, makes sure a first administrator
 // exists, and serves the console.
 import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ServerBuild } from '@remix-run/node';
@@ -14,6 +15,8 @@ import { adminEmail, bootstrapAdmin, bootstrapNotice, csrfKey } from './bootstra
 import { openDatabase, type OpenedDb } from './db/client.js';
 import { consoleRegistry, metricsAddress, startMetricsServer } from './metrics.js';
 import { trustedProxies } from './proxies.js';
+import { resealSecrets } from './sealed-secrets.js';
+import { SECRETS_KEY_SETTING, SecretBox } from './secret-box.js';
 import { buildConsole, type BuildOptions } from './server.js';
 import { ConsoleServices, DEFAULT_SETTINGS, type ConsoleSettings } from './services.js';
 import { WorkspaceStatuses } from './workspaces.js';
@@ -30,6 +33,8 @@ export async function loadRemixBuild(): Promise<{ build: ServerBuild; clientDir:
 export interface AssembleOptions {
   database: OpenedDb;
   settings: ConsoleSettings;
+  /** HOLDFAST_SECRETS_KEY: what the console keeps sealed opens only with it. */
+  secrets: SecretBox;
   log: Logger;
   workspaces?: WorkspaceStatuses | undefined;
   remix?: { build: ServerBuild; clientDir: string };
@@ -41,12 +46,16 @@ export interface AssembleOptions {
 export async function assembleConsole(
   opts: AssembleOptions,
 ): Promise<{ app: FastifyInstance; services: ConsoleServices; registry: Registry }> {
+  // Secrets kept in the clear by an older console, or under a retired key, are sealed under the newest key first.
+  const resealed = await resealSecrets(opts.database.db, opts.secrets);
+  if (resealed > 0) opts.log.info({ resealed }, 'sealed stored secrets under the newest HOLDFAST_SECRETS_KEY');
   const services = new ConsoleServices(
     opts.database,
     opts.settings,
     new CsrfTokens(await csrfKey(opts.database.db)),
     opts.workspaces,
     opts.log,
+    opts.secrets,
   );
   // A signing key that cannot be read stops the start, not the first export.
   await services.audit.publicKey();
@@ -61,6 +70,38 @@ export async function assembleConsole(
   return { app, services, registry };
 }
 
+/**
+ * The key that seals the console's stored secrets: HOLDFAST_SECRETS_KEY, from a
+ * Secret. A console on an external PostgreSQL does not start without it. On the
+ * embedded database (a local trial) it is made once and kept in a file beside
+ * the data, which is only as safe as that folder.
+ */
+export async function secretsKey(
+  env: Record<string, string | undefined>,
+  dataDir: string,
+  log: Logger,
+): Promise<SecretBox> {
+  const setting = env[SECRETS_KEY_SETTING];
+  if (setting !== undefined) return SecretBox.parse(setting);
+  if (env.DATABASE_URL)
+    throw new Error(
+      `${SECRETS_KEY_SETTING} is not set: TOTP seeds and OIDC client secrets are kept sealed in the console database ` +
+        'under it. Make one with `openssl rand -base64 32`, keep it in a Secret, and set the variable from there.',
+    );
+  const file = `${dataDir.replace(/\/+$/, '')}.secrets-key`;
+  let key = await readFile(file, 'utf8').catch(() => undefined);
+  if (key === undefined) {
+    key = SecretBox.generateKey();
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  log.warn(
+    { file },
+    `${SECRETS_KEY_SETTING} is not set: stored secrets are sealed under a key kept beside the embedded database`,
+  );
+  return SecretBox.parse(key.trim(), file);
+}
+
 export async function runConsole(): Promise<void> {
   const log = createLogger('console');
   const listen = process.env.HOLDFAST_CONSOLE_ADDRESS ?? '0.0.0.0:8443';
@@ -68,10 +109,9 @@ export async function runConsole(): Promise<void> {
   // Refused before anything starts, so a proxy setting that would let clients pick their address never serves.
   const trustProxy = trustedProxies(process.env);
   const metricsAt = metricsAddress(process.env.HOLDFAST_CONSOLE_METRICS_ADDRESS);
-  const database = await openDatabase({
-    url: process.env.DATABASE_URL,
-    dataDir: process.env.HOLDFAST_CONSOLE_DATA ?? path.resolve('.holdfast/console-data'),
-  });
+  const dataDir = process.env.HOLDFAST_CONSOLE_DATA ?? path.resolve('.holdfast/console-data');
+  const secrets = await secretsKey(process.env, dataDir, log);
+  const database = await openDatabase({ url: process.env.DATABASE_URL, dataDir });
   log.info({ database: database.kind }, 'console database ready');
   const publicUrl = process.env.HOLDFAST_PUBLIC_URL;
   const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
@@ -88,6 +128,7 @@ export async function runConsole(): Promise<void> {
   const { app, services, registry } = await assembleConsole({
     database,
     settings,
+    secrets,
     log,
     workspaces: WorkspaceStatuses.fromEnvironment(log),
     remix: await loadRemixBuild(),

@@ -16,6 +16,7 @@ import { bootstrapAdmin } from '../../console/bootstrap.js';
 import { assembleConsole } from '../../console/main.js';
 import { startMetricsServer, type MetricsServer } from '../../console/metrics.js';
 import { openDatabase, type OpenedDb } from '../../console/db/client.js';
+import { SecretBox } from '../../console/secret-box.js';
 import { DEFAULT_SETTINGS, type ConsoleServices, type ConsoleSettings } from '../../console/services.js';
 import type { WorkspaceStatuses } from '../../console/workspaces.js';
 import { freePort, startPostgres, type TestPostgres } from './postgres.js';
@@ -31,6 +32,8 @@ export interface StartConsoleOptions {
   trustedProxies?: string[];
   /** On PostgreSQL, connect as a role of its own that owns the database and is no superuser, as an installation should. */
   ownRole?: boolean;
+  /** HOLDFAST_SECRETS_KEY; a fresh key when not given. */
+  secretsKey?: string;
 }
 
 export interface TestConsole {
@@ -60,7 +63,8 @@ export async function stopConsolePostgres(): Promise<void> {
   if (started) await (await started).stop();
 }
 
-async function freshPostgresDatabase(ownRole: boolean): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A database of its own on the file's PostgreSQL server, as DATABASE_URL names it. */
+export async function freshPostgresDatabase(ownRole: boolean): Promise<{ url: string; drop: () => Promise<void> }> {
   server ??= startPostgres();
   const pg = await server;
   const name = `console_${randomBytes(6).toString('hex')}`;
@@ -138,6 +142,7 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
     const assembled = await assembleConsole({
       database,
       settings,
+      secrets: SecretBox.parse(opts.secretsKey ?? SecretBox.generateKey()),
       log: pino({ level: 'silent' }),
       workspaces: opts.workspaces,
       ...(opts.remix ? { remix: opts.remix } : {}),
