@@ -7,7 +7,7 @@ const commands: Record<
   { usage: string; load: () => Promise<{ run(args: string[]): Promise<number | undefined> }> }
 > = {
   operator: { usage: 'operator', load: () => import('./operator.js') },
-  console: { usage: 'console [unlock EMAIL]', load: () => import('./console.js') },
+  console: { usage: 'console [unlock EMAIL | reset-admin]', load: () => import('./console.js') },
   crds: { usage: 'crds', load: () => import('./crds.js') },
   audit: { usage: 'audit verify FILE [--public-key KEY]', load: () => import('./audit.js') },
 };

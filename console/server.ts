@@ -1,5 +1,6 @@
-// The console's HTTP server: security plugin, health and metrics, the JSON
-// API, single sign-on, and the Remix app for everything else.
+// The console's HTTP server: security plugin, health, the JSON API, single
+// sign-on, and the Remix app for everything else. Its metrics are served on
+// an address of their own (metrics.ts).
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { AppLoadContext, ServerBuild } from '@remix-run/node';
@@ -8,6 +9,7 @@ import client from 'prom-client';
 import { ZodError } from 'zod';
 import { viewerOf } from './access.js';
 import './context.js';
+import { consoleRegistry } from './metrics.js';
 import { clientOf, security } from './plugins/security.js';
 import { remixHandler, remixRoutes } from './remix.js';
 import { apiRoutes } from './routes/api.js';
@@ -21,6 +23,8 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
   /** Addresses or CIDRs of the proxies whose X-Forwarded-* is believed (HOLDFAST_TRUSTED_PROXIES); false: none. */
   trustProxy?: string[] | false;
+  /** Where the request metrics are kept; served apart from this app (see metrics.ts). */
+  registry?: client.Registry;
 }
 
 /** The sign-in pages (app/routes/login.*): every form post to them counts toward the per-address limit. */
@@ -41,8 +45,7 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
     done(null, body),
   );
 
-  const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: 'holdfast_console_' });
+  const registry = options.registry ?? consoleRegistry();
   const duration = new client.Histogram({
     name: 'holdfast_console_request_duration_seconds',
     help: 'Console request latency by route',
@@ -88,7 +91,6 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
       });
     }
   });
-  app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 
   await app.register(apiRoutes, { prefix: '/api' });
   await app.register(ssoRoutes);

@@ -8,6 +8,7 @@ import type { CsrfTokens } from './auth/sessions.js';
 import { DEFAULT_TIMEOUTS, SessionStore, type SessionTimeouts } from './auth/sessions.js';
 import { DEFAULT_LOCKOUT, SignIn, type LockoutAlert, type Lockout } from './auth/sign-in.js';
 import type { OpenedDb } from './db/client.js';
+import type { SecretBox } from './secret-box.js';
 import { Tenants } from './tenants/service.js';
 import type { WorkspaceStatuses } from './workspaces.js';
 
@@ -51,6 +52,8 @@ export class ConsoleServices {
     readonly csrf: CsrfTokens,
     readonly workspaces: WorkspaceStatuses | undefined,
     readonly log: Logger,
+    /** Seals what the console keeps and must read back: TOTP seeds, OIDC client secrets. */
+    readonly secrets: SecretBox,
   ) {
     const db = database.db;
     this.sessions = new SessionStore(db, settings.timeouts);
@@ -61,10 +64,11 @@ export class ConsoleServices {
       settings.lockout,
       (a) => this.lockoutAlert(a),
       (address) => csrf.keyed('address', address),
+      secrets,
     );
     this.idpHosts = new IdpHostPolicy(settings.ssoAllowedHosts);
-    this.tenants = new Tenants(db);
-    this.audit = new AuditLog(db, settings.auditSigningKey);
+    this.tenants = new Tenants(db, secrets);
+    this.audit = new AuditLog(db, secrets, settings.auditSigningKey);
   }
 
   /** The on-premise form of "an SMS on repeated unauthorized access". */

@@ -1,10 +1,19 @@
 // The console's read of Workspace status from the Kubernetes API. The
 // Workspace is the source of truth; the console only shows it.
+import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Workspace } from '../operator/api/workspace.js';
 import { EventRecorder } from '../kube/events.js';
 import { Rest, collectionPath } from '../kube/rest.js';
+
+export const DEFAULT_CONSOLE_NAMESPACE = 'holdfast-system';
+
+/** Where the console runs: its Events are written in this namespace, regarding this Pod. */
+export interface ConsolePod {
+  namespace: string;
+  name: string;
+}
 
 export interface WorkspaceSummary {
   name: string;
@@ -25,6 +34,8 @@ export class WorkspaceStatuses {
   constructor(
     kc: k8s.KubeConfig,
     private readonly log: Logger,
+    /** The console's Pod (HOLDFAST_NAMESPACE, the Pod's host name), which its Events regard. */
+    private readonly self: ConsolePod = { namespace: DEFAULT_CONSOLE_NAMESPACE, name: hostname() },
   ) {
     this.rest = new Rest(kc);
     this.events = new EventRecorder(kc, 'holdfast-console', undefined, log, 'holdfast.io/console');
@@ -35,7 +46,10 @@ export class WorkspaceStatuses {
       const kc = new k8s.KubeConfig();
       kc.loadFromDefault();
       if (!kc.getCurrentCluster()) return undefined;
-      return new WorkspaceStatuses(kc, log);
+      return new WorkspaceStatuses(kc, log, {
+        namespace: process.env.HOLDFAST_NAMESPACE || DEFAULT_CONSOLE_NAMESPACE,
+        name: process.env.HOLDFAST_POD_NAME || hostname(),
+      });
     } catch {
       return undefined;
     }
@@ -55,14 +69,20 @@ export class WorkspaceStatuses {
     }
   }
 
-  /** A Warning Event on the Workspace, where `kubectl describe ws` shows it. */
+  /**
+   * A Warning Event in the console's namespace, regarding the console's Pod,
+   * with the Workspace as its related object. (The apiserver keeps Events
+   * regarding a cluster-scoped Workspace in `default` only, where the console
+   * has no business writing.)
+   */
   async warn(workspace: string, reason: string, note: string): Promise<void> {
     await this.events.record(
-      { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name: workspace } },
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: this.self.name, namespace: this.self.namespace } },
       'Warning',
       reason,
       'SignIn',
       note,
+      { apiVersion: 'holdfast.io/v1alpha1', kind: 'Workspace', metadata: { name: workspace } },
     );
   }
 }

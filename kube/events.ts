@@ -1,6 +1,8 @@
 // Kubernetes Events about Workspaces (events.k8s.io/v1). A Workspace is
-// cluster-scoped, so its Events live in the `default` namespace, where
-// `kubectl describe workspace` finds them.
+// cluster-scoped, and the apiserver accepts Events regarding a cluster-scoped
+// object only in `default` (or kube-system), which is where the operator
+// writes them and `kubectl describe workspace` finds them. The console writes
+// its own in its namespace instead, regarding its Pod, the Workspace `related`.
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -30,7 +32,15 @@ export class EventRecorder {
     this.api = kc.makeApiClient(k8s.EventsV1Api);
   }
 
-  async record(regarding: Regarding, type: EventType, reason: string, action: string, note: string): Promise<void> {
+  async record(
+    regarding: Regarding,
+    type: EventType,
+    reason: string,
+    action: string,
+    note: string,
+    /** A second object the Event is about. */
+    related?: Regarding,
+  ): Promise<void> {
     const name = regarding.metadata?.name ?? 'unknown';
     const namespace = regarding.metadata?.namespace ?? 'default';
     try {
@@ -53,6 +63,7 @@ export class EventRecorder {
             uid: regarding.metadata?.uid,
             resourceVersion: regarding.metadata?.resourceVersion,
           },
+          ...(related ? { related: reference(related) } : {}),
         },
       });
       this.writes?.inc({ kind: 'Event', verb: 'create' });
@@ -61,4 +72,14 @@ export class EventRecorder {
       this.log.warn({ err: String(err), reason }, 'could not record event');
     }
   }
+}
+
+function reference(of: Regarding): k8s.V1ObjectReference {
+  return {
+    apiVersion: of.apiVersion,
+    kind: of.kind,
+    name: of.metadata?.name ?? 'unknown',
+    ...(of.metadata?.namespace ? { namespace: of.metadata.namespace } : {}),
+    ...(of.metadata?.uid ? { uid: of.metadata.uid } : {}),
+  };
 }

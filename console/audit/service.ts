@@ -9,6 +9,7 @@ import { auditLog, type AuditEntry } from '../db/schema.js';
 import { GENESIS, canonicalJson } from './chain.js';
 import { publicKeyText, signHead } from './head.js';
 import { appendAudit } from './log.js';
+import type { SecretBox } from '../secret-box.js';
 import { auditSigningKey } from './signing-key.js';
 import type { Page } from '../tenants/service.js';
 
@@ -18,11 +19,12 @@ export class AuditLog {
   /** signingKeyPem: HOLDFAST_AUDIT_SIGNING_KEY; without it, a key kept in the console database. */
   constructor(
     private readonly db: ConsoleDb,
+    private readonly secrets: SecretBox,
     private readonly signingKeyPem?: string,
   ) {}
 
   private key(): Promise<KeyObject> {
-    this.signingKey ??= auditSigningKey(this.db, this.signingKeyPem);
+    this.signingKey ??= auditSigningKey(this.db, this.signingKeyPem, this.secrets);
     return this.signingKey;
   }
 

@@ -5,6 +5,7 @@
 import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/log.js';
 import type { ConsoleDb } from '../db/client.js';
+import type { SecretBox } from '../secret-box.js';
 import { recoveryCodes, tenants, users, type SessionStage, type Tenant, type User } from '../db/schema.js';
 import { AddressThrottle, isLocked, lockDuration, lockedMessage, type Lockout } from './lockout.js';
 import {
@@ -53,6 +54,8 @@ export class SignIn {
     private readonly alert: (a: LockoutAlert) => void,
     /** A keyed hash, so that what someone typed as an address is not stored when no account has it. */
     private readonly addressHash: (address: string) => string,
+    /** TOTP seeds are kept sealed under it. */
+    private readonly secrets: SecretBox,
   ) {
     this.throttle = new AddressThrottle(db, lockout);
   }
@@ -139,7 +142,11 @@ export class SignIn {
       if (isLocked(user.lockedUntil)) return { ok: false, message: lockedMessage(user.lockedUntil) };
       const trimmed = code.trim();
       if (/^\d{6}$/.test(trimmed) && user.totpSecret) {
-        const step = await checkTotp(user.totpSecret, trimmed, user.totpLastStep);
+        const step = await checkTotp(
+          this.secrets.open(user.totpSecret, totpContext(user.id)),
+          trimmed,
+          user.totpLastStep,
+        );
         if (step === undefined) return this.failedCode(user, client, 'totp');
         // Claimed in the database, so that a code sent twice at once still works once.
         const [claimed] = await this.db
@@ -271,7 +278,11 @@ export class SignIn {
     await this.db.transaction(async (tx) => {
       await tx
         .update(users)
-        .set({ totpSecret: secret, totpEnabledAt: new Date(), totpLastStep: step })
+        .set({
+          totpSecret: this.secrets.seal(secret, totpContext(user.id)),
+          totpEnabledAt: new Date(),
+          totpLastStep: step,
+        })
         .where(eq(users.id, user.id));
       await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, user.id));
       await tx.insert(recoveryCodes).values(codes.map((c) => ({ userId: user.id, codeHash: recoveryCodeHash(c) })));
@@ -421,3 +432,6 @@ export class SignIn {
 function earliest(dates: Date[]): Date {
   return new Date(Math.min(...dates.map((d) => d.getTime())));
 }
+
+/** What a person's sealed TOTP seed is bound to. */
+export const totpContext = (userId: string): string => `totp:${userId}`;

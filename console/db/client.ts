@@ -71,7 +71,7 @@ export async function openDatabase(options: { url?: string; dataDir?: string }):
  * DATABASE_URL. postgres.js does not read it (it passes it on to the server
  * as a setting, which the server refuses), so the CA is loaded here.
  */
-async function rootCertificate(
+export async function rootCertificate(
   url: string,
 ): Promise<{ url: string; ssl?: { ca: string; rejectUnauthorized: true; checkServerIdentity?: () => undefined } }> {
   if (!url.includes('sslrootcert=')) return { url };

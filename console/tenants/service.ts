@@ -7,6 +7,7 @@ import { Forbidden, NotFound, requirePlatformAdmin, requireTenant, type Viewer }
 import { appendAudit } from '../audit/log.js';
 import { hashPassword } from '../auth/passwords.js';
 import type { Client } from '../auth/sign-in.js';
+import type { SecretBox } from '../secret-box.js';
 import type { ConsoleDb } from '../db/client.js';
 import { ROLES, tenants, users, type Tenant, type User } from '../db/schema.js';
 
@@ -106,7 +107,10 @@ function userView(u: User): UserView {
 }
 
 export class Tenants {
-  constructor(private readonly db: ConsoleDb) {}
+  constructor(
+    private readonly db: ConsoleDb,
+    private readonly secrets: SecretBox,
+  ) {}
 
   async list(
     viewer: Viewer,
@@ -140,7 +144,8 @@ export class Tenants {
   /** For sign-in: a tenant's SSO settings, without any viewer. */
   async forSignIn(id: string): Promise<Tenant | undefined> {
     const [row] = await this.db.select().from(tenants).where(eq(tenants.id, id));
-    return row;
+    if (!row?.oidcClientSecret) return row;
+    return { ...row, oidcClientSecret: this.secrets.open(row.oidcClientSecret, oidcSecretContext(id)) };
   }
 
   async create(viewer: Viewer, input: z.input<typeof TenantCreate>, client: Client): Promise<TenantView> {
@@ -188,7 +193,7 @@ export class Tenants {
         } else {
           const { clientSecret, ...oidc } = patch.oidc;
           set.oidc = oidc;
-          if (clientSecret !== undefined) set.oidcClientSecret = clientSecret;
+          if (clientSecret !== undefined) set.oidcClientSecret = this.secrets.seal(clientSecret, oidcSecretContext(id));
           // The stored secret was given for one provider: it is never sent to another issuer.
           else if (before.oidc?.issuer !== oidc.issuer) set.oidcClientSecret = null;
         }
@@ -331,3 +336,6 @@ export function oneTimeSecret(): string {
   );
   return chars.join('');
 }
+
+/** What a tenant's sealed OIDC client secret is bound to. */
+export const oidcSecretContext = (tenantId: string): string => `oidc-client-secret:${tenantId}`;

@@ -14,6 +14,7 @@ import { pino } from 'pino';
 import { bootstrapAdmin } from '../../console/bootstrap.js';
 import { openDatabase } from '../../console/db/client.js';
 import { assembleConsole, loadRemixBuild } from '../../console/main.js';
+import { SecretBox } from '../../console/secret-box.js';
 import { DEFAULT_SETTINGS } from '../../console/services.js';
 
 const arg = (name: string, fallback: number) => {
@@ -101,6 +102,7 @@ const database = await openDatabase(process.env.DATABASE_URL ? { url: process.en
 const { app, services } = await assembleConsole({
   database,
   settings: { ...DEFAULT_SETTINGS, secureCookies: false },
+  secrets: SecretBox.parse(SecretBox.generateKey()),
   log: pino({ level: 'silent' }),
   remix: await loadRemixBuild(),
 });

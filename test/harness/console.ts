@@ -14,7 +14,9 @@ import postgres from 'postgres';
 import type { Client } from '../../console/auth/sign-in.js';
 import { bootstrapAdmin } from '../../console/bootstrap.js';
 import { assembleConsole } from '../../console/main.js';
+import { startMetricsServer, type MetricsServer } from '../../console/metrics.js';
 import { openDatabase, type OpenedDb } from '../../console/db/client.js';
+import { SecretBox } from '../../console/secret-box.js';
 import { DEFAULT_SETTINGS, type ConsoleServices, type ConsoleSettings } from '../../console/services.js';
 import type { WorkspaceStatuses } from '../../console/workspaces.js';
 import { freePort, startPostgres, type TestPostgres } from './postgres.js';
@@ -30,6 +32,8 @@ export interface StartConsoleOptions {
   trustedProxies?: string[];
   /** On PostgreSQL, connect as a role of its own that owns the database and is no superuser, as an installation should. */
   ownRole?: boolean;
+  /** HOLDFAST_SECRETS_KEY; a fresh key when not given. */
+  secretsKey?: string;
 }
 
 export interface TestConsole {
@@ -37,6 +41,8 @@ export interface TestConsole {
   services: ConsoleServices;
   /** `http://127.0.0.1:<port>` */
   url: string;
+  /** The metrics address (HOLDFAST_CONSOLE_METRICS_ADDRESS), `http://127.0.0.1:<another port>` */
+  metricsUrl: string;
   bootstrap: { email: string; oneTimePassword: string };
   stop(): Promise<void>;
 }
@@ -57,7 +63,8 @@ export async function stopConsolePostgres(): Promise<void> {
   if (started) await (await started).stop();
 }
 
-async function freshPostgresDatabase(ownRole: boolean): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A database of its own on the file's PostgreSQL server, as DATABASE_URL names it. */
+export async function freshPostgresDatabase(ownRole: boolean): Promise<{ url: string; drop: () => Promise<void> }> {
   server ??= startPostgres();
   const pg = await server;
   const name = `console_${randomBytes(6).toString('hex')}`;
@@ -114,8 +121,10 @@ async function openConsoleDatabase(
 export async function startConsole(opts: StartConsoleOptions): Promise<TestConsole> {
   const { database, remove } = await openConsoleDatabase(opts.database, opts.ownRole ?? false);
   let app: FastifyInstance | undefined;
+  let metrics: MetricsServer | undefined;
   const stop = async () => {
     await app?.close();
+    await metrics?.close();
     await database.close();
     await remove();
   };
@@ -133,6 +142,7 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
     const assembled = await assembleConsole({
       database,
       settings,
+      secrets: SecretBox.parse(opts.secretsKey ?? SecretBox.generateKey()),
       log: pino({ level: 'silent' }),
       workspaces: opts.workspaces,
       ...(opts.remix ? { remix: opts.remix } : {}),
@@ -141,6 +151,7 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
     app = assembled.app;
     const { services } = assembled;
     const address = await assembled.app.listen({ host: '127.0.0.1', port });
+    metrics = await startMetricsServer(assembled.registry, { host: '127.0.0.1', port: 0 });
     const boot = await bootstrapAdmin(database.db, BOOTSTRAP_EMAIL);
     if (!boot.oneTimePassword)
       throw new Error('a fresh console database made no one-time password for the first administrator');
@@ -148,6 +159,7 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
       app: assembled.app,
       services,
       url: address,
+      metricsUrl: metrics.url,
       bootstrap: { email: boot.email, oneTimePassword: boot.oneTimePassword },
       stop,
     };

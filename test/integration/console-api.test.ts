@@ -142,7 +142,7 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     return new ConsoleApi(hf, await firstSignIn(hf, email, person.oneTimePassword, password));
   }
 
-  it('answers health, readiness naming its database, and metrics', async () => {
+  it('answers health and readiness naming its database, and metrics only on the metrics address', async () => {
     const anonymous = new ConsoleApi(hf);
     const health = await anonymous.get<{ status: string }>('/healthz');
     expect(health.status).toBe(200);
@@ -152,13 +152,18 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('console API on %s', (dat
     expect(ready.status).toBe(200);
     expect(ready.body).toEqual({ status: 'ready', database });
 
-    const metrics = await anonymous.get<string>('/metrics');
+    // Metrics are on their own address (HOLDFAST_CONSOLE_METRICS_ADDRESS), not on the public port.
+    const metrics = await fetch(`${hf.metricsUrl}/metrics`);
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
-    expect(metrics.body).toMatch(
+    const text = await metrics.text();
+    expect(text).toMatch(
       /^holdfast_console_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} 1$/m,
     );
-    expect(metrics.body).toContain('holdfast_console_process_cpu_seconds_total');
+    expect(text).toContain('holdfast_console_process_cpu_seconds_total');
+    const onPublicPort = await anonymous.get<string>('/metrics');
+    expect(onPublicPort.status).toBe(404);
+    expect(onPublicPort.body).not.toContain('holdfast_console_');
   });
 
   it('refuses the API without a session or with an unknown one', async () => {

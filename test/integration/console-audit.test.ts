@@ -443,7 +443,7 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('audit log on %s', (datab
     const key = generateKeyPairSync('ed25519').privateKey;
     const pem = key.export({ format: 'pem', type: 'pkcs8' }).toString();
     const { db } = hf.services.database;
-    const fromSecret = new AuditLog(db, pem);
+    const fromSecret = new AuditLog(db, hf.services.secrets, pem);
     expect(await fromSecret.publicKey()).toBe(publicKeyText(key));
     expect(await fromSecret.publicKey()).not.toBe(await hf.services.audit.publicKey());
     const text = await collect(fromSecret.exportLines({ ...root, email: hf.bootstrap.email }, '127.0.0.1'));
@@ -451,7 +451,7 @@ describe.each<ConsoleDatabase>(['pglite', 'postgres'])('audit log on %s', (datab
     expect(result.stdout).toMatch(/^audit log intact: /);
 
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' });
-    await expect(new AuditLog(db, rsa.toString()).publicKey()).rejects.toThrow(
+    await expect(new AuditLog(db, hf.services.secrets, rsa.toString()).publicKey()).rejects.toThrow(
       'HOLDFAST_AUDIT_SIGNING_KEY is a rsa key; the audit log is signed with Ed25519: openssl genpkey -algorithm ed25519',
     );
   });

@@ -12,12 +12,14 @@ import { MERGE_PATCH, objectPath } from '../../kube/rest.js';
 import { WorkspaceStatuses } from '../../console/workspaces.js';
 import { SCREENSHOTS, builtApp, launchBrowser } from '../harness/browser.js';
 import { adminConfig } from '../harness/kube.js';
-import { installCrds } from '../harness/operator.js';
+import { ensureNamespace, installCrds } from '../harness/operator.js';
 import { Workspaces } from '../harness/workspaces.js';
 import { startConsole, stopConsolePostgres, strongPassword, type TestConsole } from '../harness/console.js';
 import { startOidcProvider, type TestOidcProvider } from '../harness/oidc-provider.js';
 import { freePort } from '../harness/postgres.js';
 import { startSamlIdp, type TestSamlIdp } from '../harness/saml-idp.js';
+
+const CONSOLE_NAMESPACE = 'holdfast-system';
 
 describe('the console in a browser', () => {
   let c: TestConsole;
@@ -40,10 +42,15 @@ describe('the console in a browser', () => {
         res.end();
       });
     }).listen(hookPort, '127.0.0.1');
+    // The console's own namespace (HOLDFAST_NAMESPACE), where its Events go.
+    await ensureNamespace(CONSOLE_NAMESPACE);
     c = await startConsole({
       database: 'pglite',
       remix: await builtApp(),
-      workspaces: new WorkspaceStatuses(adminConfig(), pino({ level: 'silent' })),
+      workspaces: new WorkspaceStatuses(adminConfig(), pino({ level: 'silent' }), {
+        namespace: CONSOLE_NAMESPACE,
+        name: 'holdfast-console-0',
+      }),
       settings: { alertWebhook: `http://127.0.0.1:${hookPort}/alerts`, signInsPerMinute: 1000 },
     });
     browser = await launchBrowser();
@@ -315,18 +322,19 @@ describe('the console in a browser', () => {
       .toContainEqual(
         expect.objectContaining({ alert: 'account-locked', email: alice.email, tenantId: 'acme', failures: 5 }),
       );
-    // And on the tenant's Workspace, where `kubectl describe ws acme` shows it.
+    // And as a Warning Event in the console's own namespace, about its Pod and the tenant's Workspace.
     const events = adminConfig().makeApiClient(k8s.EventsV1Api);
+    const locked = (namespace: string) =>
+      events
+        .listNamespacedEvent({ namespace, fieldSelector: 'reason=AccountLocked' })
+        .then((list) => list.items.filter((e) => e.related?.kind === 'Workspace' && e.related.name === 'acme'));
     await expect
-      .poll(async () =>
-        (
-          await events.listNamespacedEvent({
-            namespace: 'default',
-            fieldSelector: 'regarding.name=acme,reason=AccountLocked',
-          })
-        ).items.map((e) => e.note),
-      )
+      .poll(async () => (await locked(CONSOLE_NAMESPACE)).map((e) => e.note))
       .toContainEqual(expect.stringContaining(`console account ${alice.email} locked after 5 failed sign-ins`));
+    const [event] = await locked(CONSOLE_NAMESPACE);
+    expect(event!.regarding).toMatchObject({ kind: 'Pod', name: 'holdfast-console-0', namespace: CONSOLE_NAMESPACE });
+    expect(event!.reportingController).toBe('holdfast.io/console');
+    expect(await locked('default')).toEqual([]);
 
     const admin = await adminOn('/tenants/acme');
     await admin.getByRole('button', { name: 'Unlock' }).click();

@@ -1,4 +1,5 @@
 // Sign-in limits and response headers of the console as served with its UI.
+import { totpContext } from '../../console/auth/sign-in.js';
 import { request as httpRequest } from 'node:http';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,7 +66,13 @@ describe('console sign-in limits and headers', () => {
     const { user } = await c.services.tenants.createUser(root, null, { email, role: 'auditor' }, TEST_CLIENT);
     await c.services.database.db
       .update(users)
-      .set({ passwordHash: await hashPassword(password), mustChangePassword: false, ...state })
+      .set({
+        passwordHash: await hashPassword(password),
+        mustChangePassword: false,
+        ...state,
+        // Stored sealed, as enrolment stores it.
+        ...(state.totpSecret ? { totpSecret: c.services.secrets.seal(state.totpSecret, totpContext(user.id)) } : {}),
+      })
       .where(eq(users.id, user.id));
     return password;
   }
