@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the test control plane (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl), the node (kubelet, kube-proxy, CoreDNS, crictl,
-# kube-router) and helm from their Go modules, pinned in hack/versions.env,
-# into ~/.cache/holdfast/bin/<component>-<version>/.
+# kube-router), helm and versitygw (the tests' S3 server) from their Go
+# modules, pinned in hack/versions.env, into
+# ~/.cache/holdfast/bin/<component>-<version>/.
 # A component whose directory holds a .complete marker is reused as is.
 #
 #   hack/build-tools.sh                 build whatever is missing
@@ -24,9 +25,10 @@ bin_dir() {
     kube-router) echo "$CACHE/bin/kube-router-$KUBE_ROUTER_VERSION" ;;
     etcd) echo "$CACHE/bin/etcd-$ETCD_VERSION" ;;
     helm) echo "$CACHE/bin/helm-$HELM_VERSION" ;;
+    versitygw) echo "$CACHE/bin/versitygw-$VERSITYGW_VERSION" ;;
     cert-manager-crds) echo "$CACHE/crds/cert-manager-$CERT_MANAGER_VERSION" ;;
     cloudnative-pg-crds) echo "$CACHE/crds/cloudnative-pg-$CLOUDNATIVE_PG_VERSION" ;;
-    *) echo "unknown component: $1 (kubernetes, kubernetes-node, etcd, coredns, crictl, kube-router, helm, cert-manager-crds, cloudnative-pg-crds)" >&2; return 2 ;;
+    *) echo "unknown component: $1 (kubernetes, kubernetes-node, etcd, coredns, crictl, kube-router, helm, versitygw, cert-manager-crds, cloudnative-pg-crds)" >&2; return 2 ;;
   esac
 }
 
@@ -111,6 +113,15 @@ build_kube-router() {
     "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v$KUBE_ROUTER_VERSION"
 }
 
+# main.Version is what upstream's Makefile sets, so that `versitygw --version`
+# names the release. Without cgo its plugin backend is Go's stub that refuses
+# to load; the tests use the posix backend.
+build_versitygw() {
+  build_go_tool "$1" versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" \
+    github.com/versity/versitygw/cmd/versitygw versitygw \
+    "-X main.Version=v$VERSITYGW_VERSION"
+}
+
 build_etcd() {
   local out=$1 work="$CACHE/build/etcd-$ETCD_VERSION"
   rm -rf "$work"; mkdir -p "$work"; cd "$work"
@@ -164,5 +175,5 @@ build() { # <component>
 }
 
 mkdir -p "$CACHE/bin" "$CACHE/build" "$CACHE/crds"
-components=("$@"); [[ ${#components[@]} -gt 0 ]] || components=(etcd kubernetes kubernetes-node coredns crictl kube-router helm cert-manager-crds cloudnative-pg-crds)
+components=("$@"); [[ ${#components[@]} -gt 0 ]] || components=(etcd kubernetes kubernetes-node coredns crictl kube-router helm versitygw cert-manager-crds cloudnative-pg-crds)
 for c in "${components[@]}"; do build "$c"; done
