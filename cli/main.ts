@@ -10,6 +10,7 @@ const commands: Record<
   console: { usage: 'console [unlock EMAIL | reset-admin]', load: () => import('./console.js') },
   crds: { usage: 'crds', load: () => import('./crds.js') },
   audit: { usage: 'audit verify FILE [--public-key KEY]', load: () => import('./audit.js') },
+  backup: { usage: 'backup [--config FILE] [--no-prune]', load: () => import('./backup.js') },
 };
 
 const [name = '', ...args] = process.argv.slice(2);

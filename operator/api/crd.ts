@@ -12,6 +12,16 @@ import {
   WorkspaceSpec,
   WorkspaceStatus,
 } from './workspace.js';
+import {
+  BACKUP_KIND,
+  BACKUP_PLURAL,
+  BackupResourceSpec,
+  BackupResourceStatus,
+  DESTINATION_KIND,
+  DESTINATION_PLURAL,
+  DestinationSpec,
+  DestinationStatus,
+} from './backup.js';
 import { SHARED_SERVER_KIND, SHARED_SERVER_PLURAL, SharedServerSpec, SharedServerStatus } from './shared-server.js';
 
 type Json = Record<string, unknown>;
@@ -52,6 +62,8 @@ function schemaOf(schema: z.ZodType): Json {
 
 interface ClusterKind {
   kind: string;
+  /** Cluster unless said otherwise. */
+  scope?: 'Cluster' | 'Namespaced';
   plural: string;
   shortNames: string[];
   description: string;
@@ -63,7 +75,7 @@ interface ClusterKind {
   specRequired?: boolean;
 }
 
-/** A cluster-scoped Holdfast kind with a status subresource. */
+/** A Holdfast kind (cluster-scoped unless said) with a status subresource. */
 function clusterCrd(k: ClusterKind): V1CustomResourceDefinition {
   const openAPIV3Schema = {
     type: 'object',
@@ -84,7 +96,7 @@ function clusterCrd(k: ClusterKind): V1CustomResourceDefinition {
     metadata: { name: `${k.plural}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'holdfast' } },
     spec: {
       group: GROUP,
-      scope: 'Cluster',
+      scope: k.scope ?? 'Cluster',
       names: {
         kind: k.kind,
         listKind: `${k.kind}List`,
@@ -147,6 +159,47 @@ export function sharedServerCrd(): V1CustomResourceDefinition {
   });
 }
 
+export function backupDestinationCrd(): V1CustomResourceDefinition {
+  return clusterCrd({
+    kind: DESTINATION_KIND,
+    plural: DESTINATION_PLURAL,
+    shortNames: ['bdest'],
+    description: 'Where backup copies go: an S3-compatible store, or a volume in each workspace namespace.',
+    columns: [
+      { name: 'Endpoint', type: 'string', jsonPath: '.spec.s3.endpoint' },
+      { name: 'Bucket', type: 'string', jsonPath: '.spec.s3.bucket' },
+      { name: 'Volume', type: 'string', jsonPath: '.spec.volume.size' },
+    ],
+    spec: schemaOf(DestinationSpec),
+    status: schemaOf(DestinationStatus),
+    specRequired: true,
+  });
+}
+
+export function backupCrd(): V1CustomResourceDefinition {
+  return clusterCrd({
+    kind: BACKUP_KIND,
+    plural: BACKUP_PLURAL,
+    scope: 'Namespaced',
+    shortNames: ['bk'],
+    description: 'One backup of a workspace: its artifact, copies, size, checksum and row counts.',
+    columns: [
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Reason', type: 'string', jsonPath: '.spec.reason' },
+      { name: 'Size', type: 'string', jsonPath: '.status.sizeText' },
+      { name: 'Rows', type: 'integer', jsonPath: '.status.rows' },
+      { name: 'Copies', type: 'string', jsonPath: '.status.copiesText' },
+      { name: 'Completed', type: 'date', jsonPath: '.status.completedAt' },
+      { name: 'Verified', type: 'date', jsonPath: '.status.verifiedAt' },
+      { name: 'SHA256', type: 'string', priority: 1, jsonPath: '.status.sha256' },
+      { name: 'Message', type: 'string', priority: 1, jsonPath: '.status.message' },
+    ],
+    spec: { ...schemaOf(BackupResourceSpec), required: ['workspace'] },
+    status: schemaOf(BackupResourceStatus),
+    specRequired: true,
+  });
+}
+
 export function allCrds(): V1CustomResourceDefinition[] {
-  return [workspaceCrd(), sharedServerCrd()];
+  return [workspaceCrd(), sharedServerCrd(), backupDestinationCrd(), backupCrd()];
 }

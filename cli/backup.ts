@@ -1,0 +1,86 @@
+// holdfast backup [--config FILE]: takes one backup of a workspace as its
+// CronJob's pod runs it, records it as a Backup resource, then prunes by the
+// workspace's retention. The backup's name comes from HOLDFAST_BACKUP_NAME
+// (set when someone asked for this backup by creating a Backup) or from the
+// time. Exit 0 when a copy was stored everywhere, 1 when the backup failed,
+// 3 when it stands but some copy failed (the Job shows it; the status says which).
+import * as k8s from '@kubernetes/client-node';
+import { Rest, objectPath } from '../kube/rest.js';
+import { createLogger } from '../kube/log.js';
+import type { BackupResourceStatus } from '../operator/api/backup.js';
+import { backupName } from '../operator/backup/artifact.js';
+import { databaseTarget, destinationsOf, loadJobConfig, recipientsOf } from '../operator/backup/job-config.js';
+import { pruneBackups } from '../operator/backup/prune.js';
+import { KubeBackupRecorder, WORKSPACE_LABEL } from '../operator/backup/record.js';
+import { runBackup } from '../operator/backup/runner.js';
+
+const DEFAULT_CONFIG = '/etc/holdfast/backup.json';
+
+function kube(): Rest | undefined {
+  if (!process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG) return undefined;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  return new Rest(kc);
+}
+
+export async function run(args: string[]): Promise<number> {
+  const log = createLogger('backup');
+  const i = args.indexOf('--config');
+  const file = i >= 0 ? args[i + 1]! : (process.env.HOLDFAST_BACKUP_CONFIG ?? DEFAULT_CONFIG);
+  const config = await loadJobConfig(file);
+  const rest = kube();
+  const startedAt = new Date();
+  const name = process.env.HOLDFAST_BACKUP_NAME || backupName(config.workspace, startedAt);
+  const destinations = await destinationsOf(config);
+  try {
+    const result = await runBackup({
+      workspace: config.workspace,
+      backup: name,
+      reason: config.reason,
+      database: await databaseTarget(config),
+      recipients: await recipientsOf(config),
+      destinations,
+      startedAt,
+      log,
+      ...(process.env.HOLDFAST_PG_DUMP ? { pgDump: process.env.HOLDFAST_PG_DUMP } : {}),
+      ...(rest
+        ? { recorder: new KubeBackupRecorder(rest, config.namespace, name, config.workspace, config.reason) }
+        : {}),
+    });
+    if (rest && !args.includes('--no-prune')) await prune(rest, config, destinations, log);
+    return result.failed.length > 0 ? 3 : 0;
+  } catch (err) {
+    log.error({ err }, `backup ${name} failed: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+async function prune(
+  rest: Rest,
+  config: Awaited<ReturnType<typeof loadJobConfig>>,
+  destinations: Awaited<ReturnType<typeof destinationsOf>>,
+  log: ReturnType<typeof createLogger>,
+): Promise<void> {
+  const list = await rest.get<{ items: { metadata: { name: string }; status?: BackupResourceStatus }[] }>(
+    `/apis/holdfast.io/v1alpha1/namespaces/${config.namespace}/backups`,
+    { labelSelector: `${WORKSPACE_LABEL}=${config.workspace}` },
+  );
+  const result = await pruneBackups({
+    backups: list.items
+      .filter((b) => b.status?.completedAt)
+      .map((b) => ({
+        name: b.metadata.name,
+        completedAt: new Date(b.status!.completedAt!),
+        succeeded: b.status!.phase === 'Succeeded',
+        verified: Boolean(b.status!.verifiedAt),
+        ...(b.status!.artifact ? { artifact: b.status!.artifact } : {}),
+      })),
+    retention: config.retention,
+    timeZone: config.timeZone,
+    destinations,
+    forget: (n) => rest.request('DELETE', objectPath('Backup', n, config.namespace)),
+    log,
+  });
+  for (const d of destinations) await d.cleanUp(`${config.workspace}/`).catch(() => 0);
+  log.info({ kept: result.kept, deleted: result.deleted, failed: result.failed }, 'pruned by retention');
+}

@@ -1,0 +1,155 @@
+// Benchmark: the backup pipeline against its raw baseline in the same run.
+//
+//   npx tsx hack/bench/backup.ts [--size-mb 1024]
+//
+// A PostgreSQL database of at least --size-mb is made on the harness server
+// (the machine's newest PostgreSQL), then, one after the other:
+//   raw:      pg_dump --format=custom > /dev/null
+//   pipeline: `holdfast backup` as the job runs it: the same pg_dump, row
+//             counts in its snapshot, age encryption, SHA-256, multipart
+//             upload to a versitygw S3 server on loopback, checked and
+//             completed, manifest written.
+// Both are reported in MB/s of database size; the runner's peak RSS is
+// sampled every 50 ms while it runs (it runs in this process).
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import postgres from 'postgres';
+import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
+import { S3Destination } from '../../operator/backup/destinations.js';
+import { runBackup } from '../../operator/backup/runner.js';
+import { postgresBinDir, startPostgres } from '../../test/harness/postgres.js';
+import { startS3 } from '../../test/harness/s3.js';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const SIZE_MB = arg('size-mb', 1024);
+const MB = 1024 * 1024;
+
+const pg = await startPostgres();
+const s3 = await startS3();
+const dir = await mkdtemp(path.join(tmpdir(), 'holdfast-bench-backup-'));
+try {
+  await s3.bucket('bench-backups');
+  const connect = (database: string) =>
+    postgres({
+      host: pg.host,
+      port: pg.port,
+      username: pg.user,
+      password: pg.password,
+      database,
+      ssl: { ca: pg.ca, rejectUnauthorized: true },
+      max: 1,
+      onnotice: () => undefined,
+    });
+  const admin = connect('postgres');
+  await admin.unsafe('create database bench');
+  await admin.end();
+  const sql = connect('bench');
+  // Rows like a time-tracking database's: ids, times, a little text, some JSON.
+  await sql.unsafe(`create table entries (
+    id bigserial primary key, person int, project int, started timestamptz, minutes int,
+    note text, tags text[], extra jsonb)`);
+  const made = Date.now();
+  for (;;) {
+    const [{ bytes }] = (await sql`select pg_database_size('bench')::bigint as bytes`) as unknown as [
+      { bytes: string },
+    ];
+    if (Number(bytes) >= SIZE_MB * MB) break;
+    await sql.unsafe(`insert into entries (person, project, started, minutes, note, tags, extra)
+      select g % 500, g % 97, now() - (g || ' minutes')::interval, g % 480,
+             'worked on ' || md5(g::text) || ' ' || md5(random()::text),
+             array['billable', 'p' || g % 97], jsonb_build_object('client', md5((g % 1000)::text), 'rate', g % 150)
+      from generate_series(1, 500000) g`);
+  }
+  await sql.unsafe('vacuum analyze entries');
+  const [{ bytes: dbBytes }] = (await sql`select pg_database_size('bench')::bigint as bytes`) as unknown as [
+    { bytes: string },
+  ];
+  const [{ n: rows }] = (await sql`select count(*)::bigint as n from entries`) as unknown as [{ n: string }];
+  await sql.end();
+  const dbMb = Number(dbBytes) / MB;
+  console.log(
+    `database: ${dbMb.toFixed(0)} MB, ${Number(rows).toLocaleString('en')} rows (made in ${((Date.now() - made) / 1000).toFixed(0)} s)`,
+  );
+
+  const pgEnv = {
+    ...process.env,
+    PGHOST: '127.0.0.1',
+    PGPORT: String(pg.port),
+    PGUSER: pg.user,
+    PGPASSWORD: pg.password,
+    PGDATABASE: 'bench',
+    PGSSLMODE: 'verify-full',
+    PGSSLROOTCERT: path.join(pg.dir, 'ca.crt'),
+  };
+  const pgDump = path.join(postgresBinDir(), 'pg_dump');
+
+  // Raw baseline: pg_dump alone, its output thrown away.
+  const rawStart = process.hrtime.bigint();
+  const devNull = openSync('/dev/null', 'w');
+  await new Promise<void>((resolve, reject) => {
+    const p = spawn(pgDump, ['--format=custom'], { env: pgEnv, stdio: ['ignore', devNull, 'inherit'] });
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`pg_dump exit ${code}`))));
+  });
+  closeSync(devNull);
+  const rawS = Number(process.hrtime.bigint() - rawStart) / 1e9;
+
+  // The pipeline, to S3.
+  const recipients = [await identityToRecipient(await generateIdentity())];
+  let peakRss = process.memoryUsage().rss;
+  const baseRss = peakRss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+  const pipeStart = process.hrtime.bigint();
+  const { manifest } = await runBackup({
+    workspace: 'bench',
+    backup: 'bench-1',
+    reason: 'OnDemand',
+    database: {
+      host: '127.0.0.1',
+      port: pg.port,
+      database: 'bench',
+      user: pg.user,
+      password: pg.password,
+      sslmode: 'verify-full',
+      caFile: path.join(pg.dir, 'ca.crt'),
+    },
+    recipients,
+    destinations: [
+      new S3Destination('bench', {
+        endpoint: s3.endpoint,
+        bucket: 'bench-backups',
+        prefix: '',
+        region: s3.region,
+        forcePathStyle: true,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+      }),
+    ],
+    pgDump,
+    log: pino({ level: 'silent' }),
+  });
+  const pipeS = Number(process.hrtime.bigint() - pipeStart) / 1e9;
+  clearInterval(sampler);
+
+  const rate = (s: number) => dbMb / s;
+  console.log(`raw pg_dump -Fc > /dev/null:  ${rawS.toFixed(1)} s  ${rate(rawS).toFixed(1)} MB/s`);
+  console.log(
+    `holdfast backup to S3:        ${pipeS.toFixed(1)} s  ${rate(pipeS).toFixed(1)} MB/s  ` +
+      `(artifact ${(manifest.size / MB).toFixed(0)} MB, ${manifest.database.rows.toLocaleString('en')} rows counted)`,
+  );
+  console.log(`ratio pipeline/raw: ${((rate(pipeS) / rate(rawS)) * 100).toFixed(0)}%`);
+  console.log(
+    `runner peak RSS: ${(peakRss / MB).toFixed(0)} MB (${((peakRss - baseRss) / MB).toFixed(0)} MB above its start)`,
+  );
+} finally {
+  await s3.stop();
+  await pg.stop();
+  await rm(dir, { recursive: true, force: true });
+}

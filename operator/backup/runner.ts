@@ -1,0 +1,384 @@
+// `holdfast backup`: pg_dump (custom format, compressed by pg_dump) streamed
+// through age encryption to every destination at once. Nothing unencrypted
+// touches a disk and the dump is never held in memory: the pipeline holds a
+// few chunks per destination, and a slow destination slows the dump rather
+// than filling memory.
+//
+// Row counts are taken in the very snapshot pg_dump dumps (exported from a
+// REPEATABLE READ transaction and handed to pg_dump with --snapshot), so the
+// manifest's counts are what a restore must show.
+//
+// A destination that fails loses only its copy; the others are still
+// written. The manifest goes last, and only next to a copy that was stored.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { PassThrough, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import postgres from 'postgres';
+import type { BackupReason, CopyStatus } from '../api/backup.js';
+import { encryptStream } from './age-stream.js';
+import { artifactKey, humanSize, MANIFEST_FORMAT, manifestKey, type Manifest } from './artifact.js';
+import type { Destination, Expected } from './destinations.js';
+
+export interface DatabaseTarget {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+  /** verify-full with caFile; require only where no CA is known. */
+  sslmode: 'verify-full' | 'require' | 'disable';
+  caFile?: string;
+}
+
+export interface BackupJob {
+  workspace: string;
+  backup: string;
+  reason: BackupReason;
+  database: DatabaseTarget;
+  /** age recipients: the workspace's own key and the customer's escrow keys. */
+  recipients: string[];
+  destinations: Destination[];
+  /** pg_dump to run; the image carries the newest major Holdfast supports. */
+  pgDump?: string;
+  /** Told of progress, to keep the Backup resource current. */
+  recorder?: BackupRecorder;
+  log: Logger;
+  /** When the backup started (the artifact's folder is its month); now when not given. */
+  startedAt?: Date;
+}
+
+export interface BackupProgress {
+  phase: 'Running' | 'Succeeded' | 'Failed';
+  message?: string;
+  startedAt: string;
+  completedAt?: string;
+  artifact?: string;
+  size?: number;
+  sizeText?: string;
+  sha256?: string;
+  tables?: number;
+  rows?: number;
+  serverVersion?: string;
+  copies?: CopyStatus[];
+  copiesText?: string;
+}
+
+export interface BackupRecorder {
+  update(progress: BackupProgress): Promise<void>;
+}
+
+/** The server is newer than the pg_dump this image carries: refused before dumping anything. */
+export class VersionRefused extends Error {}
+
+export interface BackupResult {
+  manifest: Manifest;
+  /** Copies that failed, with why; the backup stands if at least one was stored. */
+  failed: { destination: string; message: string }[];
+}
+
+function connection(db: DatabaseTarget, ca: string | undefined) {
+  return postgres({
+    host: db.host,
+    port: db.port,
+    database: db.database,
+    username: db.user,
+    password: db.password,
+    max: 1,
+    onnotice: () => undefined,
+    connect_timeout: 15,
+    ssl: db.sslmode === 'disable' ? false : db.sslmode === 'require' ? 'require' : { ca, rejectUnauthorized: true },
+  });
+}
+
+function pgDumpEnvironment(db: DatabaseTarget): Record<string, string | undefined> {
+  return {
+    PATH: process.env.PATH,
+    PGHOST: db.host,
+    PGPORT: String(db.port),
+    PGDATABASE: db.database,
+    PGUSER: db.user,
+    PGPASSWORD: db.password,
+    PGSSLMODE: db.sslmode,
+    PGCONNECT_TIMEOUT: '15',
+    ...(db.caFile ? { PGSSLROOTCERT: db.caFile } : {}),
+  };
+}
+
+/** `pg_dump (PostgreSQL) 17.12 (Debian 17.12-1)` → 17.12 */
+export async function pgDumpVersion(pgDump: string): Promise<string> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn(pgDump, ['--version'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    p.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    p.on('error', (err) => reject(new Error(`${pgDump} cannot run: ${err.message}`)));
+    p.on('close', () => resolve(text));
+  });
+  const m = /\(PostgreSQL\)\s+(\d+(\.\d+)?)/.exec(out);
+  if (!m) throw new Error(`cannot read the version of ${pgDump} from "${out.trim()}"`);
+  return m[1]!;
+}
+
+const major = (version: string): number => Number.parseInt(version, 10);
+
+/** Fans one stream out to every destination's upload; a failed branch is dropped, not the others. */
+class FanOut extends Writable {
+  private readonly hash = createHash('sha256');
+  size = 0;
+  expected: Expected | undefined;
+
+  constructor(private readonly branches: { name: string; stream: PassThrough; error?: unknown }[]) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  private live() {
+    return this.branches.filter((b) => b.error === undefined);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    const live = this.live();
+    if (live.length === 0) {
+      const why = this.branches.map((b) => `${b.name}: ${(b.error as Error).message}`).join('; ');
+      done(new Error(`no destination could take the backup (${why})`));
+      return;
+    }
+    const waits: Promise<void>[] = [];
+    for (const b of live) {
+      if (b.stream.write(chunk)) continue;
+      waits.push(
+        new Promise((resolve) => {
+          const go = () => {
+            b.stream.off('drain', go);
+            b.stream.off('close', go);
+            resolve();
+          };
+          b.stream.on('drain', go);
+          b.stream.on('close', go);
+        }),
+      );
+    }
+    if (waits.length === 0) done();
+    else void Promise.all(waits).then(() => done());
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.expected = { size: this.size, sha256: this.hash.digest('hex') };
+    for (const b of this.live()) b.stream.end();
+    done();
+  }
+}
+
+export async function runBackup(job: BackupJob): Promise<BackupResult> {
+  const { log } = job;
+  const started = job.startedAt ?? new Date();
+  const artifact = artifactKey(job.workspace, job.backup, started);
+  const progress: BackupProgress = { phase: 'Running', startedAt: started.toISOString(), artifact };
+  const record = async (change: Partial<BackupProgress>) => {
+    Object.assign(progress, change);
+    await job.recorder?.update({ ...progress }).catch((err: unknown) => {
+      log.warn({ err }, 'could not record the backup progress');
+    });
+  };
+  const copies: CopyStatus[] = job.destinations.map((d) => ({
+    destination: d.name,
+    phase: 'Uploading',
+    location: d.location(artifact),
+  }));
+  const copiesText = () => `${copies.filter((c) => c.phase === 'Stored').length}/${copies.length}`;
+  await record({ copies, copiesText: copiesText() });
+
+  const pgDump = job.pgDump ?? 'pg_dump';
+  const ca = job.database.caFile ? await readFile(job.database.caFile, 'utf8') : undefined;
+  const sql = connection(job.database, ca);
+  try {
+    if (job.destinations.length === 0) throw new Error('the workspace has no backup destination');
+    if (job.recipients.length === 0) throw new Error('the backup has no age recipient');
+    const toolVersion = await pgDumpVersion(pgDump);
+    const reserved = await sql.reserve();
+    try {
+      const [{ server_version: serverVersion }] = (await reserved`show server_version`) as unknown as [
+        { server_version: string },
+      ];
+      if (major(serverVersion) > major(toolVersion))
+        throw new VersionRefused(
+          `the database server runs PostgreSQL ${serverVersion}, newer than the pg_dump ${toolVersion} of this Holdfast ` +
+            `image: a dump could not be restored faithfully. Upgrade Holdfast to a release that supports PostgreSQL ${major(serverVersion)}.`,
+        );
+      await reserved`begin isolation level repeatable read read only`;
+      const [{ snapshot }] = (await reserved`select pg_export_snapshot() as snapshot`) as unknown as [
+        { snapshot: string },
+      ];
+      await record({ serverVersion });
+      log.info({ artifact, serverVersion, pgDump: toolVersion }, 'backup started');
+
+      const dump = spawn(pgDump, ['--format=custom', `--snapshot=${snapshot}`, '--no-password'], {
+        env: pgDumpEnvironment(job.database) as NodeJS.ProcessEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      dump.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+      const exited = new Promise<void>((resolve, reject) => {
+        dump.on('error', reject);
+        dump.on('close', (code, signal) =>
+          code === 0
+            ? resolve()
+            : reject(new Error(`pg_dump failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`)),
+        );
+      });
+      exited.catch(() => undefined);
+
+      // Counted while pg_dump reads, in the same snapshot.
+      const counting = (async () => {
+        const tables = (await reserved`
+          select n.nspname as schema, c.relname as name
+          from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
+            and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'
+          order by 1, 2`) as unknown as { schema: string; name: string }[];
+        const rows: Record<string, number> = {};
+        for (const t of tables) {
+          const [r] =
+            (await reserved`select count(*)::bigint as n from ${reserved(t.schema)}.${reserved(t.name)}`) as unknown as [
+              { n: string },
+            ];
+          rows[`${t.schema}.${t.name}`] = Number(r.n);
+        }
+        return rows;
+      })();
+      counting.catch(() => undefined);
+
+      const branches = job.destinations.map(
+        (d): { name: string; stream: PassThrough; error?: unknown; dest: Destination } => ({
+          name: d.name,
+          stream: new PassThrough({ highWaterMark: 1 << 20 }),
+          dest: d,
+        }),
+      );
+      const fan = new FanOut(branches);
+      const uploads = branches.map((b, i) =>
+        b.dest
+          .upload(artifact, b.stream, () => fan.expected!)
+          .then(async () => {
+            copies[i] = { ...copies[i]!, phase: 'Stored' };
+            await record({ copies, copiesText: copiesText() });
+          })
+          .catch(async (err: unknown) => {
+            b.error = err;
+            b.stream.destroy();
+            copies[i] = { ...copies[i]!, phase: 'Failed', message: (err as Error).message };
+            log.warn({ destination: b.name, err }, 'a copy of the backup failed');
+            await record({ copies, copiesText: copiesText() });
+          }),
+      );
+      try {
+        await pipeline(dump.stdout, await encryptStream(job.recipients), fan);
+        await exited;
+      } catch (err) {
+        dump.kill('SIGKILL');
+        // Uploads not yet failed are ended short: their size check refuses them, nothing is made final.
+        for (const b of branches) if (b.error === undefined) b.stream.destroy(err as Error);
+        await Promise.allSettled(uploads);
+        throw err;
+      }
+      await Promise.all(uploads);
+      const rowCounts = await counting;
+      await reserved`commit`;
+
+      const stored = branches.filter((b) => b.error === undefined);
+      const failed = branches
+        .filter((b) => b.error !== undefined)
+        .map((b) => ({ destination: b.name, message: (b.error as Error).message }));
+      if (stored.length === 0)
+        throw new Error(
+          `no copy of the backup was stored: ${failed.map((f) => `${f.destination}: ${f.message}`).join('; ')}`,
+        );
+
+      const completedAt = new Date();
+      const rows = Object.values(rowCounts).reduce((a, b) => a + b, 0);
+      const manifest: Manifest = {
+        format: MANIFEST_FORMAT,
+        backup: job.backup,
+        workspace: job.workspace,
+        reason: job.reason,
+        artifact,
+        size: fan.expected!.size,
+        sha256: fan.expected!.sha256,
+        encryption: { format: 'age-encryption.org/v1', recipients: [...job.recipients] },
+        database: { name: job.database.database, serverVersion, tables: Object.keys(rowCounts).length, rows },
+        rowCounts,
+        tools: { pgDump: toolVersion, holdfast: HOLDFAST_VERSION },
+        startedAt: started.toISOString(),
+        completedAt: completedAt.toISOString(),
+        copies: stored.map((b) => ({ destination: b.name, location: b.dest.location(artifact) })),
+      };
+      const text = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+      for (const b of stored) {
+        const i = branches.indexOf(b);
+        await b.dest.put(manifestKey(artifact), text).catch((err: unknown) => {
+          // Without its manifest a copy is not complete: it counts as failed.
+          copies[i] = { ...copies[i]!, phase: 'Failed', message: `manifest: ${(err as Error).message}` };
+          failed.push({ destination: b.name, message: `manifest: ${(err as Error).message}` });
+        });
+      }
+      if (failed.length === branches.length) throw new Error(`no manifest could be written: ${failed[0]!.message}`);
+      await record({
+        phase: 'Succeeded',
+        completedAt: manifest.completedAt,
+        size: manifest.size,
+        sizeText: humanSize(manifest.size),
+        sha256: manifest.sha256,
+        tables: manifest.database.tables,
+        rows,
+        copies,
+        copiesText: copiesText(),
+        ...(failed.length > 0
+          ? { message: `copies failed: ${failed.map((f) => `${f.destination}: ${f.message}`).join('; ')}` }
+          : { message: '' }),
+      });
+      log.info(
+        { artifact, size: manifest.size, sha256: manifest.sha256, rows, copies: copiesText() },
+        'backup finished',
+      );
+      return { manifest, failed };
+    } finally {
+      reserved.release();
+    }
+  } catch (err) {
+    await record({ phase: 'Failed', completedAt: new Date().toISOString(), message: (err as Error).message });
+    throw err;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** The release, for manifests: set in the image (HOLDFAST_VERSION), else the source tree's. */
+export const HOLDFAST_VERSION = process.env.HOLDFAST_VERSION ?? 'dev';
+
+/** Reads a stored copy back and checks it against its manifest: a changed or cut-short artifact is found here. */
+export async function checkCopy(
+  destination: Destination,
+  manifest: Pick<Manifest, 'artifact' | 'size' | 'sha256'>,
+): Promise<{ ok: true } | { ok: false; message: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of (await destination.get(manifest.artifact)) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  const sha256 = hash.digest('hex');
+  if (size !== manifest.size)
+    return {
+      ok: false,
+      message: `${destination.location(manifest.artifact)} holds ${size} bytes, the manifest says ${manifest.size}`,
+    };
+  if (sha256 !== manifest.sha256)
+    return {
+      ok: false,
+      message: `${destination.location(manifest.artifact)} has SHA-256 ${sha256}, the manifest says ${manifest.sha256}: the copy was changed`,
+    };
+  return { ok: true };
+}
