@@ -16,7 +16,7 @@ import { WorkQueue } from './runtime/queue.js';
 import { Rest, type KubeObject } from '../kube/rest.js';
 import { WORKSPACE_LABEL } from './workspace/owner.js';
 import { WorkspaceReconciler } from './workspace/reconcile.js';
-import type { Caches } from './workspace/deps.js';
+import type { BackupObject, Caches } from './workspace/deps.js';
 import type { StorageClass } from './workspace/volume/desired.js';
 import type { SecretObject } from './tls/authority.js';
 import { caPermittedSubtrees } from './workspace/certificate/names.js';
@@ -127,6 +127,7 @@ export class Operator {
       statefulSets: new Informer(kc, { kind: 'StatefulSet', ...owned }, il),
       services: new Informer(kc, { kind: 'Service', ...owned }, il),
       configMaps: new Informer(kc, { kind: 'ConfigMap', ...owned }, il),
+      backups: new Informer<BackupObject>(kc, { kind: 'Backup', ...owned }, il),
     };
     const caSecrets = new Informer<SecretObject>(kc, { kind: 'Secret', namespace: this.opts.namespace }, il);
     this.caches = caches;
@@ -212,6 +213,7 @@ export class Operator {
       caches.statefulSets,
       caches.services,
       caches.configMaps,
+      caches.backups,
     ]) {
       cache.onChange((obj) => {
         const owner = obj.metadata.labels?.[WORKSPACE_LABEL];

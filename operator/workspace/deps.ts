@@ -6,6 +6,7 @@ import type { Applier } from '../../kube/apply.js';
 import type { EventRecorder } from '../../kube/events.js';
 import type { Informer } from '../../kube/informer.js';
 import type { KubeObject, Rest } from '../../kube/rest.js';
+import type { BackupResourceSpec, BackupResourceStatus } from '../api/backup.js';
 import type { Workspace } from '../api/workspace.js';
 import type { Metrics } from '../runtime/metrics.js';
 import type { Authority, SecretObject } from '../tls/authority.js';
@@ -28,6 +29,8 @@ export interface Caches {
   statefulSets: Informer<KubeObject>;
   services: Informer<KubeObject>;
   configMaps: Informer<KubeObject>;
+  /** The Backup resources the backup jobs write. */
+  backups: Informer<BackupObject>;
 }
 
 export interface Deps {
@@ -44,3 +47,5 @@ export interface Deps {
   servers: ServerPool;
   now?: () => Date;
 }
+
+export type BackupObject = KubeObject & { spec?: BackupResourceSpec; status?: BackupResourceStatus };

@@ -6,6 +6,7 @@ import { WorkspaceSpec, namespaceOf, type Condition, type Workspace, type Worksp
 import { APPLY_PATCH, FIELD_MANAGER, NotOwnedError, isSubset } from '../../kube/apply.js';
 import type { Outcome } from '../runtime/queue.js';
 import { objectPath, type KubeObject } from '../../kube/rest.js';
+import { summarizeBackups } from '../backup/status.js';
 import { findCondition, setCondition, type ConditionInput } from './conditions.js';
 import { finalizeInvalid, finalizeWorkspace, FINALIZER, ensureFinalizer } from './deletion.js';
 import { desiredNamespace } from './namespace/desired.js';
@@ -57,7 +58,14 @@ const NEEDS_ACTION = new Set([
 ]);
 
 /** Conditions whose transitions are worth an Event. */
-const EVENTFUL = ['Ready', 'VolumeReady', 'VolumeEncrypted', 'CertificateReady', 'DatabaseReady'];
+const EVENTFUL = [
+  'Ready',
+  'VolumeReady',
+  'VolumeEncrypted',
+  'CertificateReady',
+  'DatabaseReady',
+  'LastBackupSucceeded',
+];
 
 export class WorkspaceReconciler {
   constructor(private readonly d: Deps) {}
@@ -178,7 +186,19 @@ export class WorkspaceReconciler {
       ...(certificate.status ? { certificate: certificate.status } : {}),
       ...(database?.status ? { database: database.status } : {}),
     };
+    // What the backup jobs recorded, as Backup resources in the namespace.
+    const backups = summarizeBackups(
+      this.d.caches.backups
+        .list()
+        .filter((b) => b.metadata.namespace === ns && b.spec?.workspace === name)
+        .map((b) => ({ name: b.metadata.name, ...(b.status ? { status: b.status } : {}) })),
+    );
+    for (const key of ['lastBackupTime', 'recoveryPoint', 'lastVerifiedTime'] as const) {
+      if (backups[key]) status[key] = backups[key];
+      else delete status[key];
+    }
     const transitions = await this.writeStatus(ws, status, [
+      backups.condition,
       ...volume.conditions,
       ...certificate.conditions,
       ...(database?.conditions ?? []),

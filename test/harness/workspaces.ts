@@ -81,7 +81,7 @@ export class Workspaces {
   async waitForCondition(
     name: string,
     type: string,
-    status: 'True' | 'False',
+    status: 'True' | 'False' | 'Unknown',
     timeoutMs = 90_000,
   ): Promise<WireWorkspace> {
     return eventually(

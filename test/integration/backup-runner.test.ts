@@ -19,6 +19,7 @@ import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { manifestKey } from '../../operator/backup/artifact.js';
 import { FolderDestination, S3Destination } from '../../operator/backup/destinations.js';
+import { pruneBackups } from '../../operator/backup/prune.js';
 import { KubeBackupRecorder } from '../../operator/backup/record.js';
 import {
   checkCopy,
@@ -376,6 +377,60 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
       }),
     ).rejects.toThrow(VersionRefused);
     expect(await files(folder)).toEqual([]);
+  });
+
+  it('prune keeps what GFS retention keeps, deletes the rest at every destination, then its Backup', async () => {
+    const folder = new FolderDestination('local', path.join(dir, 'prune'));
+    const ws = 'pruned';
+    // Eight daily backups, as eight days of the schedule would leave them; the oldest one verified.
+    const days = Array.from({ length: 8 }, (_, i) => new Date(Date.UTC(2026, 10, 20 + i, 4)));
+    const names: string[] = [];
+    for (const [i, at] of days.entries()) {
+      const name = `${ws}-${i}`;
+      names.push(name);
+      const artifact = `${ws}/2026/11/${name}.dump.age`;
+      await folder.put(artifact, Buffer.from(`artifact ${i}`));
+      await folder.put(manifestKey(artifact), Buffer.from('{}'));
+      await new KubeBackupRecorder(rest, namespace, name, ws, 'Scheduled').update({
+        phase: 'Succeeded',
+        startedAt: at.toISOString(),
+        completedAt: at.toISOString(),
+        artifact,
+      });
+      if (i === 0)
+        await rest.request('PATCH', `${objectPath('Backup', name, namespace)}/status`, {
+          body: { status: { verifiedAt: at.toISOString() } },
+          contentType: 'application/merge-patch+json',
+        });
+    }
+    const listed = await rest.get<{ items: { metadata: { name: string }; status: BackupResourceStatus }[] }>(
+      collectionPath('Backup', namespace),
+      { labelSelector: `holdfast.io/workspace=${ws}` },
+    );
+    const result = await pruneBackups({
+      backups: listed.items.map((b) => ({
+        name: b.metadata.name,
+        completedAt: new Date(b.status.completedAt!),
+        succeeded: b.status.phase === 'Succeeded',
+        verified: Boolean(b.status.verifiedAt),
+        artifact: b.status.artifact!,
+      })),
+      retention: { daily: 3 },
+      timeZone: 'Europe/Berlin',
+      destinations: [folder],
+      forget: (n) => rest.request('DELETE', objectPath('Backup', n, namespace)),
+      log,
+    });
+    // The three newest days, and the only verified one.
+    expect(result.deleted.sort()).toEqual(names.slice(1, 5));
+    expect(result.failed).toEqual([]);
+    const left = await rest.get<{ items: { metadata: { name: string } }[] }>(collectionPath('Backup', namespace), {
+      labelSelector: `holdfast.io/workspace=${ws}`,
+    });
+    expect(left.items.map((b) => b.metadata.name).sort()).toEqual([names[0], ...names.slice(5)]);
+    expect((await files(path.join(dir, 'prune'))).map((f) => path.basename(f)).sort()).toEqual(
+      [names[0], ...names.slice(5)].flatMap((n) => [`${n}.dump.age`, `${n}.json`]).sort(),
+    );
   });
 
   it('killed mid-upload: no final artifact anywhere, and the next run succeeds', async () => {

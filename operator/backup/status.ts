@@ -1,0 +1,75 @@
+// What a workspace's status says about its backups, from its Backup
+// resources: the newest good backup (LAST BACKUP in `kubectl get ws`), the
+// recovery point (the newest backup stored at every destination), the last
+// restore drill, and whether the newest backup worked.
+import type { BackupResourceStatus } from '../api/backup.js';
+import type { ConditionInput } from '../workspace/conditions.js';
+
+export interface BackupView {
+  name: string;
+  status?: BackupResourceStatus;
+}
+
+export interface BackupSummary {
+  lastBackupTime?: string;
+  recoveryPoint?: string;
+  lastVerifiedTime?: string;
+  condition: ConditionInput;
+}
+
+const time = (b: BackupView) => Date.parse(b.status?.completedAt ?? '') || 0;
+
+export function summarizeBackups(backups: readonly BackupView[]): BackupSummary {
+  const done = backups.filter((b) => b.status?.completedAt).sort((a, b) => time(b) - time(a));
+  const good = done.filter((b) => b.status!.phase === 'Succeeded');
+  const everywhere = good.find((b) => {
+    const copies = b.status!.copies ?? [];
+    return copies.length > 0 && copies.every((c) => c.phase === 'Stored');
+  });
+  const verified = backups
+    .map((b) => b.status?.verifiedAt)
+    .filter((t): t is string => Boolean(t))
+    .sort()
+    .at(-1);
+  const newest = done[0];
+  let condition: ConditionInput;
+  if (!newest)
+    condition = {
+      type: 'LastBackupSucceeded',
+      status: 'Unknown',
+      reason: 'NoBackupYet',
+      message: 'no backup has completed yet',
+    };
+  else if (newest.status!.phase === 'Failed')
+    condition = {
+      type: 'LastBackupSucceeded',
+      status: 'False',
+      reason: 'BackupFailed',
+      message: `backup ${newest.name} failed: ${newest.status!.message ?? 'no reason given'}${
+        good[0]
+          ? `; the newest good backup is ${good[0].name} of ${good[0].status!.completedAt}`
+          : '; there is no good backup'
+      }`,
+    };
+  else if (newest !== everywhere)
+    condition = {
+      type: 'LastBackupSucceeded',
+      status: 'False',
+      reason: 'CopyFailed',
+      message:
+        `backup ${newest.name} was stored at ${newest.status!.copiesText ?? 'some'} destinations: ${newest.status!.message ?? ''}`.trim(),
+    };
+  else
+    condition = {
+      type: 'LastBackupSucceeded',
+      status: 'True',
+      reason: 'Succeeded',
+      message: `backup ${newest.name}: ${newest.status!.sizeText ?? '?'}, ${newest.status!.rows ?? 0} rows, ${newest.status!.copiesText ?? ''} copies`,
+    };
+  return {
+    ...(good[0] ? { lastBackupTime: good[0].status!.completedAt! } : {}),
+    ...(everywhere ? { recoveryPoint: everywhere.status!.completedAt! } : {}),
+    ...(verified ? { lastVerifiedTime: verified } : {}),
+    condition,
+  };
+}
