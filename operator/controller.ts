@@ -16,7 +16,7 @@ import { WorkQueue } from './runtime/queue.js';
 import { Rest, type KubeObject } from '../kube/rest.js';
 import { WORKSPACE_LABEL } from './workspace/owner.js';
 import { WorkspaceReconciler } from './workspace/reconcile.js';
-import type { BackupObject, Caches } from './workspace/deps.js';
+import type { BackupDestinationObject, BackupObject, Caches } from './workspace/deps.js';
 import type { StorageClass } from './workspace/volume/desired.js';
 import type { SecretObject } from './tls/authority.js';
 import { caPermittedSubtrees } from './workspace/certificate/names.js';
@@ -128,6 +128,7 @@ export class Operator {
       services: new Informer(kc, { kind: 'Service', ...owned }, il),
       configMaps: new Informer(kc, { kind: 'ConfigMap', ...owned }, il),
       backups: new Informer<BackupObject>(kc, { kind: 'Backup', ...owned }, il),
+      backupDestinations: new Informer<BackupDestinationObject>(kc, { kind: 'BackupDestination' }, il),
     };
     const caSecrets = new Informer<SecretObject>(kc, { kind: 'Secret', namespace: this.opts.namespace }, il);
     this.caches = caches;
@@ -224,6 +225,10 @@ export class Operator {
       for (const ws of caches.workspaces.list()) queue.add(ws.metadata.name);
     };
     caches.storageClasses.onChange(everyWorkspace);
+    caches.backupDestinations.onChange((dest) => {
+      for (const ws of caches.workspaces.list())
+        if (ws.spec.backup.destinations?.some((d) => d.name === dest.metadata.name)) queue.add(ws.metadata.name);
+    });
     caches.sharedServers.onChange((server) => {
       for (const ws of caches.workspaces.list())
         if (ws.spec.database?.serverRef === server.metadata.name) queue.add(ws.metadata.name);

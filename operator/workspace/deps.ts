@@ -6,7 +6,7 @@ import type { Applier } from '../../kube/apply.js';
 import type { EventRecorder } from '../../kube/events.js';
 import type { Informer } from '../../kube/informer.js';
 import type { KubeObject, Rest } from '../../kube/rest.js';
-import type { BackupResourceSpec, BackupResourceStatus } from '../api/backup.js';
+import type { BackupResourceSpec, BackupResourceStatus, DestinationSpec } from '../api/backup.js';
 import type { Workspace } from '../api/workspace.js';
 import type { Metrics } from '../runtime/metrics.js';
 import type { Authority, SecretObject } from '../tls/authority.js';
@@ -31,6 +31,7 @@ export interface Caches {
   configMaps: Informer<KubeObject>;
   /** The Backup resources the backup jobs write. */
   backups: Informer<BackupObject>;
+  backupDestinations: Informer<BackupDestinationObject>;
 }
 
 export interface Deps {
@@ -49,3 +50,4 @@ export interface Deps {
 }
 
 export type BackupObject = KubeObject & { spec?: BackupResourceSpec; status?: BackupResourceStatus };
+export type BackupDestinationObject = KubeObject & { spec?: DestinationSpec };

@@ -6,7 +6,9 @@ import { WorkspaceSpec, namespaceOf, type Condition, type Workspace, type Worksp
 import { APPLY_PATCH, FIELD_MANAGER, NotOwnedError, isSubset } from '../../kube/apply.js';
 import type { Outcome } from '../runtime/queue.js';
 import { objectPath, type KubeObject } from '../../kube/rest.js';
+import { DEFAULT_IMAGE } from '../backup/schedule.js';
 import { summarizeBackups } from '../backup/status.js';
+import { applyBackupSchedule } from './backup-schedule.js';
 import { findCondition, setCondition, type ConditionInput } from './conditions.js';
 import { finalizeInvalid, finalizeWorkspace, FINALIZER, ensureFinalizer } from './deletion.js';
 import { desiredNamespace } from './namespace/desired.js';
@@ -186,6 +188,18 @@ export class WorkspaceReconciler {
       ...(certificate.status ? { certificate: certificate.status } : {}),
       ...(database?.status ? { database: database.status } : {}),
     };
+    // The schedule, once the database is there to back up; then what the jobs recorded.
+    const scheduled = await applyBackupSchedule(ws, database?.status, {
+      rest: this.d.rest,
+      image: process.env.HOLDFAST_IMAGE ?? DEFAULT_IMAGE,
+      destination: (n) => this.d.caches.backupDestinations.get(n),
+      apply: (desired, current) => this.apply(ws, desired, current),
+    }).catch((err: unknown): ConditionInput => ({
+      type: 'BackupScheduled',
+      status: 'False',
+      reason: err instanceof NotOwnedError ? 'NotOwned' : 'ApplyFailed',
+      message: (err as Error).message,
+    }));
     // What the backup jobs recorded, as Backup resources in the namespace.
     const backups = summarizeBackups(
       this.d.caches.backups
@@ -198,6 +212,7 @@ export class WorkspaceReconciler {
       else delete status[key];
     }
     const transitions = await this.writeStatus(ws, status, [
+      scheduled,
       backups.condition,
       ...volume.conditions,
       ...certificate.conditions,
@@ -361,7 +376,11 @@ export class WorkspaceReconciler {
     const ns = namespaceOf(name);
     await this.apply(ws, desiredNamespace(ws), caches.namespaces.get(ns));
 
-    const peers = await networkPeers(ws, { rest: this.d.rest, server: (n) => caches.sharedServers.get(n) });
+    const peers = await networkPeers(ws, {
+      rest: this.d.rest,
+      server: (n) => caches.sharedServers.get(n),
+      destinationEndpoint: (n) => caches.backupDestinations.get(n)?.spec?.s3?.endpoint,
+    });
     const policies = desiredNetworkPolicies(ws, peers);
     for (const p of policies) await this.apply(ws, p, caches.networkPolicies.get(p.metadata.name, ns));
     await this.prune(caches.networkPolicies, 'NetworkPolicy', name, ns, new Set(policies.map((p) => p.metadata.name)));

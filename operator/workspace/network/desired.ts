@@ -29,6 +29,8 @@ export interface NetworkPeers {
   sharedServer?: { to: Peer[]; ports: PolicyPort[] };
   /** CloudNativePG: the kube-apiserver's real addresses (endpoints of Service default/kubernetes). */
   apiServer: { ip: string; port: number }[];
+  /** The ports of the workspace's S3 backup destinations. */
+  objectStorePorts?: number[];
   /** CloudNativePG: the namespace its operator runs in. */
   cnpgNamespace: string;
 }
@@ -110,9 +112,13 @@ export function desiredNetworkPolicies(ws: Workspace, peers: NetworkPeers): Poli
       egress: [
         ...toDatabase,
         // Object stores are addressed by name, which a NetworkPolicy cannot
-        // express: HTTPS to anywhere, for the backup jobs only, and only when
-        // the workspace has destinations.
-        ...(destinations.length > 0 ? [{ ports: tcp(443) }] : []),
+        // express: their ports (HTTPS unless an endpoint names another) to
+        // anywhere, for the backup jobs only, and only when the workspace has
+        // destinations; and the kube-apiserver, where the jobs record Backups.
+        ...(destinations.length > 0
+          ? [{ ports: tcp(...(peers.objectStorePorts?.length ? peers.objectStorePorts : [443])) }]
+          : []),
+        ...(destinations.length > 0 ? peers.apiServer.map((a) => ({ to: [ipBlock(a.ip)], ports: tcp(a.port) })) : []),
       ],
     }),
   );

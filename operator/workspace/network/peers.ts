@@ -26,14 +26,32 @@ interface EndpointSlice {
 export interface PeerSources {
   rest: Rest;
   server: (name: string) => SharedServer | undefined;
+  /** A BackupDestination's S3 endpoint, when it exists and is S3. */
+  destinationEndpoint?: (name: string) => string | undefined;
   cnpgNamespace?: string;
+}
+
+/** The TCP port of an endpoint URL, as S3 clients reach it. */
+export function endpointPort(endpoint: string): number {
+  const url = new URL(endpoint);
+  return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
 }
 
 export async function networkPeers(ws: Workspace, s: PeerSources): Promise<NetworkPeers> {
   const cnpg = ws.spec.database.mode === 'Dedicated' && ws.spec.database.provider === 'cloudnative-pg';
   const server = ws.spec.database.mode === 'Shared' ? s.server(ws.spec.database.serverRef ?? '') : undefined;
+  const destinations = ws.spec.backup.destinations ?? [];
   return {
-    apiServer: cnpg ? await apiServerAddresses(s.rest) : [],
+    // Backup jobs record their Backups through the API, as the CloudNativePG instances watch their Cluster.
+    apiServer: cnpg || destinations.length > 0 ? await apiServerAddresses(s.rest) : [],
+    objectStorePorts: [
+      ...new Set(
+        destinations
+          .map((d) => s.destinationEndpoint?.(d.name))
+          .filter((e): e is string => e !== undefined)
+          .map(endpointPort),
+      ),
+    ].sort((a, b) => a - b),
     cnpgNamespace: s.cnpgNamespace ?? process.env.HOLDFAST_CNPG_NAMESPACE ?? 'cnpg-system',
     ...(server ? { sharedServer: await sharedServerPeer(server.spec.host, server.spec.port, s.rest) } : {}),
   };

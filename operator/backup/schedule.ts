@@ -1,0 +1,234 @@
+// The objects that make a workspace's scheduled backups, built from the
+// Workspace and its BackupDestinations alone (pure, so that `kubectl diff`
+// and the tests see exactly what the operator writes):
+//   - CronJob `backup`: Forbid overlap, a starting deadline of an hour (the
+//     RPO the seeds promise), a restricted pod running `holdfast backup`
+//     from the operator's own image with a read-only root file system;
+//   - ServiceAccount, Role and RoleBinding `backup`: Backups in this
+//     namespace, nothing else;
+//   - ConfigMap `backup-config`: the job configuration and escrow recipients;
+//   - one Secret `backup-dest-<name>` per S3 destination (a copy of its
+//     credentials: a pod reads Secrets of its own namespace only) and one
+//     volume claim `backup-<name>` per volume destination.
+// The workspace's own age key (Secret `backup-key`) is made once, elsewhere:
+// it is random, and must never be replaced.
+import type { KubeObject } from '../../kube/rest.js';
+import type { DestinationSpec } from '../api/backup.js';
+import { namespaceOf, type Workspace } from '../api/workspace.js';
+import { COMPONENT_LABEL, ownedMeta } from '../workspace/owner.js';
+import type { JobConfig } from './job-config.js';
+
+export const BACKUP_CRONJOB = 'backup';
+/** The operator's image, which backup jobs run too (HOLDFAST_IMAGE; the chart sets it). */
+export const DEFAULT_IMAGE = 'localhost/holdfast:dev';
+export const BACKUP_ACCOUNT = 'backup';
+export const BACKUP_CONFIG = 'backup-config';
+export const BACKUP_KEY_SECRET = 'backup-key';
+const APP_SECRET = 'db-app';
+const CONFIG_DIR = '/etc/holdfast';
+const SECRETS_DIR = '/var/run/holdfast';
+
+export interface Destination {
+  name: string;
+  spec: DestinationSpec;
+}
+
+export interface ScheduleInput {
+  ws: Workspace;
+  /** The workspace's destinations that exist, in spec order. */
+  destinations: Destination[];
+  /** The operator's own image: jobs run the same program. */
+  image: string;
+  /** Where the database is, as status.database says. */
+  database: { host: string; port: number; name: string; user: string };
+}
+
+const destSecret = (name: string) => `backup-dest-${name}`;
+const destClaim = (name: string) => `backup-${name}`;
+
+export function jobConfig(input: ScheduleInput): JobConfig {
+  const { ws, destinations, database } = input;
+  return {
+    workspace: ws.metadata.name,
+    namespace: namespaceOf(ws.metadata.name),
+    database: {
+      host: database.host,
+      port: database.port,
+      database: database.name,
+      user: database.user,
+      passwordFile: `${SECRETS_DIR}/db/password`,
+      sslmode: 'verify-full',
+      caFile: `${SECRETS_DIR}/db/ca.crt`,
+    },
+    recipientFiles: [`${SECRETS_DIR}/key/recipient`, `${CONFIG_DIR}/escrow-recipients`],
+    destinations: destinations.map((d) =>
+      d.spec.s3
+        ? {
+            name: d.name,
+            s3: {
+              endpoint: d.spec.s3.endpoint,
+              bucket: d.spec.s3.bucket,
+              prefix: d.spec.s3.prefix,
+              region: d.spec.s3.region,
+              forcePathStyle: d.spec.s3.forcePathStyle,
+              credentialsDir: `${SECRETS_DIR}/destinations/${d.name}`,
+            },
+          }
+        : { name: d.name, folder: { path: `/backups/${d.name}` } },
+    ),
+    retention: ws.spec.backup.retention,
+    timeZone: 'UTC',
+    reason: 'Scheduled',
+  };
+}
+
+export function desiredBackupObjects(input: ScheduleInput): KubeObject[] {
+  const { ws, destinations, image } = input;
+  const ns = namespaceOf(ws.metadata.name);
+  const meta = (name: string) => ownedMeta(ws, name, { labels: { [COMPONENT_LABEL]: 'backup' } });
+  const objects: KubeObject[] = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(BACKUP_ACCOUNT), automountServiceAccountToken: false },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta(BACKUP_ACCOUNT),
+      rules: [
+        { apiGroups: ['holdfast.io'], resources: ['backups'], verbs: ['get', 'list', 'create', 'delete'] },
+        { apiGroups: ['holdfast.io'], resources: ['backups/status'], verbs: ['get', 'patch'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(BACKUP_ACCOUNT),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: BACKUP_ACCOUNT },
+      subjects: [{ kind: 'ServiceAccount', name: BACKUP_ACCOUNT, namespace: ns }],
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: meta(BACKUP_CONFIG),
+      data: {
+        'backup.json': `${JSON.stringify(jobConfig(input), null, 2)}\n`,
+        'escrow-recipients': (ws.spec.backup.recipients ?? []).map((r) => `${r}\n`).join(''),
+      },
+    },
+  ];
+  for (const d of destinations) {
+    if (d.spec.volume)
+      objects.push({
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: meta(destClaim(d.name)),
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          ...(d.spec.volume.storageClassName ? { storageClassName: d.spec.volume.storageClassName } : {}),
+          resources: { requests: { storage: d.spec.volume.size } },
+        },
+      });
+  }
+  const secretItems = (secretName: string, items: { key: string; path: string }[]) => ({
+    secret: { secretName, items },
+  });
+  objects.push({
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: meta(BACKUP_CRONJOB),
+    spec: {
+      schedule: ws.spec.backup.schedule,
+      timeZone: 'Etc/UTC',
+      concurrencyPolicy: 'Forbid',
+      // A run missed by more than an hour is skipped: the next one is as good, and the RPO is an hour.
+      startingDeadlineSeconds: 3600,
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+      suspend: ws.spec.suspend || destinations.length === 0,
+      jobTemplate: {
+        metadata: { labels: { [COMPONENT_LABEL]: 'backup' } },
+        spec: {
+          backoffLimit: 2,
+          activeDeadlineSeconds: 6 * 3600,
+          ttlSecondsAfterFinished: 7 * 24 * 3600,
+          template: {
+            metadata: { labels: { [COMPONENT_LABEL]: 'backup' } },
+            spec: {
+              serviceAccountName: BACKUP_ACCOUNT,
+              automountServiceAccountToken: true,
+              restartPolicy: 'Never',
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: 65532,
+                runAsGroup: 65532,
+                fsGroup: 65532,
+                seccompProfile: { type: 'RuntimeDefault' },
+              },
+              containers: [
+                {
+                  name: 'backup',
+                  image,
+                  args: ['backup'],
+                  env: [{ name: 'HOLDFAST_BACKUP_CONFIG', value: `${CONFIG_DIR}/backup.json` }],
+                  resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    capabilities: { drop: ['ALL'] },
+                  },
+                  volumeMounts: [
+                    { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+                    { name: 'db', mountPath: `${SECRETS_DIR}/db`, readOnly: true },
+                    { name: 'key', mountPath: `${SECRETS_DIR}/key`, readOnly: true },
+                    // Node and the AWS SDK write nothing else; pg_dump writes nothing.
+                    { name: 'tmp', mountPath: '/tmp' },
+                    ...destinations.map((d) =>
+                      d.spec.s3
+                        ? { name: `dest-${d.name}`, mountPath: `${SECRETS_DIR}/destinations/${d.name}`, readOnly: true }
+                        : { name: `dest-${d.name}`, mountPath: `/backups/${d.name}` },
+                    ),
+                  ],
+                },
+              ],
+              volumes: [
+                { name: 'config', configMap: { name: BACKUP_CONFIG } },
+                {
+                  name: 'db',
+                  ...secretItems(APP_SECRET, [
+                    { key: 'password', path: 'password' },
+                    { key: 'ca.crt', path: 'ca.crt' },
+                  ]),
+                },
+                { name: 'key', ...secretItems(BACKUP_KEY_SECRET, [{ key: 'recipient', path: 'recipient' }]) },
+                { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+                ...destinations.map((d) =>
+                  d.spec.s3
+                    ? { name: `dest-${d.name}`, secret: { secretName: destSecret(d.name) } }
+                    : { name: `dest-${d.name}`, persistentVolumeClaim: { claimName: destClaim(d.name) } },
+                ),
+              ],
+            },
+          },
+        },
+      },
+    },
+  });
+  return objects;
+}
+
+/** The copy of an S3 destination's credentials a job in the workspace namespace can mount. */
+export function destinationSecret(
+  ws: Workspace,
+  destination: string,
+  data: { accessKeyId: string; secretAccessKey: string; ca?: string },
+): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: ownedMeta(ws, destSecret(destination), { labels: { [COMPONENT_LABEL]: 'backup' } }),
+    type: 'Opaque',
+    data: {
+      accessKeyId: Buffer.from(data.accessKeyId).toString('base64'),
+      secretAccessKey: Buffer.from(data.secretAccessKey).toString('base64'),
+      ...(data.ca ? { 'ca.crt': Buffer.from(data.ca).toString('base64') } : {}),
+    },
+  };
+}
