@@ -133,7 +133,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       const res = await fetch(`http://127.0.0.1:${healthPort}/healthz`);
       return res.ok ? true : undefined;
     },
-    30_000,
+    // tsx compiles the operator's sources at each start: seconds when idle, a minute on a busy 2-core machine.
+    90_000,
   );
   return {
     process: child,
