@@ -89,33 +89,55 @@ build_coredns() { # <out>
 # The entrypoint of the PostgreSQL images; see the comment at its top.
 ENTRYPOINT=$HACK/images/postgres-entrypoint.sh
 
-# The Debian part of a PostgreSQL image (debootstrap + apt, the slow part),
-# cached on its own: changing the entrypoint or the image config reuses it.
-postgres_rootfs() { # <major> <suite>: prints the path of the rootfs tarball
-  local major=$1 suite=$2 key tar r
-  key=$( { declare -f postgres_rootfs; echo "$major $suite $DEBIAN_MIRROR"; } | sha256sum | cut -c1-16)
-  tar="$IMAGES/rootfs/postgres-$major-$key.tar"
+# A build killed inside debootstrap or a chroot leaves /proc (and debootstrap's
+# /sys) mounted in the rootfs: unmount them first, never rm -rf through them.
+unmount_in() { # <dir>
+  local m
+  for m in $(findmnt -rno TARGET | awk -v d="$1/" 'index($0, d) == 1' | sort -r); do umount "$m"; done
+}
+
+# debootstrap's minbase of a suite (dpkg, apt and essentials only), the slowest
+# step of a cold build, cached on its own so that the images of one suite
+# share it. The suite's own sources.list, never the host's (a bookworm host
+# building trixie).
+debian_base() { # <suite>: prints the path of the tarball
+  local suite=$1 key tar r
+  key=$( { declare -f debian_base unmount_in; echo "$suite $DEBIAN_MIRROR"; } | sha256sum | cut -c1-16)
+  tar="$IMAGES/rootfs/debian-$suite-$key.tar"
   if [[ -f $tar ]]; then echo "$tar"; return; fi
   r="$tar.d"
-  # A build killed in the chroot leaves /proc mounted: never rm -rf through it.
-  if mountpoint -q "$r/proc" 2>/dev/null; then umount "$r/proc"; fi
-  rm -rf "$r" "$IMAGES/rootfs/postgres-$major-"*; mkdir -p "$r"
-  # minbase: dpkg, apt and essentials only. The suite's own sources.list from
-  # debootstrap, never the host's (a bookworm host building trixie).
-  debootstrap --variant=minbase "$suite" "$r" "$DEBIAN_MIRROR" >"$tar.debootstrap.log" 2>&1 ||
-    { tail -20 "$tar.debootstrap.log" >&2; return 1; }
-  # uid/gid 999 as in the official image, which the Dedicated builder runs as;
-  # postgresql-common keeps an existing postgres user.
-  chroot "$r" groupadd --system --gid 999 postgres
-  chroot "$r" useradd --system --uid 999 --gid 999 --home-dir /var/lib/postgresql --shell /bin/bash postgres
-  mkdir -p "$r/etc/postgresql-common/createcluster.d"
-  echo 'create_main_cluster = false' >"$r/etc/postgresql-common/createcluster.d/holdfast.conf"
+  unmount_in "$r"
+  rm -rf "$r" "$IMAGES/rootfs/debian-$suite-"*; mkdir -p "$r"
+  debootstrap --variant=minbase "$suite" "$r" "$DEBIAN_MIRROR" >"$tar.log" 2>&1 ||
+    { tail -20 "$tar.log" >&2; return 1; }
+  # The downloaded .debs go; the package lists stay, so that the images'
+  # apt-get update finds them current and downloads nothing.
+  chroot "$r" apt-get clean
+  tar -C "$r" --numeric-owner -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
+  rm -rf "$r" "$tar.log"
+  echo "$tar"
+}
+
+# The Debian part of an image: a suite's minbase plus packages (apt, the slow
+# part), cached on its own so that changing what the image adds on top
+# reuses it. PREPARE runs on the rootfs before apt: users and settings that
+# the packages' maintainer scripts read.
+apt_rootfs() { # <name> <suite> <prepare> <package...>: prints the path of the rootfs tarball
+  local name=$1 suite=$2 prepare=$3 key tar r base; shift 3
+  key=$( { declare -f apt_rootfs debian_base unmount_in "$prepare"; echo "$suite $DEBIAN_MIRROR $*"; } | sha256sum | cut -c1-16)
+  tar="$IMAGES/rootfs/$name-$key.tar"
+  if [[ -f $tar ]]; then echo "$tar"; return; fi
+  base=$(debian_base "$suite")
+  r="$tar.d"
+  unmount_in "$r"
+  rm -rf "$r" "$IMAGES/rootfs/$name-"*; mkdir -p "$r"
+  tar -C "$r" --numeric-owner -xf "$base"
+  "$prepare" "$r"
   printf '#!/bin/sh\nexit 101\n' >"$r/usr/sbin/policy-rc.d"; chmod +x "$r/usr/sbin/policy-rc.d"
   mount -t proc proc "$r/proc"
   local rc=0
   chroot "$r" env DEBIAN_FRONTEND=noninteractive sh -c \
-    "apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql-$major ca-certificates" \
-    >"$tar.apt.log" 2>&1 || rc=$?
+    "apt-get update -qq && apt-get install -y -qq --no-install-recommends $*" >"$tar.apt.log" 2>&1 || rc=$?
   umount "$r/proc"
   [[ $rc == 0 ]] || { tail -20 "$tar.apt.log" >&2; return 1; }
   rm -f "$r/usr/sbin/policy-rc.d"
@@ -123,14 +145,24 @@ postgres_rootfs() { # <major> <suite>: prints the path of the rootfs tarball
   rm -rf "$r"/var/lib/apt/lists/* "$r"/usr/share/doc "$r"/usr/share/man "$r"/usr/share/info \
     "$r"/usr/share/locale "$r"/var/cache/debconf/*-old "$r"/var/log/* "$r"/tmp/* "$r"/dev/*
   tar -C "$r" --numeric-owner -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
-  rm -rf "$r" "$tar.debootstrap.log" "$tar.apt.log"
+  rm -rf "$r" "$tar.apt.log"
   echo "$tar"
+}
+
+# uid/gid 999 as in the official image, which the Dedicated builder runs as;
+# postgresql-common keeps an existing postgres user. No cluster at install:
+# the entrypoint runs initdb in the pod's volume.
+prepare_postgres() { # <rootfs>
+  chroot "$1" groupadd --system --gid 999 postgres
+  chroot "$1" useradd --system --uid 999 --gid 999 --home-dir /var/lib/postgresql --shell /bin/bash postgres
+  mkdir -p "$1/etc/postgresql-common/createcluster.d"
+  echo 'create_main_cluster = false' >"$1/etc/postgresql-common/createcluster.d/holdfast.conf"
 }
 
 build_postgres() { # <out> <major> <suite>
   local out=$1 major=$2 suite=$3 r=$1.rootfs base
   mkdir -p "$IMAGES/rootfs"
-  base=$(postgres_rootfs "$major" "$suite")
+  base=$(apt_rootfs "postgres-$major" "$suite" prepare_postgres "postgresql-$major" ca-certificates)
   rm -rf "$r"; mkdir -p "$r"
   tar -C "$r" --numeric-owner -xf "$base"
   # As the official image does: the server listens on every address of the
@@ -161,7 +193,7 @@ key_of() {
     case $1 in
       pause) echo "$KUBERNETES_VERSION $PAUSE_VERSION" ;;
       coredns) echo "$COREDNS_VERSION" ;;
-      postgres-*) declare -f build_postgres postgres_rootfs; cat "$ENTRYPOINT"; echo "$DEBIAN_MIRROR" ;;
+      postgres-*) declare -f build_postgres apt_rootfs debian_base unmount_in prepare_postgres; cat "$ENTRYPOINT"; echo "$DEBIAN_MIRROR" ;;
     esac
   } | sha256sum | cut -c1-16
 }
