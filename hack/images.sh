@@ -14,19 +14,26 @@
 #   localhost/coredns:$COREDNS_VERSION     the static CoreDNS of hack/build-tools.sh, user nonroot 65532
 #   localhost/holdfast-postgres:15         PostgreSQL 15 from Debian bookworm
 #   localhost/holdfast-postgres:17         PostgreSQL 17 from Debian trixie
+#   localhost/holdfast:dev                 `holdfast` (backup jobs) compiled from this checkout, on
+#                                          Debian trixie's Node.js and PostgreSQL 17 client
 # PostgreSQL 16 is in no Debian release, so there is no local 16 image.
 # The PostgreSQL images keep the contract of the official postgres image that
 # the Dedicated builder relies on (POSTGRES_USER/_DB/_PASSWORD_FILE/_INITDB_ARGS,
 # PGDATA, arguments after the image name go to postgres, uid/gid 999), but are
 # Debian's packages, not the official image: their contents follow the mirror.
+# The Holdfast image is tagged dev, not by its key: the operator and the tests
+# name it once, as they name the PostgreSQL images, and a rebuilt one replaces
+# the last in the node's image store (which never collects images) instead of
+# adding one image per edit of the sources.
 set -euo pipefail
 HACK=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HACK/.." && pwd)
 # shellcheck source=versions.env
 source "$HACK/versions.env"
 CACHE=${HOLDFAST_CACHE:-$HOME/.cache/holdfast}
 IMAGES="$CACHE/images"
 DEBIAN_MIRROR=${HOLDFAST_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-ALL=(pause coredns postgres-15 postgres-17)
+ALL=(pause coredns postgres-15 postgres-17 holdfast)
 
 log() { printf '[images] %s\n' "$*" >&2; }
 
@@ -35,6 +42,7 @@ ref_of() {
     pause) echo "localhost/pause:$PAUSE_VERSION" ;;
     coredns) echo "localhost/coredns:$COREDNS_VERSION" ;;
     postgres-15 | postgres-17) echo "localhost/holdfast-postgres:${1#postgres-}" ;;
+    holdfast) echo "localhost/holdfast:dev" ;;
     *) echo "unknown image: $1 (${ALL[*]})" >&2; return 2 ;;
   esac
 }
@@ -186,6 +194,108 @@ build_postgres() { # <out> <major> <suite>
 build_postgres-15() { build_postgres "$1" 15 bookworm; }
 build_postgres-17() { build_postgres "$1" 17 trixie; }
 
+# The Holdfast image: the one `holdfast` entry point that backup jobs (and in
+# time the operator and the console) run, on Debian trixie's Node.js and its
+# PostgreSQL 17 client, the newest major Holdfast dumps. The Dockerfile at the
+# repository root describes the same image for Docker and buildah.
+
+# nonroot 65532, as in distroless images and the backup pods' securityContext;
+# written, not useradd'ed, which warns that 65532 is no system uid.
+prepare_holdfast() { # <rootfs>
+  echo 'nonroot:x:65532:' >>"$1/etc/group"
+  echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/usr/sbin/nologin' >>"$1/etc/passwd"
+}
+
+# The production node_modules, installed from a copy of package.json and the
+# lockfile (never in the checkout, whose node_modules the tools use) and
+# cached on its own by the lockfile: a change to the sources reuses it.
+# --ignore-scripts: native code in the production tree comes as prebuilt
+# optional packages (@node-rs/argon2-linux-x64-gnu), nothing needs a script.
+# --prefer-offline: hack/lib.sh's npm ci has just filled npm's cache.
+holdfast_node_modules() { # prints the path of the tarball
+  local key tar tmp
+  key=$( { declare -f holdfast_node_modules; cat "$ROOT/package.json" "$ROOT/package-lock.json"; } | sha256sum | cut -c1-16)
+  tar="$IMAGES/rootfs/node-modules-$key.tar"
+  if [[ -f $tar ]]; then echo "$tar"; return; fi
+  rm -f "$IMAGES/rootfs/node-modules-"*
+  tmp=$(mktemp -d "$IMAGES/.npm.XXXXXX")
+  cp "$ROOT/package.json" "$ROOT/package-lock.json" "$tmp/"
+  (cd "$tmp" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error --prefer-offline) \
+    >"$tmp.log" 2>&1 || { tail -20 "$tmp.log" >&2; rm -rf "$tmp" "$tmp.log"; return 1; }
+  # Type declarations and source maps are for editors and debuggers, and
+  # typescript is there only as an optional peer of @remix-run/node for its
+  # types: nothing loads them at run time, and they are 40% of the tree.
+  find "$tmp/node_modules" -type f \( -name '*.d.ts' -o -name '*.d.[cm]ts' -o -name '*.map' \) -delete
+  rm -rf "$tmp/node_modules/typescript" "$tmp/node_modules/.bin/"{tsc,tsserver}
+  tar -C "$tmp" --sort=name -cf "$tar.tmp" node_modules && mv "$tar.tmp" "$tar"
+  rm -rf "$tmp" "$tmp.log"
+  echo "$tar"
+}
+
+# What `npm run build` compiles, by content: the sources tsc and Vite read
+# (tests and notes aside), their configuration and the lockfile. The key is
+# over these, not over dist/: a checkout's dist/ and build/ can be older than
+# its sources, so the image is compiled from the sources, and deciding that a
+# warm run has nothing to build must not take a compile.
+holdfast_sources() (
+  cd "$ROOT"
+  find cli kube operator console app -type f ! -name '*.test.ts' ! -name '*.test.tsx' ! -name '*.md' -print0 |
+    sort -z | xargs -0 sha256sum
+  sha256sum package.json package-lock.json tsconfig.json tsconfig.build.json vite.config.ts
+)
+
+build_holdfast() { # <out>
+  local out=$1 r=$1.rootfs base modules version node
+  [[ -x $ROOT/node_modules/.bin/tsc ]] ||
+    { echo "the Holdfast image is compiled with the checkout's tools: npm ci first (hack/test and hack/up do)" >&2; return 1; }
+  mkdir -p "$IMAGES/rootfs"
+  base=$(apt_rootfs holdfast trixie prepare_holdfast nodejs postgresql-client-17 ca-certificates)
+  modules=$(holdfast_node_modules)
+  rm -rf "$r"; mkdir -p "$r"
+  tar -C "$r" --numeric-owner -xf "$base"
+  node=$(chroot "$r" /usr/bin/node --version)
+  node "$ROOT/node_modules/semver/bin/semver.js" -r "$(jq -r .engines.node "$ROOT/package.json")" "$node" >/dev/null ||
+    { echo "Debian's Node.js $node does not satisfy package.json engines.node" >&2; return 1; }
+  # Owned by root and read-only to the user the image runs as.
+  install -d -m 0755 "$r/app" "$r/app/console/db"
+  tar -C "$r/app" -xf "$modules"
+  # tsc emits despite type errors (exit 2): hack/test's typecheck reports
+  # them, and the node still gets an image to run backup jobs with.
+  local rc=0
+  (cd "$ROOT" && node_modules/.bin/tsc -p tsconfig.build.json --outDir "$r/app/dist") >"$out.tsc.log" 2>&1 || rc=$?
+  case $rc in
+    0) ;;
+    2) log "holdfast: compiled with type errors (first: $(head -1 "$out.tsc.log"))" ;;
+    *) tail -20 "$out.tsc.log" >&2; return 1 ;;
+  esac
+  rm -f "$out.tsc.log"
+  # The console's UI: 0.4 MB and some seconds, and the same image then serves `holdfast console`.
+  (cd "$ROOT" && HOLDFAST_UI_BUILD_DIR="$r/app/build" node_modules/.bin/remix vite:build) >"$out.vite.log" 2>&1 ||
+    { tail -20 "$out.vite.log" >&2; return 1; }
+  rm -f "$out.vite.log"
+  cp -r "$ROOT/console/db/migrations" "$r/app/console/db/"
+  cp "$ROOT/package.json" "$r/app/"
+  chown -R 0:0 "$r/app"; chmod -R u=rwX,go=rX "$r/app"
+  # As its user, the entry point loads the backup command and all it imports,
+  # and refuses a missing configuration: no production dependency is missing.
+  [[ -x $r/usr/lib/postgresql/17/bin/pg_dump ]] || { echo "holdfast image: no pg_dump 17" >&2; return 1; }
+  local smoke
+  smoke=$(env -i /usr/sbin/chroot --userspec=65532:65532 "$r" /usr/bin/node /app/dist/cli/main.js \
+    backup --config /nonexistent 2>&1) || true
+  [[ $smoke == *'backup not started: cannot read the backup configuration /nonexistent'* ]] ||
+    { echo "holdfast image: the entry point does not run: $smoke" >&2; return 1; }
+  version=$(jq -r .version "$ROOT/package.json")
+  # pg_dump from PATH is PostgreSQL 17's own binary, not Debian's pg_wrapper
+  # (a Perl script that picks a version): the data path runs no Perl.
+  local config
+  config=$(jq -n --arg v "$version" '{
+    Entrypoint: ["node", "/app/dist/cli/main.js"], User: "65532:65532", WorkingDir: "/app",
+    Env: ["PATH=/usr/lib/postgresql/17/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+          "NODE_ENV=production", "HOLDFAST_VERSION=\($v)", "LANG=C.UTF-8"]}')
+  mkimage "$r" "$(ref_of holdfast)" "$config" "$out"
+  rm -rf "$r"
+}
+
 # The cache key: the builder functions' text, the versions and the copied files.
 key_of() {
   {
@@ -194,6 +304,9 @@ key_of() {
       pause) echo "$KUBERNETES_VERSION $PAUSE_VERSION" ;;
       coredns) echo "$COREDNS_VERSION" ;;
       postgres-*) declare -f build_postgres apt_rootfs debian_base unmount_in prepare_postgres; cat "$ENTRYPOINT"; echo "$DEBIAN_MIRROR" ;;
+      holdfast)
+        declare -f apt_rootfs debian_base unmount_in prepare_holdfast holdfast_node_modules holdfast_sources
+        echo "$DEBIAN_MIRROR"; holdfast_sources ;;
     esac
   } | sha256sum | cut -c1-16
 }
