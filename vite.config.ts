@@ -12,7 +12,8 @@ export default defineConfig({
   plugins: [
     remix({
       appDirectory: 'app',
-      buildDirectory: 'build',
+      // hack/images.sh builds the UI straight into the image it assembles.
+      buildDirectory: process.env.HOLDFAST_UI_BUILD_DIR ?? 'build',
       future: {
         v3_fetcherPersist: true,
         v3_relativeSplatPath: true,

@@ -9,7 +9,13 @@ import { Rest, objectPath } from '../kube/rest.js';
 import { createLogger } from '../kube/log.js';
 import type { BackupResourceStatus } from '../operator/api/backup.js';
 import { backupName } from '../operator/backup/artifact.js';
-import { databaseTarget, destinationsOf, loadJobConfig, recipientsOf } from '../operator/backup/job-config.js';
+import {
+  databaseTarget,
+  destinationsOf,
+  loadJobConfig,
+  recipientsOf,
+  type JobConfig,
+} from '../operator/backup/job-config.js';
 import { pruneBackups } from '../operator/backup/prune.js';
 import { KubeBackupRecorder, WORKSPACE_LABEL } from '../operator/backup/record.js';
 import { runBackup } from '../operator/backup/runner.js';
@@ -27,11 +33,19 @@ export async function run(args: string[]): Promise<number> {
   const log = createLogger('backup');
   const i = args.indexOf('--config');
   const file = i >= 0 ? args[i + 1]! : (process.env.HOLDFAST_BACKUP_CONFIG ?? DEFAULT_CONFIG);
-  const config = await loadJobConfig(file);
+  let config: JobConfig;
+  let destinations: Awaited<ReturnType<typeof destinationsOf>>;
+  try {
+    config = await loadJobConfig(file);
+    destinations = await destinationsOf(config);
+  } catch (err) {
+    // Nothing started: one line in the Job's log that says which file and why.
+    log.error(`backup not started: ${(err as Error).message}`);
+    return 1;
+  }
   const rest = kube();
   const startedAt = new Date();
   const name = process.env.HOLDFAST_BACKUP_NAME || backupName(config.workspace, startedAt);
-  const destinations = await destinationsOf(config);
   try {
     const result = await runBackup({
       workspace: config.workspace,
