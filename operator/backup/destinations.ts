@@ -43,8 +43,12 @@ export interface Destination {
   readonly name: string;
   /** Where `key` is, as a person would look for it (a path, or s3://bucket/key). */
   location(key: string): string;
-  /** Streams `body` to `key`; `expected` is asked once the body has ended. */
-  upload(key: string, body: Readable, expected: () => Expected): Promise<void>;
+  /**
+   * Streams `body` to `key`. `expected` is asked once the body has ended; the
+   * upload is made final only when it resolves (the writer's verdict, e.g.
+   * pg_dump's exit status) and matches, and is discarded when it rejects.
+   */
+  upload(key: string, body: Readable, expected: () => Promise<Expected>): Promise<void>;
   /** A small object (a manifest), written whole and made final at once. */
   put(key: string, data: Buffer): Promise<void>;
   get(key: string): Promise<Readable>;
@@ -81,7 +85,7 @@ export class FolderDestination implements Destination {
     return path.join(path.dirname(file), `.${path.basename(file)}.partial-${randomBytes(8).toString('hex')}`);
   }
 
-  async upload(key: string, body: Readable, expected: () => Expected): Promise<void> {
+  async upload(key: string, body: Readable, expected: () => Promise<Expected>): Promise<void> {
     const file = this.location(key);
     await mkdir(path.dirname(file), { recursive: true });
     const temp = this.partial(key);
@@ -101,7 +105,7 @@ export class FolderDestination implements Destination {
         hash.update(chunk);
         size += chunk.length;
       }
-      checkExpected(this.name, key, { size, sha256: hash.digest('hex') }, expected());
+      checkExpected(this.name, key, { size, sha256: hash.digest('hex') }, await expected());
       await rename(temp, file);
     } catch (err) {
       await rm(temp, { force: true });
@@ -225,7 +229,7 @@ export class S3Destination implements Destination {
     return `s3://${this.s3.bucket}/${this.objectKey(key)}`;
   }
 
-  async upload(key: string, body: Readable, expected: () => Expected): Promise<void> {
+  async upload(key: string, body: Readable, expected: () => Promise<Expected>): Promise<void> {
     const Bucket = this.s3.bucket;
     const Key = this.objectKey(key);
     const created = await this.client.send(
@@ -271,7 +275,7 @@ export class S3Destination implements Destination {
       if (failure) throw failure;
       // Each part's SHA-256 was checked by the server as it arrived; the whole
       // must be what the writer sent before it becomes visible.
-      const want = expected();
+      const want = await expected();
       if (size !== want.size) throw new UploadMismatch(`${this.name}: ${size} bytes read, ${want.size} sent`);
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
       await this.client.send(

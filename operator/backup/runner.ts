@@ -133,8 +133,9 @@ class FanOut extends Writable {
     super({ highWaterMark: 1 << 20 });
   }
 
+  /** Branches still taking data: a failed upload may have destroyed its stream before its error is known here. */
   private live() {
-    return this.branches.filter((b) => b.error === undefined);
+    return this.branches.filter((b) => b.error === undefined && !b.stream.destroyed);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -142,7 +143,9 @@ class FanOut extends Writable {
     this.size += chunk.length;
     const live = this.live();
     if (live.length === 0) {
-      const why = this.branches.map((b) => `${b.name}: ${(b.error as Error).message}`).join('; ');
+      const why = this.branches
+        .map((b) => `${b.name}: ${b.error instanceof Error ? b.error.message : 'its upload stopped'}`)
+        .join('; ');
       done(new Error(`no destination could take the backup (${why})`));
       return;
     }
@@ -158,6 +161,8 @@ class FanOut extends Writable {
           };
           b.stream.on('drain', go);
           b.stream.on('close', go);
+          // Destroyed already: 'close' may have gone by.
+          if (b.stream.destroyed) go();
         }),
       );
     }
@@ -259,9 +264,13 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
         }),
       );
       const fan = new FanOut(branches);
+      // A copy is made final only once pg_dump has exited 0: a dump that
+      // failed after writing part of its output must not look complete.
+      const verdict = exited.then(() => fan.expected!);
+      verdict.catch(() => undefined);
       const uploads = branches.map((b, i) =>
         b.dest
-          .upload(artifact, b.stream, () => fan.expected!)
+          .upload(artifact, b.stream, () => verdict)
           .then(async () => {
             copies[i] = { ...copies[i]!, phase: 'Stored' };
             await record({ copies, copiesText: copiesText() });
@@ -279,7 +288,7 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
         await exited;
       } catch (err) {
         dump.kill('SIGKILL');
-        // Uploads not yet failed are ended short: their size check refuses them, nothing is made final.
+        // Uploads not yet failed are ended short and their verdict is a rejection: nothing is made final.
         for (const b of branches) if (b.error === undefined) b.stream.destroy(err as Error);
         await Promise.allSettled(uploads);
         throw err;

@@ -83,6 +83,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
   let recipients: string[];
   let rest: Rest;
   const namespace = uniqueName('ws-backup');
+  let mounted: string | undefined;
 
   const s3Destination = (name = 'offsite') =>
     new S3Destination(name, {
@@ -142,6 +143,8 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
     });
   });
   afterAll(async () => {
+    // A test that timed out never reached its own unmount: the machine must be left as it was.
+    if (mounted) await run('umount', ['-l', mounted]).catch(() => undefined);
     await rest?.request('DELETE', objectPath('Namespace', namespace)).catch(() => undefined);
     await Promise.all([pg?.stop(), s3?.stop()]);
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -321,6 +324,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
     await mkdir(small);
     // A real file system that runs out of space: 256 KiB of tmpfs.
     await run('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small]);
+    mounted = small;
     try {
       const { manifest, failed } = await runBackup({
         workspace: 'shop',
@@ -336,6 +340,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
       expect(await checkCopy(s3Destination(), manifest)).toEqual({ ok: true });
     } finally {
       await run('umount', [small]);
+      mounted = undefined;
     }
   });
 
@@ -359,6 +364,31 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
       message: expect.stringMatching(/ECONNREFUSED/) as string,
     });
     expect(await files(folder)).toEqual([]);
+
+    // A pg_dump that fails after writing part of its archive: the part is never made final anywhere.
+    const failing = path.join(dir, 'pg_dump_failing');
+    await writeFile(
+      failing,
+      '#!/bin/sh\nif [ "$1" = --version ]; then exec pg_dump --version; fi\npg_dump "$@" | head -c 300000\nexit 1\n',
+    );
+    await chmod(failing, 0o755);
+    const cut: BackupProgress[] = [];
+    await expect(
+      runBackup({
+        workspace: 'cut',
+        backup: uniqueName('cut'),
+        reason: 'Scheduled',
+        database: db,
+        recipients,
+        destinations: [new FolderDestination('local', folder), s3Destination()],
+        pgDump: failing,
+        log,
+        recorder: { update: async (p) => void cut.push(p) },
+      }),
+    ).rejects.toThrow(/pg_dump failed \(exit 1\)/);
+    expect(cut.at(-1)).toMatchObject({ phase: 'Failed' });
+    expect(await files(folder)).toEqual([]);
+    expect(await s3Destination().list('cut/')).toEqual([]);
 
     // A pg_dump of an older major than the server: refused before dumping.
     const old = path.join(dir, 'pg_dump_14');
