@@ -437,6 +437,8 @@ export class WorkspaceReconciler {
       const c = conditions.find((x) => x.type === type)!;
       // An unencrypted volume is recorded by the caller, with what to change.
       if (type === 'VolumeEncrypted' && c.status !== 'True') continue;
+      // Not known yet (no backup has completed) is nothing to warn about.
+      if (c.status === 'Unknown') continue;
       await this.d.events.record(
         ws,
         c.status === 'True' ? 'Normal' : 'Warning',

@@ -42,6 +42,8 @@ describe('backup status of a workspace', () => {
     const ns = namespaceOf(name);
     const before = await w.waitForCondition(name, 'LastBackupSucceeded', 'Unknown');
     expect(w.condition(before, 'LastBackupSucceeded')?.reason).toBe('NoBackupYet');
+    // Not knowing yet is no warning.
+    expect((await w.events(name)).filter((e) => e.reason === 'NoBackupYet')).toEqual([]);
 
     const at = new Date(Date.now() - 90_000).toISOString();
     await new KubeBackupRecorder(w.rest, ns, `${name}-good`, name, 'Scheduled').update({
