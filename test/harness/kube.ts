@@ -1,4 +1,7 @@
 // Kubernetes clients for integration tests, bound to the run's control plane.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { uniqueName } from './names.js';
@@ -62,4 +65,15 @@ export async function testNamespace(prefix: string): Promise<{ name: string; rem
       await core.deleteNamespace({ name }).catch(() => undefined);
     },
   };
+}
+
+/** The run's kubectl against its cluster, as a person at the cluster uses it; its standard output. */
+export async function kubectl(...args: string[]): Promise<string> {
+  const run = promisify(execFile);
+  const root = path.resolve(import.meta.dirname, '../..');
+  const { stdout: bin } = await run(path.join(root, 'hack/build-tools.sh'), ['--print-dir', 'kubernetes']);
+  const { stdout } = await run(path.join(bin.trim(), 'kubectl'), args, {
+    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
+  });
+  return stdout;
 }

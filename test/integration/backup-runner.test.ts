@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import pino from 'pino';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rest, collectionPath, objectPath } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
@@ -28,7 +28,7 @@ import {
   type BackupProgress,
   type DatabaseTarget,
 } from '../../operator/backup/runner.js';
-import { adminConfig } from '../harness/kube.js';
+import { adminConfig, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds } from '../harness/operator.js';
 import { postgresBinDir, startPostgres, type TestPostgres } from '../harness/postgres.js';
@@ -531,12 +531,3 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
     expect(stored.map((o) => o.key.replace(/.*\./, ''))).toEqual(['age', 'json']);
   });
 });
-
-/** The run's kubectl, as a person at the cluster uses it. */
-async function kubectl(...args: string[]): Promise<string> {
-  const { stdout: bin } = await run(path.join(root, 'hack/build-tools.sh'), ['--print-dir', 'kubernetes']);
-  const { stdout } = await run(path.join(bin.trim(), 'kubectl'), args, {
-    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
-  });
-  return stdout;
-}

@@ -8,27 +8,18 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { namespaceOf } from '../../operator/api/workspace.js';
-import { eventually } from '../harness/kube.js';
+import { eventually, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
 import { Workspaces } from '../harness/workspaces.js';
 
 const run = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '../..');
 const BUCKET = 'workspace-backups';
-
-async function kubectl(...args: string[]): Promise<string> {
-  const { stdout: bin } = await run(path.join(root, 'hack/build-tools.sh'), ['--print-dir', 'kubernetes']);
-  const { stdout } = await run(path.join(bin.trim(), 'kubectl'), args, {
-    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
-  });
-  return stdout;
-}
 
 type BackupObject = KubeObject & { spec: { reason: string }; status?: BackupResourceStatus };
 

@@ -1,26 +1,12 @@
 // The operator reads the Backup resources backup jobs write: `kubectl get ws`
 // shows LAST BACKUP, the status the recovery point, and LastBackupSucceeded
 // (with a Warning Event) says when the newest backup failed and why.
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespaceOf } from '../../operator/api/workspace.js';
 import { KubeBackupRecorder } from '../../operator/backup/record.js';
-import { eventually } from '../harness/kube.js';
+import { eventually, kubectl } from '../harness/kube.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { Workspaces } from '../harness/workspaces.js';
-
-const run = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '../..');
-
-async function kubectl(...args: string[]): Promise<string> {
-  const { stdout: dir } = await run(path.join(root, 'hack/build-tools.sh'), ['--print-dir', 'kubernetes']);
-  const { stdout } = await run(path.join(dir.trim(), 'kubectl'), args, {
-    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
-  });
-  return stdout;
-}
 
 describe('backup status of a workspace', () => {
   const w = new Workspaces();

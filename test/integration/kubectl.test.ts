@@ -1,26 +1,16 @@
 // The user's path with the real kubectl: apply the README's example and read
 // `kubectl get ws`.
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { TEST_LABEL, Workspaces } from '../harness/workspaces.js';
 
-const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
-
-async function kubectl(...args: string[]): Promise<string> {
-  const { stdout: dir } = await run(path.join(root, 'hack/build-tools.sh'), ['--print-dir', 'kubernetes']);
-  const { stdout } = await run(path.join(dir.trim(), 'kubectl'), args, {
-    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
-  });
-  return stdout;
-}
 
 describe('kubectl', () => {
   const w = new Workspaces();
