@@ -17,11 +17,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import postgres from 'postgres';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { S3Destination } from '../../operator/backup/destinations.js';
 import { runBackup } from '../../operator/backup/runner.js';
-import { postgresBinDir, startPostgres } from '../../test/harness/postgres.js';
+import { postgresBinDir, startPostgres, superuserClient } from '../../test/harness/postgres.js';
 import { startS3 } from '../../test/harness/s3.js';
 
 const arg = (name: string, fallback: number) => {
@@ -36,17 +35,7 @@ const s3 = await startS3();
 const dir = await mkdtemp(path.join(tmpdir(), 'holdfast-bench-backup-'));
 try {
   await s3.bucket('bench-backups');
-  const connect = (database: string) =>
-    postgres({
-      host: pg.host,
-      port: pg.port,
-      username: pg.user,
-      password: pg.password,
-      database,
-      ssl: { ca: pg.ca, rejectUnauthorized: true },
-      max: 1,
-      onnotice: () => undefined,
-    });
+  const connect = (database: string) => superuserClient(pg, database);
   const admin = connect('postgres');
   await admin.unsafe('create database bench');
   await admin.end();

@@ -4,6 +4,7 @@
 // backup log an auditor reads.
 import { z } from 'zod';
 import { celRegex, withRules } from './rules.js';
+import { StatusConditions } from './shared-server.js';
 import { GROUP, VERSION } from './workspace.js';
 
 export const DESTINATION_KIND = 'BackupDestination';
@@ -75,18 +76,7 @@ export const DestinationSpec = withRules(
 );
 
 export const DestinationStatus = z.object({
-  conditions: z
-    .array(
-      z.object({
-        type: z.string(),
-        status: z.enum(['True', 'False', 'Unknown']),
-        reason: z.string(),
-        message: z.string(),
-        lastTransitionTime: z.string(),
-      }),
-    )
-    .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
-    .optional(),
+  conditions: StatusConditions.optional(),
 });
 
 export const BACKUP_REASONS = ['Scheduled', 'OnDemand', 'BeforeUpgrade', 'BeforeDeletion'] as const;

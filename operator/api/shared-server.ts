@@ -25,19 +25,21 @@ export const SharedServerSpec = z.object({
     .describe('Secret with keys username and password of a role with CREATEROLE and CREATEDB.'),
 });
 
+/** The conditions of a cluster-scoped Holdfast resource's status, one per type. */
+export const StatusConditions = z
+  .array(
+    z.object({
+      type: z.string(),
+      status: z.enum(['True', 'False', 'Unknown']),
+      reason: z.string(),
+      message: z.string(),
+      lastTransitionTime: z.string(),
+    }),
+  )
+  .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
+
 export const SharedServerStatus = z.object({
-  conditions: z
-    .array(
-      z.object({
-        type: z.string(),
-        status: z.enum(['True', 'False', 'Unknown']),
-        reason: z.string(),
-        message: z.string(),
-        lastTransitionTime: z.string(),
-      }),
-    )
-    .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
-    .optional(),
+  conditions: StatusConditions.optional(),
   version: z.string().optional(),
   workspaces: z.int().optional(),
 });

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import postgres from 'postgres';
 
 const run = promisify(execFile);
 
@@ -247,4 +248,18 @@ export async function waitForPostgres(
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** A one-connection client of the harness server as its superuser, over verified TLS. */
+export function superuserClient(pg: TestPostgres, database = 'postgres'): postgres.Sql {
+  return postgres({
+    host: pg.host,
+    port: pg.port,
+    username: pg.user,
+    password: pg.password,
+    database,
+    ssl: { ca: pg.ca, rejectUnauthorized: true },
+    max: 1,
+    onnotice: () => undefined,
+  });
 }

@@ -12,7 +12,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import pino from 'pino';
-import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rest, collectionPath, objectPath } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
@@ -31,7 +30,7 @@ import {
 import { adminConfig, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds } from '../harness/operator.js';
-import { postgresBinDir, startPostgres, type TestPostgres } from '../harness/postgres.js';
+import { postgresBinDir, startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
 import { startS3, testS3Client, type TestS3 } from '../harness/s3.js';
 
 const run = promisify(execFile);
@@ -98,27 +97,16 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
       partSize: 5 * 1024 * 1024,
     });
 
-  async function superuser(database = 'postgres') {
-    return postgres({
-      host: pg.host,
-      port: pg.port,
-      username: pg.user,
-      password: pg.password,
-      database,
-      ssl: { ca: pg.ca, rejectUnauthorized: true },
-      max: 1,
-      onnotice: () => undefined,
-    });
-  }
+  const superuser = (database = 'postgres') => superuserClient(pg, database);
 
   beforeAll(async () => {
     [pg, s3] = await Promise.all([startPostgres(), startS3()]);
     await s3.bucket(BUCKET);
     dir = await mkdtemp(path.join(tmpdir(), 'holdfast-backup-'));
-    const admin = await superuser();
+    const admin = superuser();
     await admin.unsafe('create database shop');
     await admin.end();
-    const shop = await superuser('shop');
+    const shop = superuser('shop');
     await shop.unsafe(SCHEMA);
     await shop.end();
     db = {
@@ -201,7 +189,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
     // The customer's side: age with the escrow identity, then pg_restore into an empty database.
     const dump = path.join(dir, 'shop.dump');
     await run('age', ['-d', '-i', escrowFile, '-o', dump, inBucket]);
-    const admin = await superuser();
+    const admin = superuser();
     await admin.unsafe('create database restored');
     await admin.end();
     await run(path.join(postgresBinDir(), 'pg_restore'), ['--no-owner', '--exit-on-error', '-d', 'restored', dump], {
@@ -215,7 +203,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
         PGSSLROOTCERT: path.join(pg.dir, 'ca.crt'),
       },
     });
-    const restored = await superuser('restored');
+    const restored = superuser('restored');
     try {
       for (const [table, count] of Object.entries(manifest.rowCounts)) {
         const [schema, rel] = table.split('.') as [string, string];
