@@ -127,10 +127,14 @@ const major = (version: string): number => Number.parseInt(version, 10);
 class FanOut extends Writable {
   private readonly hash = createHash('sha256');
   size = 0;
-  expected: Expected | undefined;
+  /** Size and sha256 of everything written, once the writer has ended; rejected if it is destroyed first. */
+  readonly expected: Promise<Expected>;
+  private settle!: { resolve: (e: Expected) => void; reject: (err: Error) => void };
 
   constructor(private readonly branches: { name: string; stream: PassThrough; error?: unknown }[]) {
     super({ highWaterMark: 1 << 20 });
+    this.expected = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.expected.catch(() => undefined);
   }
 
   /** Branches still taking data: a failed upload may have destroyed its stream before its error is known here. */
@@ -171,9 +175,14 @@ class FanOut extends Writable {
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    this.expected = { size: this.size, sha256: this.hash.digest('hex') };
+    this.settle.resolve({ size: this.size, sha256: this.hash.digest('hex') });
     for (const b of this.live()) b.stream.end();
     done();
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.settle.reject(err ?? new Error('the backup stream was closed before its end'));
+    done(err);
   }
 }
 
@@ -264,9 +273,11 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
         }),
       );
       const fan = new FanOut(branches);
-      // A copy is made final only once pg_dump has exited 0: a dump that
-      // failed after writing part of its output must not look complete.
-      const verdict = exited.then(() => fan.expected!);
+      // A copy is made final only once pg_dump has exited 0 and every byte
+      // has passed the fan-out: a dump that failed after writing part of its
+      // output must not look complete. pg_dump may exit before its last bytes
+      // have been encrypted, so both are awaited.
+      const verdict = Promise.all([exited, fan.expected]).then(([, expected]) => expected);
       verdict.catch(() => undefined);
       const uploads = branches.map((b, i) =>
         b.dest
@@ -294,6 +305,7 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
         throw err;
       }
       await Promise.all(uploads);
+      const expected = await fan.expected;
       const rowCounts = await counting;
       await reserved`commit`;
 
@@ -314,8 +326,8 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
         workspace: job.workspace,
         reason: job.reason,
         artifact,
-        size: fan.expected!.size,
-        sha256: fan.expected!.sha256,
+        size: expected.size,
+        sha256: expected.sha256,
         encryption: { format: 'age-encryption.org/v1', recipients: [...job.recipients] },
         database: { name: job.database.database, serverVersion, tables: Object.keys(rowCounts).length, rows },
         rowCounts,

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import pino from 'pino';
@@ -17,7 +18,7 @@ import { Rest, collectionPath, objectPath } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { manifestKey } from '../../operator/backup/artifact.js';
-import { FolderDestination, S3Destination } from '../../operator/backup/destinations.js';
+import { FolderDestination, S3Destination, type Expected } from '../../operator/backup/destinations.js';
 import { pruneBackups } from '../../operator/backup/prune.js';
 import { KubeBackupRecorder } from '../../operator/backup/record.js';
 import {
@@ -247,6 +248,49 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
     const table = await kubectl('get', 'backups', '-n', namespace, name);
     expect(table).toMatch(/NAME\s+PHASE\s+REASON\s+SIZE\s+ROWS\s+COPIES\s+COMPLETED\s+VERIFIED\s+AGE/);
     expect(table).toMatch(new RegExp(`${name}\\s+Succeeded\\s+OnDemand\\s+\\d+(\\.\\d+)? (KiB|MiB)\\s+\\d+\\s+2/2`));
+  });
+
+  it('a destination slower than pg_dump gets its copy made final once the last byte has reached it', async () => {
+    // pg_dump is long gone when this copy's last chunk arrives: the verdict
+    // must wait for the stream, not only for pg_dump's exit.
+    class SlowFolder extends FolderDestination {
+      override upload(key: string, body: Readable, expected: () => Promise<Expected>): Promise<void> {
+        const slow = Readable.from(
+          (async function* () {
+            for await (const chunk of body as AsyncIterable<Buffer>) {
+              // About 6 MB/s, slower than pg_dump writes.
+              await new Promise((r) => setTimeout(r, Math.ceil(chunk.length / 6_500)));
+              yield chunk;
+            }
+          })(),
+        );
+        return super.upload(key, slow, expected);
+      }
+    }
+    // Several MiB of incompressible rows: more than the stream buffers hold,
+    // so pg_dump exits while most of the artifact is still on its way.
+    const admin = superuser();
+    await admin.unsafe('create database noise');
+    await admin.end();
+    const noise = superuser('noise');
+    await noise.unsafe(
+      `create table noise as select g as id, md5(random()::text) || md5(random()::text) as v from generate_series(1, 200000) g`,
+    );
+    await noise.end();
+    const slow = new SlowFolder('slow', path.join(dir, 'slow'));
+    const { manifest, failed } = await runBackup({
+      workspace: 'noise',
+      backup: uniqueName('noise'),
+      reason: 'OnDemand',
+      database: { ...db, database: 'noise' },
+      recipients,
+      destinations: [slow],
+      log,
+    });
+    expect(failed).toEqual([]);
+    expect(manifest.size).toBeGreaterThan(4 * 1024 * 1024);
+    expect(manifest.rowCounts).toEqual({ 'public.noise': 200000 });
+    expect(await sha256(path.join(dir, 'slow', manifest.artifact))).toBe(manifest.sha256);
   });
 
   it('a wrong key does not open it, and a changed byte is found by its checksum', async () => {
