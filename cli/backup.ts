@@ -1,14 +1,16 @@
 // holdfast backup [--config FILE]: takes one backup of a workspace as its
 // CronJob's pod runs it, records it as a Backup resource, then prunes by the
 // workspace's retention. The backup's name comes from HOLDFAST_BACKUP_NAME
-// (set when someone asked for this backup by creating a Backup) or from the
-// time. Exit 0 when a copy was stored everywhere, 1 when the backup failed,
-// 3 when it stands but some copy failed (the Job shows it; the status says which).
+// (set when someone asked for this backup by creating a Backup), from the run
+// of the CronJob (HOLDFAST_JOB_NAME: a retried pod continues the same Backup),
+// or else from the time. Exit 0 when a copy was stored everywhere, 1 when the
+// backup failed, 3 when it stands but some copy failed (the Job shows it; the
+// status says which).
 import * as k8s from '@kubernetes/client-node';
 import { Rest, objectPath } from '../kube/rest.js';
 import { createLogger } from '../kube/log.js';
-import type { BackupResourceStatus } from '../operator/api/backup.js';
-import { backupName } from '../operator/backup/artifact.js';
+import { BackupReason, type BackupResourceStatus } from '../operator/api/backup.js';
+import { backupName, backupNameOfJob } from '../operator/backup/artifact.js';
 import {
   databaseTarget,
   destinationsOf,
@@ -45,12 +47,17 @@ export async function run(args: string[]): Promise<number> {
   }
   const rest = kube();
   const startedAt = new Date();
-  const name = process.env.HOLDFAST_BACKUP_NAME || backupName(config.workspace, startedAt);
+  const job = process.env.HOLDFAST_JOB_NAME || undefined;
+  const name =
+    process.env.HOLDFAST_BACKUP_NAME ||
+    backupNameOfJob(config.workspace, job) ||
+    backupName(config.workspace, startedAt);
+  const reason = BackupReason.safeParse(process.env.HOLDFAST_BACKUP_REASON).data ?? config.reason;
   try {
     const result = await runBackup({
       workspace: config.workspace,
       backup: name,
-      reason: config.reason,
+      reason,
       database: await databaseTarget(config),
       recipients: await recipientsOf(config),
       destinations,
@@ -58,7 +65,7 @@ export async function run(args: string[]): Promise<number> {
       log,
       ...(process.env.HOLDFAST_PG_DUMP ? { pgDump: process.env.HOLDFAST_PG_DUMP } : {}),
       ...(rest
-        ? { recorder: new KubeBackupRecorder(rest, config.namespace, name, config.workspace, config.reason) }
+        ? { recorder: new KubeBackupRecorder(rest, config.namespace, name, config.workspace, reason, job) }
         : {}),
     });
     if (rest && !args.includes('--no-prune')) await prune(rest, config, destinations, log);

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { Workspace } from './api/workspace.js';
+import { NAMESPACE_PREFIX, type Workspace } from './api/workspace.js';
 import { Applier } from '../kube/apply.js';
 import { EventRecorder } from '../kube/events.js';
 import { startHealthServer, type HealthServer } from './runtime/health.js';
@@ -21,6 +21,10 @@ import type { StorageClass } from './workspace/volume/desired.js';
 import type { SecretObject } from './tls/authority.js';
 import { caPermittedSubtrees } from './workspace/certificate/names.js';
 import { CA_KEY, CaController } from './tls/controller.js';
+import { ERASE_AFTER, eraseDueArchives } from './workspace/archive.js';
+
+/** The work queue's key for erasing archives of deleted workspaces (not a valid Workspace name). */
+const ERASE_KEY = '#archives';
 import { ServerPool, type SharedServer } from './workspace/database/shared.js';
 import { fromBase64 } from '../kube/secret-data.js';
 
@@ -127,7 +131,9 @@ export class Operator {
       statefulSets: new Informer(kc, { kind: 'StatefulSet', ...owned }, il),
       services: new Informer(kc, { kind: 'Service', ...owned }, il),
       configMaps: new Informer(kc, { kind: 'ConfigMap', ...owned }, il),
-      backups: new Informer<BackupObject>(kc, { kind: 'Backup', ...owned }, il),
+      // Every Backup: one a person creates to ask for a backup carries no label yet.
+      backups: new Informer<BackupObject>(kc, { kind: 'Backup' }, il),
+      jobs: new Informer(kc, { kind: 'Job', ...owned }, il),
       backupDestinations: new Informer<BackupDestinationObject>(kc, { kind: 'BackupDestination' }, il),
     };
     const caSecrets = new Informer<SecretObject>(kc, { kind: 'Secret', namespace: this.opts.namespace }, il);
@@ -179,10 +185,15 @@ export class Operator {
     const queue = new WorkQueue({
       concurrency: this.opts.concurrency,
       handler: async (key) => {
-        const controller = key === CA_KEY ? 'ca' : 'workspace';
+        const controller = key === CA_KEY ? 'ca' : key === ERASE_KEY ? 'archive' : 'workspace';
         const end = this.metrics.reconcileSeconds.startTimer({ controller });
         try {
-          const outcome = key === CA_KEY ? await ca.reconcile() : await reconciler.reconcile(key);
+          const outcome =
+            key === CA_KEY
+              ? await ca.reconcile()
+              : key === ERASE_KEY
+                ? await eraseDueArchives({ rest, caches, events, now: () => new Date() })
+                : await reconciler.reconcile(key);
           this.metrics.reconciles.inc({ controller, result: 'success' });
           return outcome;
         } finally {
@@ -214,13 +225,19 @@ export class Operator {
       caches.statefulSets,
       caches.services,
       caches.configMaps,
-      caches.backups,
+      caches.jobs,
     ]) {
       cache.onChange((obj) => {
         const owner = obj.metadata.labels?.[WORKSPACE_LABEL];
         if (owner && caches.workspaces.get(owner)) queue.add(owner);
       });
     }
+    // A Backup belongs to the workspace of its namespace, whatever it says.
+    caches.backups.onChange((b) => {
+      const ns = b.metadata.namespace ?? '';
+      const owner = ns.startsWith(NAMESPACE_PREFIX) ? ns.slice(NAMESPACE_PREFIX.length) : '';
+      if (owner && caches.workspaces.get(owner)) queue.add(owner);
+    });
     const everyWorkspace = () => {
       for (const ws of caches.workspaces.list()) queue.add(ws.metadata.name);
     };
@@ -239,6 +256,10 @@ export class Operator {
       everyWorkspace();
     });
     caches.tlsSecrets.onChange(() => queue.add(CA_KEY));
+    // Archives of deleted workspaces: looked at when a namespace changes, and when the next is due.
+    caches.namespaces.onChange((ns) => {
+      if (ns.metadata.annotations?.[ERASE_AFTER]) queue.add(ERASE_KEY);
+    });
     caches.workspaces.onChange(() => this.countPhases());
 
     const started = Date.now();
@@ -251,6 +272,7 @@ export class Operator {
     await caSecrets.start();
     await caches.workspaces.start();
     queue.add(CA_KEY);
+    queue.add(ERASE_KEY);
     this.synced = true;
     log.info({ workspaces: caches.workspaces.list().length, ms: Date.now() - started }, 'caches synced; reconciling');
   }

@@ -80,11 +80,12 @@ export const DestinationStatus = z.object({
 });
 
 export const BACKUP_REASONS = ['Scheduled', 'OnDemand', 'BeforeUpgrade', 'BeforeDeletion'] as const;
+export const BackupReason = z.enum(BACKUP_REASONS);
 export const BACKUP_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed'] as const;
 
 export const BackupResourceSpec = z.object({
   workspace: z.string().min(1).max(60).describe('The Workspace backed up (in whose namespace this is).'),
-  reason: z.enum(BACKUP_REASONS).default('OnDemand').describe('Why it was taken.'),
+  reason: BackupReason.default('OnDemand').describe('Why it was taken.'),
 });
 
 export const CopyStatus = z.object({
@@ -115,6 +116,8 @@ export const BackupResourceStatus = z.object({
     .array(CopyStatus)
     .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['destination'] })
     .optional(),
+  /** The Job that takes it. */
+  job: z.string().optional(),
   /** When a restore drill last proved this backup. */
   verifiedAt: z.string().optional(),
 });
@@ -124,4 +127,4 @@ export type S3DestinationSpec = z.output<typeof S3DestinationSpec>;
 export type BackupResourceSpec = z.output<typeof BackupResourceSpec>;
 export type BackupResourceStatus = z.output<typeof BackupResourceStatus>;
 export type CopyStatus = z.output<typeof CopyStatus>;
-export type BackupReason = (typeof BACKUP_REASONS)[number];
+export type BackupReason = z.output<typeof BackupReason>;

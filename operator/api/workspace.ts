@@ -357,6 +357,14 @@ export const WorkspaceStatus = z.object({
       version: z.string().optional(),
     })
     .optional(),
+  backup: z
+    .object({
+      lastFailureTime: z.string().optional().describe('When the newest failed backup ended.'),
+      lastFailure: z.string().optional().describe('Which backup failed last, and why.'),
+      nextScheduleTime: z.string().optional().describe('When the CronJob runs next.'),
+    })
+    .optional()
+    .describe('Backups beyond lastBackupTime and recoveryPoint: the last failure and the next run.'),
   lastBackupTime: z.string().optional(),
   lastVerifiedTime: z.string().optional(),
   lastExportTime: z.string().optional(),

@@ -46,6 +46,16 @@ export function backupName(workspace: string, at: Date): string {
   return `${workspace}-${iso.slice(0, 10).replaceAll('-', '')}-${iso.slice(11, 19).replaceAll(':', '')}`;
 }
 
+/**
+ * The Backup a CronJob's run fills in: the CronJob controller names its Jobs
+ * `<cronjob>-<scheduled minute since the epoch>`, so a retried pod of the same
+ * run continues the same Backup. Undefined for a Job named otherwise.
+ */
+export function backupNameOfJob(workspace: string, job: string | undefined): string | undefined {
+  const m = /^backup-(\d{7,})$/.exec(job ?? '');
+  return m ? backupName(workspace, new Date(Number(m[1]) * 60_000)) : undefined;
+}
+
 export function humanSize(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = bytes;

@@ -16,6 +16,8 @@ export class KubeBackupRecorder implements BackupRecorder {
     private readonly name: string,
     private readonly workspace: string,
     private readonly reason: BackupReason,
+    /** The Job whose pod takes it, so that the operator can tell when that Job ends without it. */
+    private readonly job?: string,
   ) {}
 
   async update(progress: BackupProgress): Promise<void> {
@@ -37,10 +39,12 @@ export class KubeBackupRecorder implements BackupRecorder {
           // Asked for by someone who created it: this job fills it in.
           if (!isConflict(err)) throw err;
         });
-      this.created = true;
     }
+    // The first write of this run clears what an earlier, killed pod of the same Job left.
+    const first = this.created ? {} : { message: null, completedAt: null, ...(this.job ? { job: this.job } : {}) };
+    this.created = true;
     await this.rest.request('PATCH', `${objectPath('Backup', this.name, this.namespace)}/status`, {
-      body: { status: progress },
+      body: { status: { ...first, ...progress } },
       contentType: MERGE_PATCH,
     });
   }

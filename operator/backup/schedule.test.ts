@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { WorkspaceSpec, type Workspace } from '../api/workspace.js';
 import { JobConfig } from './job-config.js';
-import { desiredBackupObjects } from './schedule.js';
+import { backupNameOfJob } from './artifact.js';
+import { desiredBackupObjects, requestJob, requestJobName } from './schedule.js';
 
 const ws: Workspace = {
   apiVersion: 'holdfast.io/v1alpha1',
@@ -112,5 +113,48 @@ describe('desiredBackupObjects', () => {
     });
     expect(data['escrow-recipients']).toBe(`${ws.spec.backup.recipients![0]}\n`);
     expect(byKind('PersistentVolumeClaim').map((c) => c.metadata.name)).toEqual(['backup-local']);
+  });
+});
+
+describe('requestJob', () => {
+  const cron = byKind('CronJob')[0]!;
+  const backup = { name: 'before-migration', namespace: 'ws-acme', uid: 'u-1', reason: 'OnDemand' as const };
+  const job = requestJob(cron, backup) as unknown as {
+    metadata: { name: string; labels: Record<string, string>; ownerReferences: unknown[] };
+    spec: { backoffLimit: number; template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } };
+  };
+
+  it("is the CronJob's job, owned by the Backup it fills in", () => {
+    expect(job.metadata.name).toBe('backup-before-migration');
+    expect(job.metadata.labels).toMatchObject({ 'holdfast.io/workspace': 'acme', 'holdfast.io/component': 'backup' });
+    expect(job.metadata.ownerReferences).toEqual([
+      { apiVersion: 'holdfast.io/v1alpha1', kind: 'Backup', name: 'before-migration', uid: 'u-1', controller: true },
+    ]);
+    expect(job.spec.backoffLimit).toBe(2);
+    const env = job.spec.template.spec.containers[0]!.env;
+    expect(env).toEqual(
+      expect.arrayContaining([
+        { name: 'HOLDFAST_BACKUP_NAME', value: 'before-migration' },
+        { name: 'HOLDFAST_BACKUP_REASON', value: 'OnDemand' },
+      ]),
+    );
+    // The CronJob's own template is left as it was.
+    expect(JSON.stringify(cron)).not.toContain('HOLDFAST_BACKUP_NAME');
+  });
+
+  it('keeps a long Backup name within the 63 characters a Job name may have, and apart from another', () => {
+    const long = 'x'.repeat(80);
+    expect(requestJobName(long)).toHaveLength(63);
+    expect(requestJobName(long)).not.toBe(requestJobName(`${long}y`));
+  });
+});
+
+describe('backupNameOfJob', () => {
+  it("names a scheduled run's Backup after its minute, so that a retried pod continues it", () => {
+    // The CronJob controller names a run's Job after its scheduled minute since the epoch.
+    const minute = Date.UTC(2026, 10, 30, 4, 0) / 60_000;
+    expect(backupNameOfJob('acme', `backup-${minute}`)).toBe('acme-20261130-040000');
+    expect(backupNameOfJob('acme', 'backup-now')).toBeUndefined();
+    expect(backupNameOfJob('acme', undefined)).toBeUndefined();
   });
 });

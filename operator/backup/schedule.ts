@@ -12,10 +12,11 @@
 //     volume claim `backup-<name>` per volume destination.
 // The workspace's own age key (Secret `backup-key`) is made once, elsewhere:
 // it is random, and must never be replaced.
+import { createHash } from 'node:crypto';
 import type { KubeObject } from '../../kube/rest.js';
-import type { DestinationSpec } from '../api/backup.js';
+import { BACKUP_API, BACKUP_KIND, type BackupReason, type DestinationSpec } from '../api/backup.js';
 import { namespaceOf, type Workspace } from '../api/workspace.js';
-import { COMPONENT_LABEL, ownedMeta } from '../workspace/owner.js';
+import { COMPONENT_LABEL, WORKSPACE_LABEL, ownedMeta } from '../workspace/owner.js';
 import type { JobConfig } from './job-config.js';
 
 export const BACKUP_CRONJOB = 'backup';
@@ -144,7 +145,7 @@ export function desiredBackupObjects(input: ScheduleInput): KubeObject[] {
       failedJobsHistoryLimit: 3,
       suspend: ws.spec.suspend || destinations.length === 0,
       jobTemplate: {
-        metadata: { labels: { [COMPONENT_LABEL]: 'backup' } },
+        metadata: { labels: { [COMPONENT_LABEL]: 'backup', [WORKSPACE_LABEL]: ws.metadata.name } },
         spec: {
           backoffLimit: 2,
           activeDeadlineSeconds: 6 * 3600,
@@ -167,7 +168,14 @@ export function desiredBackupObjects(input: ScheduleInput): KubeObject[] {
                   name: 'backup',
                   image,
                   args: ['backup'],
-                  env: [{ name: 'HOLDFAST_BACKUP_CONFIG', value: `${CONFIG_DIR}/backup.json` }],
+                  env: [
+                    { name: 'HOLDFAST_BACKUP_CONFIG', value: `${CONFIG_DIR}/backup.json` },
+                    // Names the Backup after the run it belongs to, so that a retried pod continues it.
+                    {
+                      name: 'HOLDFAST_JOB_NAME',
+                      valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } },
+                    },
+                  ],
                   resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
                   securityContext: {
                     allowPrivilegeEscalation: false,
@@ -231,4 +239,53 @@ export function destinationSecret(
       ...(data.ca ? { 'ca.crt': Buffer.from(data.ca).toString('base64') } : {}),
     },
   };
+}
+
+/** The most a Job's name may be: the Job controller puts it in a label of its pods. */
+const MAX_JOB_NAME = 63;
+
+/** The name of the Job that takes a requested Backup. */
+export function requestJobName(backup: string): string {
+  const name = `${BACKUP_CRONJOB}-${backup}`;
+  if (name.length <= MAX_JOB_NAME) return name;
+  const hash = createHash('sha256').update(backup).digest('hex').slice(0, 8);
+  return `${name.slice(0, MAX_JOB_NAME - 9).replace(/-+$/, '')}-${hash}`;
+}
+
+/**
+ * The Job that takes a Backup someone asked for (a Backup created by hand,
+ * or the annotation on the Workspace): the CronJob's own job, told which
+ * Backup it fills in and why, owned by that Backup so that pruning it
+ * removes the Job too.
+ */
+export function requestJob(
+  cronJob: KubeObject,
+  backup: { name: string; namespace: string; uid: string; reason: BackupReason },
+): KubeObject {
+  const template = (cronJob.spec as { jobTemplate: { metadata: { labels: Record<string, string> }; spec: JobSpec } })
+    .jobTemplate;
+  const spec = structuredClone(template.spec);
+  const container = spec.template.spec.containers[0]!;
+  container.env = [
+    ...(container.env ?? []),
+    { name: 'HOLDFAST_BACKUP_NAME', value: backup.name },
+    { name: 'HOLDFAST_BACKUP_REASON', value: backup.reason },
+  ];
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name: requestJobName(backup.name),
+      namespace: backup.namespace,
+      labels: { ...cronJob.metadata.labels, ...template.metadata.labels },
+      ownerReferences: [
+        { apiVersion: BACKUP_API, kind: BACKUP_KIND, name: backup.name, uid: backup.uid, controller: true },
+      ],
+    },
+    spec,
+  };
+}
+
+interface JobSpec {
+  template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } };
 }

@@ -47,6 +47,7 @@ describe('summarizeBackups', () => {
       backup('bad', { phase: 'Failed', completedAt: '2026-11-30T04:00:00Z', message: 'pg_dump failed (exit 1)' }),
     ]);
     expect(s.lastBackupTime).toBe('2026-11-29T04:00:00Z');
+    expect(s).toMatchObject({ lastFailureTime: '2026-11-30T04:00:00Z', lastFailure: 'bad: pg_dump failed (exit 1)' });
     expect(s.condition).toEqual({
       type: 'LastBackupSucceeded',
       status: 'False',

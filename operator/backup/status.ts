@@ -14,6 +14,8 @@ export interface BackupSummary {
   lastBackupTime?: string;
   recoveryPoint?: string;
   lastVerifiedTime?: string;
+  lastFailureTime?: string;
+  lastFailure?: string;
   condition: ConditionInput;
 }
 
@@ -32,6 +34,7 @@ export function summarizeBackups(backups: readonly BackupView[]): BackupSummary 
     .sort()
     .at(-1);
   const newest = done[0];
+  const failed = done.find((b) => b.status!.phase === 'Failed');
   let condition: ConditionInput;
   if (!newest)
     condition = {
@@ -70,6 +73,12 @@ export function summarizeBackups(backups: readonly BackupView[]): BackupSummary 
     ...(good[0] ? { lastBackupTime: good[0].status!.completedAt! } : {}),
     ...(everywhere ? { recoveryPoint: everywhere.status!.completedAt! } : {}),
     ...(verified ? { lastVerifiedTime: verified } : {}),
+    ...(failed
+      ? {
+          lastFailureTime: failed.status!.completedAt!,
+          lastFailure: `${failed.name}: ${failed.status!.message ?? 'no reason given'}`,
+        }
+      : {}),
     condition,
   };
 }

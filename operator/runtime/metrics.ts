@@ -39,6 +39,24 @@ export class Metrics {
     labelNames: ['kind', 'verb'] as const,
     registers: [this.registry],
   });
+  readonly backups = new Counter({
+    name: 'holdfast_backups_total',
+    help: 'Backups finished, by workspace and result (succeeded, partial: some copy failed, failed).',
+    labelNames: ['workspace', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly lastBackup = new Gauge({
+    name: 'holdfast_backup_last_success_timestamp_seconds',
+    help: 'When the newest good backup of a workspace completed (Unix time).',
+    labelNames: ['workspace'] as const,
+    registers: [this.registry],
+  });
+  readonly recoveryPoint = new Gauge({
+    name: 'holdfast_backup_recovery_point_timestamp_seconds',
+    help: 'When the newest backup stored at every destination of a workspace completed (Unix time); alert on time() minus this.',
+    labelNames: ['workspace'] as const,
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: 'holdfast_leader',
     help: '1 while this replica holds the leader lease.',

@@ -3,6 +3,7 @@
 // BackupScheduled what is missing when a backup cannot be scheduled.
 import type { KubeObject, Rest } from '../../kube/rest.js';
 import { objectPath } from '../../kube/rest.js';
+import type { S3DestinationSpec } from '../api/backup.js';
 import { namespaceOf, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
 import { generateIdentity, identityToRecipient } from '../backup/age-stream.js';
 import { BACKUP_KEY_SECRET, desiredBackupObjects, destinationSecret, type Destination } from '../backup/schedule.js';
@@ -20,18 +21,27 @@ export interface ScheduleDeps {
 
 const fromBase64 = (v: string | undefined) => (v ? Buffer.from(v, 'base64').toString('utf8') : undefined);
 
+export interface ScheduleDecision {
+  condition: ConditionInput;
+  /** The CronJob as applied; undefined while backups cannot be scheduled. */
+  cronJob?: KubeObject;
+}
+
 export async function applyBackupSchedule(
   ws: Workspace,
   database: WorkspaceStatus['database'],
   d: ScheduleDeps,
-): Promise<ConditionInput> {
+): Promise<ScheduleDecision> {
   const ns = namespaceOf(ws.metadata.name);
   const named = ws.spec.backup.destinations ?? [];
-  const scheduled = (status: 'True' | 'False', reason: string, message: string): ConditionInput => ({
-    type: 'BackupScheduled',
-    status,
-    reason,
-    message,
+  const scheduled = (
+    status: 'True' | 'False',
+    reason: string,
+    message: string,
+    cronJob?: KubeObject,
+  ): ScheduleDecision => ({
+    condition: { type: 'BackupScheduled', status, reason, message },
+    ...(cronJob ? { cronJob } : {}),
   });
   if (named.length === 0)
     return scheduled(
@@ -52,31 +62,12 @@ export async function applyBackupSchedule(
       continue;
     }
     if (dest.spec.s3) {
-      const ref = dest.spec.s3.credentialsSecretRef;
-      const source = await d.rest.find<KubeObject & { data?: Record<string, string> }>(
-        objectPath('Secret', ref.name, ref.namespace),
-      );
-      const accessKeyId = fromBase64(source?.data?.accessKeyId);
-      const secretAccessKey = fromBase64(source?.data?.secretAccessKey);
-      if (!accessKeyId || !secretAccessKey) {
-        problems.push(
-          `Secret ${ref.namespace}/${ref.name} of BackupDestination "${name}" must hold keys accessKeyId and secretAccessKey`,
-        );
+      const credentials = await readS3Credentials(d.rest, name, dest.spec.s3);
+      if (typeof credentials === 'string') {
+        problems.push(credentials);
         continue;
       }
-      let ca: string | undefined;
-      if (dest.spec.s3.caSecretRef) {
-        const caRef = dest.spec.s3.caSecretRef;
-        const caSecret = await d.rest.find<KubeObject & { data?: Record<string, string> }>(
-          objectPath('Secret', caRef.name, caRef.namespace),
-        );
-        ca = fromBase64(caSecret?.data?.['ca.crt']);
-        if (!ca) {
-          problems.push(`Secret ${caRef.namespace}/${caRef.name} of BackupDestination "${name}" must hold key ca.crt`);
-          continue;
-        }
-      }
-      secrets.push(destinationSecret(ws, name, { accessKeyId, secretAccessKey, ...(ca ? { ca } : {}) }));
+      secrets.push(destinationSecret(ws, name, credentials));
     }
     destinations.push({ name, spec: dest.spec });
   }
@@ -111,11 +102,37 @@ export async function applyBackupSchedule(
     const kind = o.kind as Parameters<typeof objectPath>[0];
     await d.apply(o, await d.rest.find<KubeObject>(objectPath(kind, o.metadata.name, ns)));
   }
+  const cronJob = objects.find((o) => o.kind === 'CronJob');
   return problems.length > 0
-    ? scheduled('False', 'DestinationsUnavailable', `${problems.join('; ')}; the others get their copies`)
+    ? scheduled('False', 'DestinationsUnavailable', `${problems.join('; ')}; the others get their copies`, cronJob)
     : scheduled(
         'True',
         'Scheduled',
         `CronJob backup runs "${ws.spec.backup.schedule}" (UTC) to ${destinations.map((x) => x.name).join(', ')}`,
+        cronJob,
       );
+}
+
+/** The credentials (and CA) of an S3 BackupDestination, or what is wrong with its Secrets. */
+export async function readS3Credentials(
+  rest: Rest,
+  name: string,
+  s3: S3DestinationSpec,
+): Promise<{ accessKeyId: string; secretAccessKey: string; ca?: string } | string> {
+  const ref = s3.credentialsSecretRef;
+  const source = await rest.find<KubeObject & { data?: Record<string, string> }>(
+    objectPath('Secret', ref.name, ref.namespace),
+  );
+  const accessKeyId = fromBase64(source?.data?.accessKeyId);
+  const secretAccessKey = fromBase64(source?.data?.secretAccessKey);
+  if (!accessKeyId || !secretAccessKey)
+    return `Secret ${ref.namespace}/${ref.name} of BackupDestination "${name}" must hold keys accessKeyId and secretAccessKey`;
+  if (!s3.caSecretRef) return { accessKeyId, secretAccessKey };
+  const caRef = s3.caSecretRef;
+  const caSecret = await rest.find<KubeObject & { data?: Record<string, string> }>(
+    objectPath('Secret', caRef.name, caRef.namespace),
+  );
+  const ca = fromBase64(caSecret?.data?.['ca.crt']);
+  if (!ca) return `Secret ${caRef.namespace}/${caRef.name} of BackupDestination "${name}" must hold key ca.crt`;
+  return { accessKeyId, secretAccessKey, ca };
 }

@@ -2,8 +2,10 @@
 //   Retain   - the namespace and its data stay; owner references are removed
 //              so that garbage collection leaves them alone.
 //   Delete   - the namespace is deleted, and the Workspace goes once it is gone.
-//   Snapshot - takes a final backup, then deletes. Backups are not part of this
-//              version yet, so it retains like Retain and says so.
+//   Snapshot - takes a final backup, then deletes all but the archive, which
+//              is erased after spec.retention.afterDeletion (archive.ts). With
+//              no backup destination it cannot, so it retains like Retain and
+//              says so.
 // Failures are reported in status and Events and retried with backoff; the
 // Workspace never hangs without saying why.
 import { namespaceOf, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
@@ -15,6 +17,8 @@ import { dropShared, type SharedDeps } from './database/shared.js';
 import { sharedIdentifier } from '../database/shared.js';
 import { orphan, ownedObjectsOf } from './orphan.js';
 import { RETAINED_FROM, ownedBy } from './ownership.js';
+import { archiveWorkspace, finalBackupName, takeFinalBackup } from './archive.js';
+import { findCondition } from './conditions.js';
 
 export const FINALIZER = 'holdfast.io/deletion-policy';
 
@@ -76,7 +80,7 @@ export async function finalizeInvalid(ws: Deleted, d: Deps, problems: string): P
   await removeFinalizer(ws, d);
 }
 
-/** deletionPolicy Delete on a Shared database; undefined when the finalizer may go on. */
+/** deletionPolicy Delete or Snapshot on a Shared database; 'continue' when the finalizer may go on. */
 async function dropSharedDatabase(
   ws: Workspace,
   d: Deps,
@@ -98,7 +102,7 @@ async function dropSharedDatabase(
     if ('unreachable' in result) {
       // Waiting will not bring the server back: stop and say how to go on.
       // A change to the server or to this Workspace comes back here.
-      const message = `deletionPolicy Delete cannot drop the database: ${result.unreachable}. To delete this Workspace without dropping it, run: kubectl annotate workspace ${ws.metadata.name} ${ABANDON_DATABASE}=true`;
+      const message = `deletionPolicy ${ws.spec.deletionPolicy} cannot drop the database: ${result.unreachable}. To delete this Workspace without dropping it, run: kubectl annotate workspace ${ws.metadata.name} ${ABANDON_DATABASE}=true`;
       await writeStatus({ ...ws.status, phase: 'Deleting' }, [
         { type: 'Ready', status: 'False', reason: 'DatabaseNotDropped', message },
       ]);
@@ -111,8 +115,8 @@ async function dropSharedDatabase(
       'DatabaseDropped',
       'Delete',
       result.leftAlone.length
-        ? `deletionPolicy Delete: ${result.leftAlone.join(' and ')} on SharedDatabaseServer ${server} ${result.leftAlone.length > 1 ? 'were' : 'was'} not created by this Workspace and ${result.leftAlone.length > 1 ? 'were' : 'was'} left alone`
-        : `deletionPolicy Delete: dropped database and role ${id} on SharedDatabaseServer ${server}`,
+        ? `deletionPolicy ${ws.spec.deletionPolicy}: ${result.leftAlone.join(' and ')} on SharedDatabaseServer ${server} ${result.leftAlone.length > 1 ? 'were' : 'was'} not created by this Workspace and ${result.leftAlone.length > 1 ? 'were' : 'was'} left alone`
+        : `deletionPolicy ${ws.spec.deletionPolicy}: dropped database and role ${id} on SharedDatabaseServer ${server}`,
     );
   }
   await d.rest.request('PATCH', objectPath('Workspace', ws.metadata.name), {
@@ -131,6 +135,7 @@ export async function finalizeWorkspace(
   const policy = ws.spec.deletionPolicy;
   const ns = namespaceOf(ws.metadata.name);
   try {
+    const final = policy === 'Snapshot' ? await takeFinalBackup(ws, d, writeStatus) : 'none';
     if (policy === 'Delete') {
       if (ws.spec.database.mode === 'Shared') {
         const dropped = await dropSharedDatabase(ws, d, writeStatus, sharedDeps);
@@ -174,6 +179,20 @@ export async function finalizeWorkspace(
       } else {
         await d.events.record(ws, 'Normal', 'Deleted', 'Delete', `namespace ${ns} and its data are deleted`);
       }
+    } else if (policy === 'Snapshot' && final !== 'none') {
+      if (final !== 'continue') return final;
+      if (ws.spec.database.mode === 'Shared') {
+        const dropped = await dropSharedDatabase(ws, d, writeStatus, sharedDeps);
+        if (dropped !== 'continue') return dropped;
+      }
+      const eraseAt = await archiveWorkspace(ws, d, (d.now ?? (() => new Date()))());
+      await d.events.record(
+        ws,
+        'Normal',
+        'Archived',
+        'Delete',
+        `deletionPolicy Snapshot: final backup ${finalBackupName(ws.metadata.name)} stored; the database and everything else deleted. Namespace ${ns} keeps the backup log (kubectl get backups -n ${ns}), the workspace key and the backup volumes until ${eraseAt} (spec.retention.afterDeletion ${ws.spec.retention.afterDeletion}); then they and every copy of the backups are erased`,
+      );
     } else {
       await retainAll(ws, d);
       if (policy === 'Snapshot') {
@@ -182,7 +201,7 @@ export async function finalizeWorkspace(
           'Warning',
           'SnapshotNotAvailable',
           'Delete',
-          `deletionPolicy Snapshot needs backups, which this version does not take yet: namespace ${ns} and its data are retained as with Retain; delete the namespace by hand once it is no longer needed`,
+          `deletionPolicy Snapshot: no backup can be taken (${findCondition(ws.status?.conditions, 'BackupScheduled')?.message ?? 'spec.backup.destinations is empty'}), so namespace ${ns} and its data are retained as with Retain; delete the namespace by hand once it is no longer needed`,
         );
       } else {
         await d.events.record(

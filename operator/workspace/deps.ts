@@ -29,8 +29,10 @@ export interface Caches {
   statefulSets: Informer<KubeObject>;
   services: Informer<KubeObject>;
   configMaps: Informer<KubeObject>;
-  /** The Backup resources the backup jobs write. */
+  /** Backup resources: written by the backup jobs, or created by a person to ask for a backup. */
   backups: Informer<BackupObject>;
+  /** The backup Jobs of all workspaces. */
+  jobs: Informer<KubeObject>;
   backupDestinations: Informer<BackupDestinationObject>;
 }
 

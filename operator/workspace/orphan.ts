@@ -44,6 +44,7 @@ export interface OwnedObject {
   name: string;
   /** Where to PATCH it. */
   path: string;
+  labels?: Record<string, string>;
   ownerReferences: NonNullable<KubeObject['metadata']['ownerReferences']>;
 }
 
@@ -72,6 +73,7 @@ export async function ownedObjectsOf(rest: Rest, uid: string, namespace: string)
       kind: r.kind,
       name: o.metadata.name,
       path,
+      ...(o.metadata.labels ? { labels: o.metadata.labels } : {}),
       ownerReferences: o.metadata.ownerReferences!,
     }));
 }

@@ -7,8 +7,10 @@ import { APPLY_PATCH, FIELD_MANAGER, NotOwnedError, isSubset } from '../../kube/
 import type { Outcome } from '../runtime/queue.js';
 import { objectPath, type KubeObject } from '../../kube/rest.js';
 import { DEFAULT_IMAGE } from '../backup/schedule.js';
+import { nextRun } from '../backup/cron.js';
 import { summarizeBackups } from '../backup/status.js';
-import { applyBackupSchedule } from './backup-schedule.js';
+import { applyBackupSchedule, type ScheduleDecision } from './backup-schedule.js';
+import { handleBackupRequests } from './backup-requests.js';
 import { findCondition, setCondition, type ConditionInput } from './conditions.js';
 import { finalizeInvalid, finalizeWorkspace, FINALIZER, ensureFinalizer } from './deletion.js';
 import { desiredNamespace } from './namespace/desired.js';
@@ -194,25 +196,56 @@ export class WorkspaceReconciler {
       image: process.env.HOLDFAST_IMAGE ?? DEFAULT_IMAGE,
       destination: (n) => this.d.caches.backupDestinations.get(n),
       apply: (desired, current) => this.apply(ws, desired, current),
-    }).catch((err: unknown): ConditionInput => ({
-      type: 'BackupScheduled',
-      status: 'False',
-      reason: err instanceof NotOwnedError ? 'NotOwned' : 'ApplyFailed',
-      message: (err as Error).message,
+    }).catch((err: unknown): ScheduleDecision => ({
+      condition: {
+        type: 'BackupScheduled',
+        status: 'False',
+        reason: err instanceof NotOwnedError ? 'NotOwned' : 'ApplyFailed',
+        message: (err as Error).message,
+      },
     }));
+    const inNamespace = this.d.caches.backups.list().filter((b) => b.metadata.namespace === ns);
+    const now = (this.d.now ?? (() => new Date()))();
+    // Backups asked for, Backups whose Job ended without them, Backups to report.
+    await handleBackupRequests(ws, {
+      rest: this.d.rest,
+      events: this.d.events,
+      metrics: this.d.metrics,
+      backups: inNamespace,
+      job: (n) => this.d.caches.jobs.get(n, ns),
+      cronJob: scheduled.cronJob,
+      notScheduled: `waiting: no backup can run yet (${scheduled.condition.reason}: ${scheduled.condition.message})`,
+      now,
+    });
     // What the backup jobs recorded, as Backup resources in the namespace.
     const backups = summarizeBackups(
-      this.d.caches.backups
-        .list()
-        .filter((b) => b.metadata.namespace === ns && b.spec?.workspace === name)
+      inNamespace
+        .filter((b) => b.spec?.workspace === name)
         .map((b) => ({ name: b.metadata.name, ...(b.status ? { status: b.status } : {}) })),
     );
     for (const key of ['lastBackupTime', 'recoveryPoint', 'lastVerifiedTime'] as const) {
       if (backups[key]) status[key] = backups[key];
       else delete status[key];
     }
+    const next = scheduled.cronJob ? nextRun(ws.spec.backup.schedule, now) : undefined;
+    const backupStatus = {
+      ...(backups.lastFailureTime
+        ? { lastFailureTime: backups.lastFailureTime, lastFailure: backups.lastFailure }
+        : {}),
+      ...(next ? { nextScheduleTime: next.toISOString() } : {}),
+    };
+    if (Object.keys(backupStatus).length > 0) status.backup = backupStatus;
+    else delete status.backup;
+    const seconds = (t: string | undefined) => (t ? Date.parse(t) / 1000 : undefined);
+    for (const [gauge, at] of [
+      [this.d.metrics.lastBackup, seconds(backups.lastBackupTime)],
+      [this.d.metrics.recoveryPoint, seconds(backups.recoveryPoint)],
+    ] as const) {
+      if (at === undefined) gauge.remove({ workspace: name });
+      else gauge.set({ workspace: name }, at);
+    }
     const transitions = await this.writeStatus(ws, status, [
-      scheduled,
+      scheduled.condition,
       backups.condition,
       ...volume.conditions,
       ...certificate.conditions,

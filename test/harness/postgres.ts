@@ -79,7 +79,15 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   await run('openssl', args, { cwd });
 }
 
-export async function startPostgres(): Promise<TestPostgres> {
+export interface PostgresOptions {
+  /**
+   * Another address to listen on and name in the certificate, such as the
+   * node's, for pods to reach the server as a database outside the cluster.
+   */
+  address?: string;
+}
+
+export async function startPostgres(opts: PostgresOptions = {}): Promise<TestPostgres> {
   const bin = postgresBinDir();
   const dir = await mkdtemp(path.join(tmpdir(), 'holdfast-pg-'));
   const data = path.join(dir, 'data');
@@ -108,7 +116,10 @@ export async function startPostgres(): Promise<TestPostgres> {
     ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr'],
     dir,
   );
-  await writeFile(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  await writeFile(
+    path.join(dir, 'san.ext'),
+    `subjectAltName=IP:127.0.0.1,DNS:localhost${opts.address ? `,IP:${opts.address}` : ''}\n`,
+  );
   await openssl(
     [
       'x509',
@@ -161,6 +172,8 @@ export async function startPostgres(): Promise<TestPostgres> {
       'local all all trust',
       'hostssl all all 127.0.0.1/32 scram-sha-256',
       'hostssl all all ::1/128 scram-sha-256',
+      // Pods, from the node's pod network.
+      ...(opts.address ? ['hostssl all all 0.0.0.0/0 scram-sha-256'] : []),
       '',
     ].join('\n'),
   );
@@ -175,7 +188,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     '-k',
     dir,
     '-c',
-    'listen_addresses=127.0.0.1',
+    `listen_addresses=127.0.0.1${opts.address ? `,${opts.address}` : ''}`,
     '-c',
     'ssl=on',
     '-c',

@@ -4,7 +4,7 @@
 // versitygw S3 server on the node's address, and records a Backup. The
 // customer's age identity decrypts the copy; pg_restore reads it.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -15,8 +15,9 @@ import { namespaceOf } from '../../operator/api/workspace.js';
 import { eventually, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
+import { startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
-import { Workspaces } from '../harness/workspaces.js';
+import { Workspaces, type WireWorkspace } from '../harness/workspaces.js';
 
 const run = promisify(execFile);
 const BUCKET = 'workspace-backups';
@@ -33,6 +34,9 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
   let ns: string;
   const destination = uniqueName('offsite');
   const credsNamespace = uniqueName('holdfast-creds');
+  let nodeIp: string;
+  let escrow: string;
+  let pg: TestPostgres | undefined;
 
   beforeAll(async () => {
     await installCrds();
@@ -42,11 +46,11 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     const nodes = await w.rest.get<{ items: { status: { addresses: { type: string; address: string }[] } }[] }>(
       '/api/v1/nodes',
     );
-    const nodeIp = nodes.items[0]!.status.addresses.find((a) => a.type === 'InternalIP')!.address;
+    nodeIp = nodes.items[0]!.status.addresses.find((a) => a.type === 'InternalIP')!.address;
     dir = await mkdtemp(path.join(tmpdir(), 'holdfast-schedule-'));
     escrowFile = path.join(dir, 'escrow.txt');
     await run('age-keygen', ['-o', escrowFile]);
-    const escrow = (await readFile(escrowFile, 'utf8')).match(/public key: (age1\S+)/)![1]!;
+    escrow = (await readFile(escrowFile, 'utf8')).match(/public key: (age1\S+)/)![1]!;
 
     await w.rest.request('POST', collectionPath('Namespace'), {
       body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: credsNamespace } },
@@ -93,6 +97,7 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     await w.rest.request('DELETE', objectPath('BackupDestination', destination)).catch(() => undefined);
     await w.rest.request('DELETE', objectPath('Namespace', credsNamespace)).catch(() => undefined);
     await s3?.stop();
+    await pg?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -133,6 +138,11 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
 
     const ws = await w.waitForCondition(name, 'LastBackupSucceeded', 'True');
     expect(ws.status?.lastBackupTime).toBe(done.status!.completedAt);
+    // The default schedule, 04:00 UTC: today's if it is still ahead, else tomorrow's.
+    const four = new Date();
+    four.setUTCHours(4, 0, 0, 0);
+    if (four.getTime() <= Date.now()) four.setUTCDate(four.getUTCDate() + 1);
+    expect(ws.status?.backup?.nextScheduleTime).toBe(four.toISOString());
     expect(await kubectl('get', 'backups', '-n', ns)).toMatch(/Succeeded\s+Scheduled\s+\S+ \w+\s+\d+\s+1\/1/);
   });
 
@@ -163,5 +173,199 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
       300_000,
     );
     expect(scheduled.spec.reason).toBe('Scheduled');
+  });
+
+  it('a Backup created by a person is taken by a Job the operator starts, and reported on the Workspace', async () => {
+    // Back to a daily schedule: what follows are backups asked for.
+    await w.patchSpec(name, { backup: { schedule: '0 4 * * *' } });
+    const asked = uniqueName('by-hand');
+    // As a person asks for one: a manifest and kubectl create.
+    const manifest = path.join(dir, 'backup.yaml');
+    await writeFile(
+      manifest,
+      `apiVersion: holdfast.io/v1alpha1\nkind: Backup\nmetadata:\n  name: ${asked}\n  namespace: ${ns}\nspec:\n  workspace: ${name}\n`,
+    );
+    await kubectl('create', '-f', manifest);
+    const done = await eventually(
+      'the requested Backup',
+      async () => {
+        const b = await w.rest.get<BackupObject>(objectPath('Backup', asked, ns));
+        if (b.status?.phase === 'Failed') throw new Error(`the backup failed: ${b.status.message}`);
+        return b.status?.phase === 'Succeeded' ? b : undefined;
+      },
+      300_000,
+    );
+    expect(done.spec.reason).toBe('OnDemand');
+    expect(done.status).toMatchObject({ job: `backup-${asked}`, copiesText: '1/1' });
+    // Labelled, so that retention and the console count it among the workspace's backups.
+    expect(done.metadata.labels?.['holdfast.io/workspace']).toBe(name);
+    const job = await w.rest.get<KubeObject>(objectPath('Job', `backup-${asked}`, ns));
+    expect(job.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'Backup', name: asked, uid: done.metadata.uid }),
+    ]);
+    const reported = await eventually('the BackupSucceeded Event', async () =>
+      (await w.events(name)).find((e) => e.reason === 'BackupSucceeded' && e.note.includes(asked)),
+    );
+    expect(reported.note).toMatch(new RegExp(`backup ${asked} \\(OnDemand\\): \\S+ \\w+, \\d+ rows, 1/1 copies`));
+    expect(await operator.metric('holdfast_backups_total', { workspace: name, result: 'succeeded' })).toBeGreaterThan(
+      0,
+    );
+    // The recovery point as a metric, for an alert on its age.
+    await eventually('the recovery point metric', async () => {
+      const ws = await w.rest.get<WireWorkspace>(objectPath('Workspace', name));
+      const metric = await operator.metric('holdfast_backup_recovery_point_timestamp_seconds', { workspace: name });
+      return metric === Date.parse(ws.status!.recoveryPoint!) / 1000 ? metric : undefined;
+    });
+  });
+
+  it('the annotation holdfast.io/backup-now asks for a backup, once', async () => {
+    await kubectl('annotate', 'workspace', name, 'holdfast.io/backup-now=before-migration');
+    const asked = await eventually(
+      'the Backup the annotation asked for',
+      async () => {
+        const b = (await backups()).find((x) => x.metadata.name.startsWith(`${name}-ondemand-`));
+        if (b?.status?.phase === 'Failed') throw new Error(`the backup failed: ${b.status.message}`);
+        return b?.status?.phase === 'Succeeded' ? b : undefined;
+      },
+      300_000,
+    );
+    expect(asked.spec.reason).toBe('OnDemand');
+    // Taken: the annotation is gone, so the same command asks again next time.
+    const ws = await w.rest.get<WireWorkspace>(objectPath('Workspace', name));
+    expect(ws.metadata.annotations?.['holdfast.io/backup-now']).toBeUndefined();
+  });
+
+  it('a Backup left Running by a Job that failed is marked Failed, naming the Job and its log', async () => {
+    // What a pod killed mid-backup leaves: a Running Backup, and its Job failed.
+    const stuck = uniqueName('killed');
+    const job = `job-${stuck}`;
+    await w.rest.request('POST', collectionPath('Backup', ns), {
+      body: {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'Backup',
+        metadata: { name: stuck, namespace: ns, labels: { 'holdfast.io/workspace': name } },
+        spec: { workspace: name, reason: 'Scheduled' },
+      },
+    });
+    await w.rest.request('PATCH', `${objectPath('Backup', stuck, ns)}/status`, {
+      body: { status: { phase: 'Running', startedAt: new Date().toISOString(), job } },
+      contentType: 'application/merge-patch+json',
+    });
+    const cronJob = await w.rest.get<KubeObject & { spec: { jobTemplate: { spec: Record<string, unknown> } } }>(
+      objectPath('CronJob', 'backup', ns),
+    );
+    const spec = structuredClone(cronJob.spec.jobTemplate.spec) as {
+      backoffLimit: number;
+      template: { spec: { containers: { command?: string[]; args?: string[] }[] } };
+    };
+    spec.backoffLimit = 0;
+    // Killed: the exit status of SIGKILL.
+    spec.template.spec.containers[0]!.command = ['sh', '-c', 'exit 137'];
+    spec.template.spec.containers[0]!.args = [];
+    await w.rest.request('POST', collectionPath('Job', ns), {
+      body: {
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: { name: job, namespace: ns, labels: { 'holdfast.io/workspace': name } },
+        spec,
+      },
+    });
+    const failed = await eventually(
+      'the Backup marked Failed',
+      async () => {
+        const b = await w.rest.get<BackupObject>(objectPath('Backup', stuck, ns));
+        return b.status?.phase === 'Failed' ? b : undefined;
+      },
+      120_000,
+    );
+    expect(failed.status!.message).toContain(`its Job ${job} failed (BackoffLimitExceeded`);
+    expect(failed.status!.message).toContain(`kubectl logs -n ${ns} job/${job}`);
+    expect(failed.status!.completedAt).toBeDefined();
+    const reported = await eventually('the BackupFailed Event', async () =>
+      (await w.events(name)).find((e) => e.reason === 'BackupFailed' && e.note.includes(stuck)),
+    );
+    expect(reported.type).toBe('Warning');
+    // The newest backup failed: the workspace says so, and names the newest good one.
+    const ws = await w.waitForCondition(name, 'LastBackupSucceeded', 'False');
+    expect(w.condition(ws, 'LastBackupSucceeded')?.message).toMatch(
+      new RegExp(`backup ${stuck} failed: .*; the newest good backup is ${name}-`),
+    );
+    expect(ws.status?.backup).toMatchObject({
+      lastFailureTime: failed.status!.completedAt,
+      lastFailure: expect.stringContaining(`${stuck}: its Job ${job} failed`) as string,
+    });
+  });
+
+  it('a Shared database outside the cluster is backed up by a pod the same way', async () => {
+    // A PostgreSQL server on the node's address, as a managed database outside the cluster would be.
+    pg = await startPostgres({ address: nodeIp });
+    const server = uniqueName('shared');
+    const b64 = (t: string) => Buffer.from(t).toString('base64');
+    for (const [secret, data] of [
+      [`${server}-admin`, { username: b64(pg.user), password: b64(pg.password) }],
+      [`${server}-ca`, { 'ca.crt': b64(pg.ca) }],
+    ] as const)
+      await w.rest.request('POST', collectionPath('Secret', credsNamespace), {
+        body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: secret }, data },
+      });
+    await w.rest.request('POST', collectionPath('SharedDatabaseServer'), {
+      body: {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'SharedDatabaseServer',
+        metadata: { name: server },
+        spec: {
+          host: nodeIp,
+          port: pg.port,
+          caSecretRef: { name: `${server}-ca`, namespace: credsNamespace },
+          adminSecretRef: { name: `${server}-admin`, namespace: credsNamespace },
+        },
+      },
+    });
+    const shared = await w.create('shared', {
+      volume: { storageClassName: await w.storageClass({ encrypted: true }) },
+      database: { mode: 'Shared', serverRef: server },
+      deletionPolicy: 'Delete',
+      backup: { destinations: [{ name: destination }], recipients: [escrow] },
+    });
+    try {
+      const ready = await w.waitForCondition(shared, 'BackupScheduled', 'True', 240_000);
+      const db = ready.status!.database!;
+      // Rows of the workspace's own, written as its role.
+      const sql = superuserClient(pg, db.name);
+      try {
+        await sql.unsafe(`set role "${db.user!}"`);
+        await sql.unsafe('create table hours (id serial primary key, who text, minutes int)');
+        await sql.unsafe("insert into hours (who, minutes) select 'p' || g, g % 480 from generate_series(1, 1234) g");
+      } finally {
+        await sql.end();
+      }
+      const sharedNs = namespaceOf(shared);
+      await w.rest.request('POST', collectionPath('Backup', sharedNs), {
+        body: {
+          apiVersion: 'holdfast.io/v1alpha1',
+          kind: 'Backup',
+          metadata: { name: `${shared}-now`, namespace: sharedNs },
+          spec: { workspace: shared },
+        },
+      });
+      const done = await eventually(
+        'the Shared database backed up',
+        async () => {
+          const b = await w.rest.get<BackupObject>(objectPath('Backup', `${shared}-now`, sharedNs));
+          if (b.status?.phase === 'Failed') throw new Error(`the backup failed: ${b.status.message}`);
+          return b.status?.phase === 'Succeeded' ? b : undefined;
+        },
+        300_000,
+      );
+      expect(done.status).toMatchObject({ copiesText: '1/1', rows: 1234, tables: 1 });
+      // The host's server, not the workspace pods' PostgreSQL 17.
+      const admin = superuserClient(pg);
+      const [row] = await admin`select current_setting('server_version') as v`.finally(() => admin.end());
+      expect(done.status!.serverVersion).toBe(row!.v);
+    } finally {
+      await w.delete(shared);
+      await w.waitGone(shared, 120_000);
+      await w.rest.request('DELETE', objectPath('SharedDatabaseServer', server)).catch(() => undefined);
+    }
   });
 });

@@ -246,7 +246,7 @@ describe('Workspace lifecycle', () => {
     expect(await w.object('PersistentVolumeClaim', 'data', ns)).toBeDefined();
   });
 
-  it('deletionPolicy Snapshot retains for now and warns that backups are not available', async () => {
+  it('deletionPolicy Snapshot with no backup destination retains, and warns that no final backup could be taken', async () => {
     const name = await w.create('snap', { volume: { storageClassName: encrypted } });
     const ws = await w.waitForCondition(name, 'Ready', 'True');
     expect(ws.spec.deletionPolicy).toBe('Snapshot');
@@ -255,6 +255,7 @@ describe('Workspace lifecycle', () => {
     expect((await w.object('Namespace', namespaceOf(name)))?.metadata.deletionTimestamp).toBeUndefined();
     const warning = (await w.events(name)).find((e) => e.reason === 'SnapshotNotAvailable');
     expect(warning?.type).toBe('Warning');
+    expect(warning?.note).toContain('no backup can be taken (spec.backup.destinations is empty');
     expect(warning?.note).toContain('retained as with Retain');
   });
 

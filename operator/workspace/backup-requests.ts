@@ -1,0 +1,220 @@
+// The Backups of a workspace that the operator acts on, besides the CronJob's:
+//   - asked for: a Backup created by a person (no status yet), or the
+//     annotation holdfast.io/backup-now on the Workspace, which becomes one.
+//     Each gets a Job made from the CronJob's template, owned by the Backup.
+//   - left behind: a Backup still Running or Pending whose Job has ended (its
+//     pod killed, out of memory, past its deadline) is marked Failed, saying
+//     which Job and where its log is.
+//   - finished: each Succeeded or Failed Backup gets one Event on the
+//     Workspace and is counted in holdfast_backups_total, once (the
+//     annotation holdfast.io/reported remembers it across restarts).
+import { createHash } from 'node:crypto';
+import { MERGE_PATCH, collectionPath, isConflict, objectPath, type KubeObject, type Rest } from '../../kube/rest.js';
+import type { EventRecorder } from '../../kube/events.js';
+import { BACKUP_API, BACKUP_KIND, type BackupReason } from '../api/backup.js';
+import { API_VERSION, WORKSPACE_KIND, namespaceOf, type Workspace } from '../api/workspace.js';
+import { requestJob } from '../backup/schedule.js';
+import type { Metrics } from '../runtime/metrics.js';
+import type { BackupObject } from './deps.js';
+import { MANAGED_BY, WORKSPACE_LABEL } from './owner.js';
+
+export const BACKUP_NOW_ANNOTATION = 'holdfast.io/backup-now';
+export const REPORTED_ANNOTATION = 'holdfast.io/reported';
+/** A Job gone from the cache this long after its Backup started is gone for good. */
+const JOB_GONE_AFTER_MS = 10 * 60_000;
+/** Backups finished longer ago than this get no Event when first seen (an operator upgrade, a restart). */
+const REPORT_WITHIN_MS = 60 * 60_000;
+
+export interface RequestDeps {
+  rest: Rest;
+  events: EventRecorder;
+  metrics: Metrics;
+  /** The workspace's Backups, from the cache. */
+  backups: readonly BackupObject[];
+  job: (name: string) => KubeObject | undefined;
+  /** The CronJob as the operator wants it; undefined while backups cannot be scheduled. */
+  cronJob: KubeObject | undefined;
+  /** Why backups cannot run, when cronJob is undefined. */
+  notScheduled: string;
+  now: Date;
+}
+
+type JobStatus = { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+
+/** The name a Backup asked for by annotation gets: the same value asks once. */
+export function requestedBackupName(workspace: string, value: string): string {
+  return `${workspace}-ondemand-${createHash('sha256').update(value).digest('hex').slice(0, 8)}`;
+}
+
+export async function handleBackupRequests(ws: Workspace, d: RequestDeps): Promise<void> {
+  const name = ws.metadata.name;
+  const ns = namespaceOf(name);
+  const asked = ws.metadata.annotations?.[BACKUP_NOW_ANNOTATION];
+  const backups = [...d.backups];
+  if (asked !== undefined) {
+    const backup = requestedBackupName(name, asked);
+    if (!backups.some((b) => b.metadata.name === backup)) {
+      const created = await askForBackup(d.rest, ws, backup, 'OnDemand');
+      if (created) backups.push(created);
+    }
+    // Taken: the annotation can ask again, with any value.
+    await d.rest.request('PATCH', objectPath('Workspace', name), {
+      body: { metadata: { annotations: { [BACKUP_NOW_ANNOTATION]: null } } },
+      contentType: MERGE_PATCH,
+    });
+  }
+
+  for (const b of backups) {
+    const phase = b.status?.phase;
+    if (b.spec?.workspace !== name) {
+      if (!phase)
+        await patchStatus(d.rest, b, {
+          phase: 'Failed',
+          completedAt: d.now.toISOString(),
+          message: `spec.workspace must be "${name}", the workspace of namespace ${ns}: create the Backup in the namespace of the workspace to back up`,
+        });
+      continue;
+    }
+    if (!phase || (phase === 'Pending' && !b.status?.job)) await start(ws, b, d);
+    else if (phase === 'Pending' || phase === 'Running') await failIfJobEnded(b, d);
+    else if (b.metadata.annotations?.[REPORTED_ANNOTATION] !== phase) await report(ws, b, d);
+  }
+}
+
+/** Creates a Backup for the operator to take; undefined when it exists already. */
+export async function askForBackup(
+  rest: Rest,
+  ws: Workspace,
+  backup: string,
+  reason: BackupReason,
+): Promise<BackupObject | undefined> {
+  const ns = namespaceOf(ws.metadata.name);
+  return rest
+    .request<BackupObject>('POST', collectionPath('Backup', ns), {
+      body: {
+        apiVersion: BACKUP_API,
+        kind: BACKUP_KIND,
+        metadata: { name: backup, namespace: ns, labels: { ...MANAGED_BY, [WORKSPACE_LABEL]: ws.metadata.name } },
+        spec: { workspace: ws.metadata.name, reason },
+      },
+    })
+    .catch((err: unknown) => {
+      if (!isConflict(err)) throw err;
+      return undefined;
+    });
+}
+
+/** Starts the Job of a Backup someone asked for, or says in its status why it waits. */
+async function start(ws: Workspace, b: BackupObject, d: RequestDeps): Promise<void> {
+  if (!d.cronJob) {
+    if (b.status?.phase !== 'Pending' || b.status.message !== d.notScheduled)
+      await patchStatus(d.rest, b, { phase: 'Pending', message: d.notScheduled });
+    return;
+  }
+  const reason: BackupReason = b.spec?.reason ?? 'OnDemand';
+  const job = requestJob(d.cronJob, {
+    name: b.metadata.name,
+    namespace: b.metadata.namespace!,
+    uid: b.metadata.uid!,
+    reason,
+  });
+  // The label that retention and the console find a workspace's Backups by.
+  if (b.metadata.labels?.[WORKSPACE_LABEL] !== ws.metadata.name)
+    await d.rest.request('PATCH', objectPath('Backup', b.metadata.name, b.metadata.namespace), {
+      body: { metadata: { labels: { [WORKSPACE_LABEL]: ws.metadata.name } } },
+      contentType: MERGE_PATCH,
+    });
+  const existing = d.job(job.metadata.name);
+  if (!existing) {
+    await d.rest.request('POST', collectionPath('Job', b.metadata.namespace), { body: job }).catch((err: unknown) => {
+      if (!isConflict(err)) throw err;
+    });
+    d.metrics.apiWrites.inc({ kind: 'Job', verb: 'create' });
+  } else if (!existing.metadata.ownerReferences?.some((o) => o.uid === b.metadata.uid)) {
+    await patchStatus(d.rest, b, {
+      phase: 'Failed',
+      completedAt: d.now.toISOString(),
+      message: `a Job named ${job.metadata.name} exists and is not this Backup's: delete it or give the Backup another name`,
+    });
+    return;
+  }
+  await patchStatus(d.rest, b, {
+    phase: 'Pending',
+    job: job.metadata.name,
+    message: `Job ${job.metadata.name} takes this backup`,
+  });
+}
+
+/** A Backup whose Job ended without finishing it failed; the Job's pod log says why. */
+async function failIfJobEnded(b: BackupObject, d: RequestDeps): Promise<void> {
+  const jobName = b.status?.job;
+  if (!jobName) return;
+  const job = d.job(jobName);
+  const ended = (job?.status as JobStatus | undefined)?.conditions?.find(
+    (c) => (c.type === 'Failed' || c.type === 'Complete') && c.status === 'True',
+  );
+  const started = Date.parse(b.status?.startedAt ?? b.metadata.creationTimestamp ?? '') || d.now.getTime();
+  let why: string;
+  if (ended)
+    why =
+      ended.type === 'Failed'
+        ? `its Job ${jobName} failed (${ended.reason ?? 'Failed'}${ended.message ? `: ${ended.message}` : ''})`
+        : `its Job ${jobName} completed without finishing it (a retried pod took another backup)`;
+  else if (!job && d.now.getTime() - started > JOB_GONE_AFTER_MS) why = `its Job ${jobName} is gone`;
+  else return;
+  // Read again: the pod's last write may not have reached the cache yet.
+  const fresh = await d.rest.find<BackupObject>(objectPath('Backup', b.metadata.name, b.metadata.namespace));
+  if (!fresh || (fresh.status?.phase !== 'Running' && fresh.status?.phase !== 'Pending')) return;
+  await patchStatus(d.rest, fresh, {
+    phase: 'Failed',
+    completedAt: d.now.toISOString(),
+    message: `${why} before the backup was stored; nothing of it was made final. See kubectl logs -n ${b.metadata.namespace} job/${jobName}`,
+  });
+}
+
+async function report(ws: Workspace, b: BackupObject, d: RequestDeps): Promise<void> {
+  const s = b.status!;
+  const completed = Date.parse(s.completedAt ?? '') || 0;
+  const copies = s.copies ?? [];
+  const result = s.phase === 'Failed' ? 'failed' : copies.some((c) => c.phase !== 'Stored') ? 'partial' : 'succeeded';
+  if (d.now.getTime() - completed <= REPORT_WITHIN_MS) {
+    d.metrics.backups.inc({ workspace: ws.metadata.name, result });
+    const related = { apiVersion: BACKUP_API, kind: BACKUP_KIND, metadata: b.metadata };
+    const regarding = { apiVersion: API_VERSION, kind: WORKSPACE_KIND, metadata: ws.metadata };
+    if (result === 'succeeded')
+      await d.events.record(
+        regarding,
+        'Normal',
+        'BackupSucceeded',
+        'Backup',
+        `backup ${b.metadata.name} (${b.spec?.reason ?? 'OnDemand'}): ${s.sizeText ?? '?'}, ${s.rows ?? 0} rows, ${s.copiesText ?? ''} copies`,
+        related,
+      );
+    else
+      await d.events.record(
+        regarding,
+        'Warning',
+        result === 'failed' ? 'BackupFailed' : 'BackupCopyFailed',
+        'Backup',
+        `backup ${b.metadata.name}${result === 'partial' ? ` stored ${s.copiesText ?? ''} copies` : ' failed'}: ${s.message ?? 'no reason given'}`,
+        related,
+      );
+  }
+  await d.rest.request('PATCH', objectPath('Backup', b.metadata.name, b.metadata.namespace), {
+    body: { metadata: { annotations: { [REPORTED_ANNOTATION]: s.phase } } },
+    contentType: MERGE_PATCH,
+  });
+}
+
+async function patchStatus(rest: Rest, b: BackupObject, status: Record<string, unknown>): Promise<void> {
+  await rest
+    .request('PATCH', `${objectPath('Backup', b.metadata.name, b.metadata.namespace)}/status`, {
+      // The resourceVersion makes it conditional: a pod's newer write wins,
+      // and its change brings the Backup back here.
+      body: { metadata: { resourceVersion: b.metadata.resourceVersion }, status },
+      contentType: MERGE_PATCH,
+    })
+    .catch((err: unknown) => {
+      if (!isConflict(err)) throw err;
+    });
+}
