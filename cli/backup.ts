@@ -53,6 +53,14 @@ export async function run(args: string[]): Promise<number> {
     backupNameOfJob(config.workspace, job) ||
     backupName(config.workspace, startedAt);
   const reason = BackupReason.safeParse(process.env.HOLDFAST_BACKUP_REASON).data ?? config.reason;
+  // A retried pod of a run whose backup was stored has nothing to do: it must not take it again over the good one.
+  const earlier = await rest
+    ?.find<{ status?: BackupResourceStatus }>(objectPath('Backup', name, config.namespace))
+    .catch(() => undefined);
+  if (earlier?.status?.phase === 'Succeeded') {
+    log.info(`backup ${name} was taken already (${earlier.status.copiesText ?? ''} copies); nothing to do`);
+    return 0;
+  }
   try {
     const result = await runBackup({
       workspace: config.workspace,

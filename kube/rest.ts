@@ -28,6 +28,8 @@ export interface KubeObject {
 }
 
 export const MERGE_PATCH = 'application/merge-patch+json';
+/** RFC 6902: a `test` operation makes the whole patch conditional on a value. */
+export const JSON_PATCH = 'application/json-patch+json';
 
 export class ApiError extends Error {
   constructor(

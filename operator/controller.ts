@@ -192,7 +192,13 @@ export class Operator {
             key === CA_KEY
               ? await ca.reconcile()
               : key === ERASE_KEY
-                ? await eraseDueArchives({ rest, caches, events, now: () => new Date() })
+                ? await eraseDueArchives({
+                    rest,
+                    caches,
+                    events,
+                    log: log.child({ part: 'archive' }),
+                    now: () => new Date(),
+                  })
                 : await reconciler.reconcile(key);
           this.metrics.reconciles.inc({ controller, result: 'success' });
           return outcome;

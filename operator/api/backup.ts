@@ -12,6 +12,8 @@ export const DESTINATION_PLURAL = 'backupdestinations';
 export const BACKUP_KIND = 'Backup';
 export const BACKUP_PLURAL = 'backups';
 export const BACKUP_API = `${GROUP}/${VERSION}`;
+/** Set by `holdfast backup` on a Backup it creates for itself (its Job's name): the operator starts no Job for it. */
+export const TAKEN_BY_ANNOTATION = 'holdfast.io/taken-by';
 
 const secretRef = (what: string) =>
   z.object({ name: z.string().min(1).max(253), namespace: z.string().min(1).max(63) }).describe(what);

@@ -20,8 +20,15 @@ describe('nextRun', () => {
   it('runs on either day when both day of month and day of week are given, as cron does', () => {
     // The 13th, or any Friday: Friday 4 December 2026 comes first.
     expect(next('0 12 13 * 5', '2026-12-01T00:00:00Z')).toBe('2026-12-04T12:00:00.000Z');
-    // Sunday is 0 and 7.
-    expect(next('0 5 * * 7', '2026-11-30T00:00:00Z')).toBe('2026-12-06T05:00:00.000Z');
+    expect(next('0 5 * * 0', '2026-11-30T00:00:00Z')).toBe('2026-12-06T05:00:00.000Z');
+    // A step restricts: every other day of the month, or Mondays.
+    expect(next('0 0 */2 * *', '2026-11-01T12:00:00Z')).toBe('2026-11-03T00:00:00.000Z');
+    expect(next('0 0 */2 * 1', '2026-11-01T12:00:00Z')).toBe('2026-11-02T00:00:00.000Z');
+    expect(next('0 0 */2 * 1', '2026-11-02T12:00:00Z')).toBe('2026-11-03T00:00:00.000Z');
+  });
+
+  it('has no next run for a step of 0', () => {
+    expect(next('*/0 * * * *', '2026-11-01T00:00:00Z')).toBeUndefined();
   });
 
   it('skips months without the day, and finds 29 February', () => {

@@ -1,7 +1,7 @@
 // Keeps a backup's `Backup` resource current as the job runs: created when the
 // backup starts (or taken over when someone created it to ask for one), its
 // status patched as copies are stored or fail, and at the end.
-import { BACKUP_API, BACKUP_KIND, type BackupReason } from '../api/backup.js';
+import { BACKUP_API, BACKUP_KIND, TAKEN_BY_ANNOTATION, type BackupReason } from '../api/backup.js';
 import { MERGE_PATCH, collectionPath, isConflict, objectPath, type Rest } from '../../kube/rest.js';
 import type { BackupProgress, BackupRecorder } from './runner.js';
 
@@ -31,6 +31,7 @@ export class KubeBackupRecorder implements BackupRecorder {
               name: this.name,
               namespace: this.namespace,
               labels: { [WORKSPACE_LABEL]: this.workspace, 'app.kubernetes.io/managed-by': 'holdfast' },
+              annotations: { [TAKEN_BY_ANNOTATION]: this.job ?? 'holdfast backup' },
             },
             spec: { workspace: this.workspace, reason: this.reason },
           },

@@ -148,6 +148,14 @@ export function desiredBackupObjects(input: ScheduleInput): KubeObject[] {
         metadata: { labels: { [COMPONENT_LABEL]: 'backup', [WORKSPACE_LABEL]: ws.metadata.name } },
         spec: {
           backoffLimit: 2,
+          podFailurePolicy: {
+            rules: [
+              // Exit 3: stored, but not everywhere. The Backup stands; a retry would take it again.
+              { action: 'FailJob', onExitCodes: { containerName: 'backup', operator: 'In', values: [3] } },
+              // A pod evicted or preempted is not the backup's failure.
+              { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] },
+            ],
+          },
           activeDeadlineSeconds: 6 * 3600,
           ttlSecondsAfterFinished: 7 * 24 * 3600,
           template: {

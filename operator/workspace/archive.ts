@@ -26,16 +26,17 @@ import { askForBackup, handleBackupRequests } from './backup-requests.js';
 import { findCondition, type ConditionInput } from './conditions.js';
 import type { BackupObject, Caches, Deps } from './deps.js';
 import { orphan, ownedObjectsOf } from './orphan.js';
-import { COMPONENT_LABEL } from './owner.js';
+import { ARCHIVE_OF, ERASE_AFTER, RETAINED_FROM } from './ownership.js';
 
-/** On the archive's namespace: when it and every copy of its backups are erased. */
-export const ERASE_AFTER = 'holdfast.io/erase-after';
-/** On the archive's namespace: the Workspace (name/uid) it is the archive of. */
-export const ARCHIVE_OF = 'holdfast.io/archive-of';
+export { ARCHIVE_OF, ERASE_AFTER };
+import type { Logger } from 'pino';
+import { COMPONENT_LABEL } from './owner.js';
 
 type WriteStatus = (status: WorkspaceStatus, conditions: ConditionInput[]) => Promise<string[]>;
 
-export const finalBackupName = (workspace: string) => `${workspace}-final`;
+/** The final Backup of this Workspace (its uid in the name: a re-created Workspace of the same name has its own). */
+export const finalBackupName = (ws: Pick<Workspace, 'metadata'>) =>
+  `${ws.metadata.name}-final-${(ws.metadata.uid ?? '').slice(0, 8)}`;
 
 /**
  * Takes the final backup; 'continue' once it has Succeeded, an Outcome to wait
@@ -48,7 +49,7 @@ export async function takeFinalBackup(
 ): Promise<'continue' | 'none' | Outcome> {
   const ns = namespaceOf(ws.metadata.name);
   const cronJob = await d.rest.find<KubeObject>(objectPath('CronJob', BACKUP_CRONJOB, ns));
-  const name = finalBackupName(ws.metadata.name);
+  const name = finalBackupName(ws);
   let final = d.caches.backups.get(name, ns);
   if (!cronJob && !final) return 'none';
   if (!final) final = await askForBackup(d.rest, ws, name, 'BeforeDeletion');
@@ -61,13 +62,20 @@ export async function takeFinalBackup(
     backups,
     job: (n) => d.caches.jobs.get(n, ns),
     cronJob,
-    notScheduled: 'waiting: the backup CronJob is gone',
+    notScheduled: `waiting: the backup CronJob is gone, so no final backup can be taken; set spec.deletionPolicy to Retain (keep the data) or Delete (delete it without a final backup) to go on`,
     now: (d.now ?? (() => new Date()))(),
   });
   const phase = final?.status?.phase;
-  if (phase === 'Succeeded') return 'continue';
-  if (phase === 'Failed') {
-    const message = `deletionPolicy Snapshot: the final backup ${name} failed (${final!.status!.message ?? 'no reason given'}), so nothing is deleted. Fix the cause and delete Backup ${name} (kubectl delete backup -n ${ns} ${name}) to take it again, or set spec.deletionPolicy to Delete or Retain`;
+  const copies = final?.status?.copies ?? [];
+  const everywhere = copies.length > 0 && copies.every((c) => c.phase === 'Stored');
+  // It is the last copy of the data: stored at every destination, or nothing is deleted.
+  if (phase === 'Succeeded' && everywhere) return 'continue';
+  if (phase === 'Failed' || phase === 'Succeeded') {
+    const why =
+      phase === 'Failed'
+        ? `failed (${final!.status!.message ?? 'no reason given'})`
+        : `was stored at ${final!.status!.copiesText ?? 'some'} destinations only (${final!.status!.message ?? ''})`;
+    const message = `deletionPolicy Snapshot: the final backup ${name} ${why}, so nothing is deleted. Fix the cause and delete Backup ${name} (kubectl delete backup -n ${ns} ${name}) to take it again, or set spec.deletionPolicy to Delete or Retain`;
     if (findCondition(ws.status?.conditions, 'Ready')?.reason !== 'FinalBackupFailed')
       await d.events.record(ws, 'Warning', 'FinalBackupFailed', 'Delete', message);
     await writeStatus({ ...ws.status, phase: 'Deleting' }, [
@@ -110,14 +118,10 @@ export async function archiveWorkspace(ws: Workspace, d: Deps, now: Date): Promi
   // The namespace last: its annotation says the rest is done.
   archive.sort((a, b) => Number(a.kind === 'Namespace') - Number(b.kind === 'Namespace'));
   for (const obj of archive) {
-    await orphan(
-      d.rest,
-      obj,
-      uid,
-      obj.kind === 'Namespace'
-        ? { [ARCHIVE_OF]: `${ws.metadata.name}/${uid}`, [ERASE_AFTER]: eraseAt.toISOString() }
-        : { [ARCHIVE_OF]: `${ws.metadata.name}/${uid}` },
-    );
+    // An archive is not retained data a re-created Workspace may take over (holdfast.io/retained-from).
+    const marks: Record<string, string | null> = { [ARCHIVE_OF]: `${ws.metadata.name}/${uid}`, [RETAINED_FROM]: null };
+    if (obj.kind === 'Namespace') marks[ERASE_AFTER] = eraseAt.toISOString();
+    await orphan(d.rest, obj, uid, marks);
     d.metrics.apiWrites.inc({ kind: obj.kind, verb: 'orphan' });
   }
   return eraseAt.toISOString();
@@ -127,7 +131,21 @@ export interface EraseDeps {
   rest: Rest;
   caches: Pick<Caches, 'namespaces' | 'backupDestinations'>;
   events: EventRecorder;
+  log: Logger;
   now: () => Date;
+}
+
+/**
+ * The deleted Workspace a namespace is the archive of, when it is one: made
+ * by archiveWorkspace (named after it, marked with its name and uid) and
+ * owned by nothing since. A namespace someone else annotated, or one a
+ * Workspace has taken over, is never erased.
+ */
+export function archivedWorkspace(ns: KubeObject): string | undefined {
+  const [name, uid] = (ns.metadata.annotations?.[ARCHIVE_OF] ?? '').split('/');
+  if (!name || !uid || namespaceOf(name) !== ns.metadata.name) return undefined;
+  if ((ns.metadata.ownerReferences ?? []).length > 0) return undefined;
+  return name;
 }
 
 /** Erases the archives whose time has come; returns when to look again. */
@@ -136,7 +154,7 @@ export async function eraseDueArchives(d: EraseDeps): Promise<Outcome> {
   let next = Infinity;
   for (const ns of d.caches.namespaces.list()) {
     const at = Date.parse(ns.metadata.annotations?.[ERASE_AFTER] ?? '');
-    if (Number.isNaN(at) || ns.metadata.deletionTimestamp) continue;
+    if (Number.isNaN(at) || ns.metadata.deletionTimestamp || !archivedWorkspace(ns)) continue;
     if (at > now) {
       next = Math.min(next, at);
       continue;
@@ -158,12 +176,14 @@ export async function eraseDueArchives(d: EraseDeps): Promise<Outcome> {
 
 async function eraseArchive(ns: KubeObject, d: EraseDeps): Promise<void> {
   const name = ns.metadata.name;
+  const workspace = archivedWorkspace(ns)!;
   const backups = await d.rest.get<{ items: BackupObject[] }>(`/apis/holdfast.io/v1alpha1/namespaces/${name}/backups`);
   const stores = new Map<string, S3Destination>();
   let erased = 0;
   for (const b of backups.items) {
     const artifact = b.status?.artifact;
-    if (!artifact) continue;
+    // Only the archived workspace's own artifacts, whatever a Backup in its namespace says.
+    if (!artifact?.startsWith(`${workspace}/`)) continue;
     for (const copy of b.status?.copies ?? []) {
       const dest = d.caches.backupDestinations.get(copy.destination);
       // A volume copy goes with the namespace.
@@ -177,6 +197,11 @@ async function eraseArchive(ns: KubeObject, d: EraseDeps): Promise<void> {
         store = await s3Store(d.rest, copy.destination, dest.spec.s3);
         stores.set(copy.destination, store);
       }
+      // Where the copy was stored, not where the destination points now.
+      if (copy.location && copy.location !== store.location(artifact))
+        throw new Error(
+          `BackupDestination "${copy.destination}" no longer points where ${b.metadata.name} was stored (${copy.location}): point it back, or erase that copy by hand and delete namespace ${name}`,
+        );
       await store.delete(artifact);
       await store.delete(manifestKey(artifact));
       erased++;
@@ -189,12 +214,15 @@ async function eraseArchive(ns: KubeObject, d: EraseDeps): Promise<void> {
     .catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
+  const note = `the archive of workspace ${ns.metadata.annotations?.[ARCHIVE_OF] ?? name} was erased after spec.retention.afterDeletion: ${backups.items.length} backups, ${erased} copies at object stores deleted; namespace ${name} deleted with its backup log, key and backup volume claims (their volumes go as their StorageClass's reclaim policy says)`;
+  // The Event is the record people see; it expires with the cluster's Event TTL, the log line does not.
+  d.log.info({ namespace: name, workspace, backups: backups.items.length, copies: erased }, note);
   await d.events.record(
     { apiVersion: 'v1', kind: 'Namespace', metadata: ns.metadata },
     'Normal',
     'ArchiveErased',
     'Erase',
-    `the archive of workspace ${ns.metadata.annotations?.[ARCHIVE_OF] ?? name} was erased after spec.retention.afterDeletion: ${backups.items.length} backups, ${erased} copies at object stores deleted; namespace ${name} with its backup log, key and backup volumes deleted`,
+    note,
   );
 }
 

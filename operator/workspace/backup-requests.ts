@@ -9,9 +9,19 @@
 //     Workspace and is counted in holdfast_backups_total, once (the
 //     annotation holdfast.io/reported remembers it across restarts).
 import { createHash } from 'node:crypto';
-import { MERGE_PATCH, collectionPath, isConflict, objectPath, type KubeObject, type Rest } from '../../kube/rest.js';
+import {
+  ApiError,
+  JSON_PATCH,
+  MERGE_PATCH,
+  collectionPath,
+  isConflict,
+  isNotFound,
+  objectPath,
+  type KubeObject,
+  type Rest,
+} from '../../kube/rest.js';
 import type { EventRecorder } from '../../kube/events.js';
-import { BACKUP_API, BACKUP_KIND, type BackupReason } from '../api/backup.js';
+import { BACKUP_API, BACKUP_KIND, TAKEN_BY_ANNOTATION, type BackupReason } from '../api/backup.js';
 import { API_VERSION, WORKSPACE_KIND, namespaceOf, type Workspace } from '../api/workspace.js';
 import { requestJob } from '../backup/schedule.js';
 import type { Metrics } from '../runtime/metrics.js';
@@ -41,9 +51,14 @@ export interface RequestDeps {
 
 type JobStatus = { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 
-/** The name a Backup asked for by annotation gets: the same value asks once. */
-export function requestedBackupName(workspace: string, value: string): string {
-  return `${workspace}-ondemand-${createHash('sha256').update(value).digest('hex').slice(0, 8)}`;
+/**
+ * The name a Backup asked for by annotation gets: one per setting of the
+ * annotation (its value and the Workspace's resourceVersion when seen), so a
+ * reconcile that runs again before the annotation is removed asks only once.
+ */
+export function requestedBackupName(workspace: string, value: string, resourceVersion: string): string {
+  const hash = createHash('sha256').update(`${value}\n${resourceVersion}`).digest('hex').slice(0, 8);
+  return `${workspace}-ondemand-${hash}`;
 }
 
 export async function handleBackupRequests(ws: Workspace, d: RequestDeps): Promise<void> {
@@ -52,16 +67,25 @@ export async function handleBackupRequests(ws: Workspace, d: RequestDeps): Promi
   const asked = ws.metadata.annotations?.[BACKUP_NOW_ANNOTATION];
   const backups = [...d.backups];
   if (asked !== undefined) {
-    const backup = requestedBackupName(name, asked);
+    const backup = requestedBackupName(name, asked, ws.metadata.resourceVersion ?? '');
     if (!backups.some((b) => b.metadata.name === backup)) {
       const created = await askForBackup(d.rest, ws, backup, 'OnDemand');
       if (created) backups.push(created);
     }
-    // Taken: the annotation can ask again, with any value.
-    await d.rest.request('PATCH', objectPath('Workspace', name), {
-      body: { metadata: { annotations: { [BACKUP_NOW_ANNOTATION]: null } } },
-      contentType: MERGE_PATCH,
-    });
+    // Taken: the annotation can ask again. Removed only if it still holds the
+    // value acted on: a new request set meanwhile stays, for the next reconcile.
+    const path = `/metadata/annotations/${BACKUP_NOW_ANNOTATION.replace('~', '~0').replace('/', '~1')}`;
+    await d.rest
+      .request('PATCH', objectPath('Workspace', name), {
+        body: [
+          { op: 'test', path, value: asked },
+          { op: 'remove', path },
+        ],
+        contentType: JSON_PATCH,
+      })
+      .catch((err: unknown) => {
+        if (!(err instanceof ApiError && err.code === 422)) throw err;
+      });
   }
 
   for (const b of backups) {
@@ -75,7 +99,9 @@ export async function handleBackupRequests(ws: Workspace, d: RequestDeps): Promi
         });
       continue;
     }
-    if (!phase || (phase === 'Pending' && !b.status?.job)) await start(ws, b, d);
+    // A Backup a job created for itself is taken already, even before its first status.
+    const taken = b.metadata.annotations?.[TAKEN_BY_ANNOTATION] !== undefined;
+    if (!taken && (!phase || (phase === 'Pending' && !b.status?.job))) await start(ws, b, d);
     else if (phase === 'Pending' || phase === 'Running') await failIfJobEnded(b, d);
     else if (b.metadata.annotations?.[REPORTED_ANNOTATION] !== phase) await report(ws, b, d);
   }
@@ -127,10 +153,25 @@ async function start(ws: Workspace, b: BackupObject, d: RequestDeps): Promise<vo
   const existing = d.job(job.metadata.name);
   if (!existing) {
     await d.rest.request('POST', collectionPath('Job', b.metadata.namespace), { body: job }).catch((err: unknown) => {
+      // Not yet in the cache: the next reconcile sees whose it is.
       if (!isConflict(err)) throw err;
     });
     d.metrics.apiWrites.inc({ kind: 'Job', verb: 'create' });
   } else if (!existing.metadata.ownerReferences?.some((o) => o.uid === b.metadata.uid)) {
+    const owner = existing.metadata.ownerReferences?.find((o) => o.kind === BACKUP_KIND);
+    if (owner?.name === b.metadata.name) {
+      // The Job of an earlier Backup of this name (deleted to take it again): it goes first.
+      if (!existing.metadata.deletionTimestamp)
+        await d.rest
+          .request('DELETE', objectPath('Job', existing.metadata.name, b.metadata.namespace), {
+            query: { propagationPolicy: 'Background' },
+            body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: existing.metadata.uid } },
+          })
+          .catch((err: unknown) => {
+            if (!isNotFound(err) && !isConflict(err)) throw err;
+          });
+      return;
+    }
     await patchStatus(d.rest, b, {
       phase: 'Failed',
       completedAt: d.now.toISOString(),
@@ -149,7 +190,9 @@ async function start(ws: Workspace, b: BackupObject, d: RequestDeps): Promise<vo
 async function failIfJobEnded(b: BackupObject, d: RequestDeps): Promise<void> {
   const jobName = b.status?.job;
   if (!jobName) return;
-  const job = d.job(jobName);
+  const found = d.job(jobName);
+  // The Job of an earlier Backup of the same name says nothing about this one.
+  const job = found && ownsJob(b, found) ? found : undefined;
   const ended = (job?.status as JobStatus | undefined)?.conditions?.find(
     (c) => (c.type === 'Failed' || c.type === 'Complete') && c.status === 'True',
   );
@@ -177,7 +220,22 @@ async function report(ws: Workspace, b: BackupObject, d: RequestDeps): Promise<v
   const completed = Date.parse(s.completedAt ?? '') || 0;
   const copies = s.copies ?? [];
   const result = s.phase === 'Failed' ? 'failed' : copies.some((c) => c.phase !== 'Stored') ? 'partial' : 'succeeded';
-  if (d.now.getTime() - completed <= REPORT_WITHIN_MS) {
+  // Marked first, on the version read: a reconcile that read it before is refused here, so it is reported once.
+  const marked = await d.rest
+    .request('PATCH', objectPath('Backup', b.metadata.name, b.metadata.namespace), {
+      body: {
+        metadata: { resourceVersion: b.metadata.resourceVersion, annotations: { [REPORTED_ANNOTATION]: s.phase } },
+      },
+      contentType: MERGE_PATCH,
+    })
+    .then(
+      () => true,
+      (err: unknown) => {
+        if (isConflict(err)) return false;
+        throw err;
+      },
+    );
+  if (marked && d.now.getTime() - completed <= REPORT_WITHIN_MS) {
     d.metrics.backups.inc({ workspace: ws.metadata.name, result });
     const related = { apiVersion: BACKUP_API, kind: BACKUP_KIND, metadata: b.metadata };
     const regarding = { apiVersion: API_VERSION, kind: WORKSPACE_KIND, metadata: ws.metadata };
@@ -200,10 +258,12 @@ async function report(ws: Workspace, b: BackupObject, d: RequestDeps): Promise<v
         related,
       );
   }
-  await d.rest.request('PATCH', objectPath('Backup', b.metadata.name, b.metadata.namespace), {
-    body: { metadata: { annotations: { [REPORTED_ANNOTATION]: s.phase } } },
-    contentType: MERGE_PATCH,
-  });
+}
+
+/** A Job this Backup asked for (owned by it), or a CronJob's run (owned by the CronJob). */
+function ownsJob(b: BackupObject, job: KubeObject): boolean {
+  const owner = job.metadata.ownerReferences?.find((o) => o.controller);
+  return owner?.kind === BACKUP_KIND ? owner.uid === b.metadata.uid : true;
 }
 
 async function patchStatus(rest: Rest, b: BackupObject, status: Record<string, unknown>): Promise<void> {

@@ -135,14 +135,16 @@ export async function finalizeWorkspace(
   const policy = ws.spec.deletionPolicy;
   const ns = namespaceOf(ws.metadata.name);
   try {
-    const final = policy === 'Snapshot' ? await takeFinalBackup(ws, d, writeStatus) : 'none';
+    // A final backup only of what is this Workspace's: its own namespace.
+    const namespace = d.caches.namespaces.get(ns) ?? (await d.rest.find<KubeObject>(objectPath('Namespace', ns)));
+    const own = namespace !== undefined && ownedBy(namespace, ws.metadata.uid);
+    const final = policy === 'Snapshot' && own ? await takeFinalBackup(ws, d, writeStatus) : 'none';
     if (policy === 'Delete') {
       if (ws.spec.database.mode === 'Shared') {
         const dropped = await dropSharedDatabase(ws, d, writeStatus, sharedDeps);
         if (dropped !== 'continue') return dropped;
       }
-      const namespace = d.caches.namespaces.get(ns) ?? (await d.rest.find<KubeObject>(objectPath('Namespace', ns)));
-      if (namespace && !ownedBy(namespace, ws.metadata.uid)) {
+      if (namespace && !own) {
         // Someone else's namespace of the same name: the Workspace never used it.
         await d.events.record(
           ws,
@@ -191,7 +193,7 @@ export async function finalizeWorkspace(
         'Normal',
         'Archived',
         'Delete',
-        `deletionPolicy Snapshot: final backup ${finalBackupName(ws.metadata.name)} stored; the database and everything else deleted. Namespace ${ns} keeps the backup log (kubectl get backups -n ${ns}), the workspace key and the backup volumes until ${eraseAt} (spec.retention.afterDeletion ${ws.spec.retention.afterDeletion}); then they and every copy of the backups are erased`,
+        `deletionPolicy Snapshot: final backup ${finalBackupName(ws)} stored at every destination; the database and everything else deleted. Namespace ${ns} keeps the backup log (kubectl get backups -n ${ns}), the workspace key and the backup volumes until ${eraseAt} (spec.retention.afterDeletion ${ws.spec.retention.afterDeletion}); then they and every copy of the backups are erased`,
       );
     } else {
       await retainAll(ws, d);
@@ -213,6 +215,8 @@ export async function finalizeWorkspace(
         );
       }
     }
+    // Its gauges go with it: an alert on the age of its recovery point would fire forever.
+    for (const gauge of [d.metrics.lastBackup, d.metrics.recoveryPoint]) gauge.remove({ workspace: ws.metadata.name });
     await removeFinalizer(ws, d);
   } catch (err) {
     const hint =

@@ -79,7 +79,7 @@ export async function ownedObjectsOf(rest: Rest, uid: string, namespace: string)
 }
 
 /** Removes the owner reference to `uid` and records where the object came from. */
-export async function orphan(rest: Rest, obj: OwnedObject, uid: string, retainedFrom: Record<string, string>) {
+export async function orphan(rest: Rest, obj: OwnedObject, uid: string, retainedFrom: Record<string, string | null>) {
   const refs = obj.ownerReferences.filter((r) => r.uid !== uid);
   await rest.request('PATCH', obj.path, {
     body: { metadata: { ownerReferences: refs.length ? refs : null, annotations: retainedFrom } },

@@ -10,6 +10,9 @@ import type { Workspace } from '../api/workspace.js';
 import { WORKSPACE_LABEL } from './owner.js';
 
 export const RETAINED_FROM = 'holdfast.io/retained-from';
+/** On the namespace Snapshot keeps: the Workspace (name/uid) it is the archive of, and when it is erased. */
+export const ARCHIVE_OF = 'holdfast.io/archive-of';
+export const ERASE_AFTER = 'holdfast.io/erase-after';
 
 /** The record Retain leaves on what it keeps, and that a Workspace sets to reuse it. */
 export function retainedRecord(ws: Workspace): string {
@@ -50,6 +53,11 @@ export function ownershipProblem(ws: Workspace, existing: KubeObject): string | 
   )
     return undefined;
   const name = ws.metadata.name;
+  const archiveOf = existing.metadata.annotations?.[ARCHIVE_OF];
+  if (archiveOf !== undefined && !controlled) {
+    const until = existing.metadata.annotations?.[ERASE_AFTER] ?? 'its erasure';
+    return `${describe(existing)} is the archive of the deleted Workspace ${archiveOf} (its backups, kept by deletionPolicy Snapshot until ${until}); nothing was changed. Choose another Workspace name, or wait until it is erased: deleting it by hand would leave its backups at the object stores`;
+  }
   if (retained !== undefined && !controlled) {
     return `${describe(existing)} was kept by deletionPolicy of an earlier Workspace (${RETAINED_FROM}: ${retained}); nothing was changed. To reuse its data, annotate this Workspace: kubectl annotate workspace ${name} ${RETAINED_FROM}=${retained}; otherwise delete it or choose another name`;
   }

@@ -25,6 +25,7 @@ describe('deletionPolicy Snapshot on the real node', { timeout: 900_000 }, () =>
   let name: string;
   let ns: string;
   const destination = uniqueName('archive');
+  const onVolume = uniqueName('local');
   const credsNamespace = uniqueName('holdfast-creds');
 
   beforeAll(async () => {
@@ -66,11 +67,19 @@ describe('deletionPolicy Snapshot on the real node', { timeout: 900_000 }, () =>
       env: { HOLDFAST_IMAGE: process.env.HOLDFAST_TEST_IMAGE ?? 'localhost/holdfast:dev' },
     });
     const encrypted = await w.storageClass({ encrypted: true });
+    await w.rest.request('POST', collectionPath('BackupDestination'), {
+      body: {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'BackupDestination',
+        metadata: { name: onVolume },
+        spec: { volume: { size: '1Gi', storageClassName: encrypted } },
+      },
+    });
     name = await w.create('snap', {
       volume: { storageClassName: encrypted },
       deletionPolicy: 'Snapshot',
-      retention: { afterDeletion: '40s' },
-      backup: { destinations: [{ name: destination }] },
+      retention: { afterDeletion: '90s' },
+      backup: { destinations: [{ name: destination }, { name: onVolume }] },
     });
     ns = namespaceOf(name);
   });
@@ -78,6 +87,7 @@ describe('deletionPolicy Snapshot on the real node', { timeout: 900_000 }, () =>
     await operator?.stop();
     await w.rest.request('DELETE', objectPath('Namespace', ns)).catch(() => undefined);
     await w.rest.request('DELETE', objectPath('BackupDestination', destination)).catch(() => undefined);
+    await w.rest.request('DELETE', objectPath('BackupDestination', onVolume)).catch(() => undefined);
     await w.rest.request('DELETE', objectPath('Namespace', credsNamespace)).catch(() => undefined);
     await s3?.stop();
   });
@@ -89,10 +99,11 @@ describe('deletionPolicy Snapshot on the real node', { timeout: 900_000 }, () =>
 
   it('takes a final backup before deleting, and deletes nothing while it fails', async () => {
     await w.waitForCondition(name, 'BackupScheduled', 'True', 240_000);
-    await w.waitForCondition(name, 'Ready', 'True', 240_000);
-    const final = `${name}-final`;
+    const ready = await w.waitForCondition(name, 'Ready', 'True', 240_000);
+    const final = `${name}-final-${ready.metadata.uid!.slice(0, 8)}`;
 
-    // The object store down: the final backup cannot be stored anywhere.
+    // The object store down: the final backup is stored on the volume only,
+    // and as the last copy of the data it must be stored everywhere.
     await s3.kill();
     await kubectl('delete', 'workspace', name, '--wait=false');
     const blocked = await eventually(
@@ -105,8 +116,9 @@ describe('deletionPolicy Snapshot on the real node', { timeout: 900_000 }, () =>
       },
       300_000,
     );
+    expect(blocked.message).toContain(`the final backup ${final} was stored at 1/2 destinations only`);
     expect(blocked.message).toContain(`kubectl delete backup -n ${ns} ${final}`);
-    // Its Job has given up (its retries failed too); the database is still there.
+    // Its Job has ended (a backup stored somewhere is not taken again); the database is still there.
     await eventually(
       'the final backup Job to fail',
       async () => {
@@ -127,7 +139,7 @@ describe('deletionPolicy Snapshot on the real node', { timeout: 900_000 }, () =>
 
     const backup = await w.rest.get<BackupObject>(objectPath('Backup', final, ns));
     expect(backup.spec.reason).toBe('BeforeDeletion');
-    expect(backup.status).toMatchObject({ phase: 'Succeeded', copiesText: '1/1' });
+    expect(backup.status).toMatchObject({ phase: 'Succeeded', copiesText: '2/2' });
     expect(await objectsInBucket()).toEqual(
       [backup.status!.artifact!, backup.status!.artifact!.replace(/\.dump\.age$/, '.json')].sort(),
     );
@@ -141,15 +153,31 @@ describe('deletionPolicy Snapshot on the real node', { timeout: 900_000 }, () =>
     await eventually('the database gone', async () =>
       (await w.rest.find(objectPath('StatefulSet', 'db', ns))) ? undefined : true,
     );
-    const claims = await w.list('PersistentVolumeClaim', ns);
-    expect(claims.filter((c) => !c.metadata.deletionTimestamp).map((c) => c.metadata.name)).toEqual([]);
+    // Of the volumes, only the backup volume stays, released from the Workspace.
+    const claims = await eventually('only the backup volume left', async () => {
+      const left = (await w.list('PersistentVolumeClaim', ns)).filter((c) => !c.metadata.deletionTimestamp);
+      return left.length === 1 ? left : undefined;
+    });
+    expect(claims[0]!.metadata.name).toBe(`backup-${onVolume}`);
+    expect(claims[0]!.metadata.ownerReferences ?? []).toEqual([]);
     const key = await w.rest.get<KubeObject>(objectPath('Secret', 'backup-key', ns));
     expect(key.metadata.ownerReferences ?? []).toEqual([]);
-    expect(await kubectl('get', 'backups', '-n', ns)).toMatch(/-final\s+Succeeded\s+BeforeDeletion/);
+    expect(await kubectl('get', 'backups', '-n', ns)).toMatch(/-final-\w+\s+Succeeded\s+BeforeDeletion\s+.*2\/2/);
     const archived = (await w.events(name)).find((e) => e.reason === 'Archived');
     expect(archived?.note).toContain(`until ${namespace.metadata.annotations!['holdfast.io/erase-after']}`);
 
-    // Then, after 40 s, erased: every copy, then the namespace, with an Event that records it.
+    // A Workspace of the same name meanwhile takes nothing of the archive, and says why.
+    await w.createNamed(name, { deletionPolicy: 'Retain' });
+    const blocked = await w.waitForCondition(name, 'Ready', 'False');
+    expect(w.condition(blocked, 'Ready')).toMatchObject({ reason: 'NotOwned' });
+    expect(w.condition(blocked, 'Ready')?.message).toContain(
+      `is the archive of the deleted Workspace ${namespace.metadata.annotations!['holdfast.io/archive-of']}`,
+    );
+    await w.delete(name);
+    await w.waitGone(name);
+    expect((await w.rest.get<KubeObject>(objectPath('Namespace', ns))).metadata.ownerReferences ?? []).toEqual([]);
+
+    // Then, 90 s after the deletion, erased: every copy, then the namespace, with an Event that records it.
     await eventually(
       'the archive erased',
       async () => ((await objectsInBucket()).length === 0 ? true : undefined),

@@ -39,7 +39,7 @@ describe('WorkspaceSpec', () => {
     expect(spec.database.mode).toBe('Dedicated');
   });
 
-  it.each(['0 4 * * *', '*/15 * * * *', '0 0-6/2 1,15 * 1-5', '@daily', '59 23 31 12 7'])('accepts cron %s', (c) => {
+  it.each(['0 4 * * *', '*/15 * * * *', '0 0-6/2 1,15 * 1-5', '@daily', '59 23 31 12 6'])('accepts cron %s', (c) => {
     expect(CRON.test(c)).toBe(true);
   });
 });
