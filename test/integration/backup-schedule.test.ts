@@ -4,6 +4,7 @@
 // versitygw S3 server on the node's address, and records a Backup. The
 // customer's age identity decrypts the copy; pg_restore reads it.
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -33,6 +34,7 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
   let name: string;
   let ns: string;
   const destination = uniqueName('offsite');
+  const onVolume = uniqueName('local');
   const credsNamespace = uniqueName('holdfast-creds');
   let nodeIp: string;
   let escrow: string;
@@ -84,10 +86,23 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
       env: { HOLDFAST_IMAGE: process.env.HOLDFAST_TEST_IMAGE ?? 'localhost/holdfast:dev' },
     });
     const encrypted = await w.storageClass({ encrypted: true });
+    // And a volume of its own in the namespace: the second site.
+    await w.rest.request('POST', collectionPath('BackupDestination'), {
+      body: {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'BackupDestination',
+        metadata: { name: onVolume },
+        spec: { volume: { size: '1Gi', storageClassName: encrypted } },
+      },
+    });
     name = await w.create('sched', {
       volume: { storageClassName: encrypted },
       deletionPolicy: 'Delete',
-      backup: { destinations: [{ name: destination }], recipients: [escrow], retention: { daily: 7 } },
+      backup: {
+        destinations: [{ name: destination }, { name: onVolume }],
+        recipients: [escrow],
+        retention: { daily: 7 },
+      },
     });
     ns = namespaceOf(name);
   });
@@ -95,6 +110,7 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     if (name) await w.delete(name);
     await operator?.stop();
     await w.rest.request('DELETE', objectPath('BackupDestination', destination)).catch(() => undefined);
+    await w.rest.request('DELETE', objectPath('BackupDestination', onVolume)).catch(() => undefined);
     await w.rest.request('DELETE', objectPath('Namespace', credsNamespace)).catch(() => undefined);
     await s3?.stop();
     await pg?.stop();
@@ -121,7 +137,20 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
       },
       300_000,
     );
-    expect(done.status).toMatchObject({ copiesText: '1/1', tables: expect.any(Number) as number });
+    expect(done.status).toMatchObject({ copiesText: '2/2', tables: expect.any(Number) as number });
+    // The copy on the volume (a real folder behind a local PersistentVolume), byte for byte the same.
+    const claim = await w.rest.get<KubeObject & { spec: { volumeName: string } }>(
+      objectPath('PersistentVolumeClaim', `backup-${onVolume}`, ns),
+    );
+    const pv = await w.rest.get<KubeObject & { spec: { local: { path: string } } }>(
+      objectPath('PersistentVolume', claim.spec.volumeName),
+    );
+    const onDisk = path.join(pv.spec.local.path, done.status!.artifact!);
+    expect(
+      createHash('sha256')
+        .update(await readFile(onDisk))
+        .digest('hex'),
+    ).toBe(done.status!.sha256);
 
     // The copy at the destination, decrypted by the customer's escrow key, is a pg_dump archive.
     const folder = path.join(s3.dataDir, BUCKET, 'cluster-a', path.dirname(done.status!.artifact!));
@@ -143,7 +172,7 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     four.setUTCHours(4, 0, 0, 0);
     if (four.getTime() <= Date.now()) four.setUTCDate(four.getUTCDate() + 1);
     expect(ws.status?.backup?.nextScheduleTime).toBe(four.toISOString());
-    expect(await kubectl('get', 'backups', '-n', ns)).toMatch(/Succeeded\s+Scheduled\s+\S+ \w+\s+\d+\s+1\/1/);
+    expect(await kubectl('get', 'backups', '-n', ns)).toMatch(/Succeeded\s+Scheduled\s+\S+ \w+\s+\d+\s+2\/2/);
   });
 
   it('the CronJob runs on its schedule', async () => {
@@ -196,7 +225,7 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
       300_000,
     );
     expect(done.spec.reason).toBe('OnDemand');
-    expect(done.status).toMatchObject({ job: `backup-${asked}`, copiesText: '1/1' });
+    expect(done.status).toMatchObject({ job: `backup-${asked}`, copiesText: '2/2' });
     // Labelled, so that retention and the console count it among the workspace's backups.
     expect(done.metadata.labels?.['holdfast.io/workspace']).toBe(name);
     const job = await w.rest.get<KubeObject>(objectPath('Job', `backup-${asked}`, ns));
@@ -206,7 +235,7 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     const reported = await eventually('the BackupSucceeded Event', async () =>
       (await w.events(name)).find((e) => e.reason === 'BackupSucceeded' && e.note.includes(asked)),
     );
-    expect(reported.note).toMatch(new RegExp(`backup ${asked} \\(OnDemand\\): \\S+ \\w+, \\d+ rows, 1/1 copies`));
+    expect(reported.note).toMatch(new RegExp(`backup ${asked} \\(OnDemand\\): \\S+ \\w+, \\d+ rows, 2/2 copies`));
     expect(await operator.metric('holdfast_backups_total', { workspace: name, result: 'succeeded' })).toBeGreaterThan(
       0,
     );
