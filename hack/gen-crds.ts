@@ -1,4 +1,6 @@
-// Writes crds/*.yaml from the TypeScript schema: `npx tsx hack/gen-crds.ts`.
+// Writes crds/*.yaml from the TypeScript schema, and the chart's copy in
+// charts/holdfast/crds/ (Helm installs CRDs only from inside the chart):
+// `npx tsx hack/gen-crds.ts`.
 // `--check` exits 1 when the files on disk differ from what would be written.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,8 +9,11 @@ import { renderCrds } from '../operator/api/render.js';
 const root = path.resolve(import.meta.dirname, '..');
 const check = process.argv.includes('--check');
 let stale = 0;
-for (const [file, text] of renderCrds()) {
-  const target = path.join(root, 'crds', file);
+for (const [file, text] of renderCrds().flatMap(([f, t]) => [
+  [path.join('crds', f), t] as const,
+  [path.join('charts/holdfast/crds', f), t] as const,
+])) {
+  const target = path.join(root, file);
   const current = await readFile(target, 'utf8').catch(() => '');
   if (current === text) continue;
   stale++;
@@ -16,4 +21,4 @@ for (const [file, text] of renderCrds()) {
   else await writeFile(target, text);
 }
 if (check && stale > 0) process.exit(1);
-if (!check) console.log(`crds/: ${stale} file(s) written`);
+if (!check) console.log(`crds/ and charts/holdfast/crds/: ${stale} file(s) written`);

@@ -141,6 +141,7 @@ export const RESOURCES = {
   BackupDestination: { apiVersion: 'holdfast.io/v1alpha1', plural: 'backupdestinations', namespaced: false },
   Backup: { apiVersion: 'holdfast.io/v1alpha1', plural: 'backups', namespaced: true },
   StatefulSet: { apiVersion: 'apps/v1', plural: 'statefulsets', namespaced: true },
+  Deployment: { apiVersion: 'apps/v1', plural: 'deployments', namespaced: true },
   CronJob: { apiVersion: 'batch/v1', plural: 'cronjobs', namespaced: true },
   Job: { apiVersion: 'batch/v1', plural: 'jobs', namespaced: true },
   Role: { apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'roles', namespaced: true },
