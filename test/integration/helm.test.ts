@@ -174,11 +174,29 @@ describe('the Helm chart', { timeout: 600_000 }, () => {
     );
     expect(await helm('test', release, '-n', ns, '--timeout', '3m')).toMatch(/Phase:\s+Succeeded/);
 
-    // The chart's operator, with the chart's RBAC, does the work.
+    // The chart's operator, with the chart's RBAC, does the work: a Dedicated
+    // database, and a backup (its Role can grant only what the operator holds).
     const encrypted = await w.storageClass({ encrypted: true });
-    const name = await w.create('charted', { volume: { storageClassName: encrypted }, deletionPolicy: 'Delete' });
+    const local = uniqueName('chart-local');
+    await w.rest.request('POST', collectionPath('BackupDestination'), {
+      body: {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'BackupDestination',
+        metadata: { name: local },
+        spec: { volume: { size: '1Gi', storageClassName: encrypted } },
+      },
+    });
+    const name = await w.create('charted', {
+      volume: { storageClassName: encrypted },
+      deletionPolicy: 'Delete',
+      backup: { destinations: [{ name: local }] },
+    });
     try {
       await w.waitForCondition(name, 'Ready', 'True', 300_000);
+      await w.waitForCondition(name, 'BackupScheduled', 'True');
+      await kubectl('annotate', 'workspace', name, 'holdfast.io/backup-now=chart');
+      const backedUp = await w.waitForCondition(name, 'LastBackupSucceeded', 'True', 180_000);
+      expect(w.condition(backedUp, 'LastBackupSucceeded')?.message).toMatch(/1\/1 copies/);
 
       // A new setting rolls the operator without losing the workspace.
       await helm(
@@ -207,6 +225,7 @@ describe('the Helm chart', { timeout: 600_000 }, () => {
     } finally {
       await w.delete(name);
       await w.waitGone(name, 180_000);
+      await w.rest.request('DELETE', objectPath('BackupDestination', local)).catch(() => undefined);
     }
 
     await helm('uninstall', release, '-n', ns, '--wait');
