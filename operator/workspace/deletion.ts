@@ -16,7 +16,7 @@ import type { Deps } from './deps.js';
 import { dropShared, type SharedDeps } from './database/shared.js';
 import { sharedIdentifier } from '../database/shared.js';
 import { orphan, ownedObjectsOf } from './orphan.js';
-import { RETAINED_FROM, ownedBy } from './ownership.js';
+import { ARCHIVE_OF, RETAINED_FROM, ownedBy } from './ownership.js';
 import { archiveWorkspace, finalBackupName, takeFinalBackup } from './archive.js';
 import { findCondition } from './conditions.js';
 
@@ -138,7 +138,10 @@ export async function finalizeWorkspace(
     // A final backup only of what is this Workspace's: its own namespace.
     const namespace = d.caches.namespaces.get(ns) ?? (await d.rest.find<KubeObject>(objectPath('Namespace', ns)));
     const own = namespace !== undefined && ownedBy(namespace, ws.metadata.uid);
-    const final = policy === 'Snapshot' && own ? await takeFinalBackup(ws, d, writeStatus) : 'none';
+    // Archived already (a finalize cut short after the namespace was released): only the finalizer is left.
+    const archived = namespace?.metadata.annotations?.[ARCHIVE_OF] === `${ws.metadata.name}/${ws.metadata.uid}`;
+    const final =
+      policy !== 'Snapshot' ? 'none' : own ? await takeFinalBackup(ws, d, writeStatus) : archived ? 'archived' : 'none';
     if (policy === 'Delete') {
       if (ws.spec.database.mode === 'Shared') {
         const dropped = await dropSharedDatabase(ws, d, writeStatus, sharedDeps);
@@ -181,7 +184,9 @@ export async function finalizeWorkspace(
       } else {
         await d.events.record(ws, 'Normal', 'Deleted', 'Delete', `namespace ${ns} and its data are deleted`);
       }
-    } else if (policy === 'Snapshot' && final !== 'none') {
+    } else if (final === 'archived') {
+      // Said when it was archived.
+    } else if (final !== 'none') {
       if (final !== 'continue') return final;
       if (ws.spec.database.mode === 'Shared') {
         const dropped = await dropSharedDatabase(ws, d, writeStatus, sharedDeps);
