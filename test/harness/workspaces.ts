@@ -124,16 +124,18 @@ export class Workspaces {
 
   /**
    * A StorageClass for this run; never the default, so runs do not collide.
-   * Its volumes are real folders from the node's provisioner.
+   * Its volumes are real folders from the node's provisioner, unless another
+   * provisioner is named (kubernetes.io/no-provisioner: only PersistentVolumes
+   * made by hand).
    */
-  async storageClass(opts: { encrypted: boolean; immediate?: boolean }): Promise<string> {
+  async storageClass(opts: { encrypted: boolean; immediate?: boolean; provisioner?: string }): Promise<string> {
     const name = uniqueName(opts.encrypted ? 'enc' : 'plain');
     await this.rest.request('POST', collectionPath('StorageClass'), {
       body: {
         apiVersion: 'storage.k8s.io/v1',
         kind: 'StorageClass',
         metadata: { name, ...(opts.encrypted ? { annotations: { 'holdfast.io/encrypted': 'true' } } : {}) },
-        provisioner: LOCAL_PROVISIONER,
+        provisioner: opts.provisioner ?? LOCAL_PROVISIONER,
         volumeBindingMode: opts.immediate ? 'Immediate' : 'WaitForFirstConsumer',
       },
     });

@@ -1,6 +1,7 @@
 // What a Workspace becomes, checked the way an admin would check it:
 // objects, labels, owners, conditions, Events, and what deletion leaves.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { namespaceOf } from '../../operator/api/workspace.js';
 import { APPLIED_HASH } from '../../kube/apply.js';
 import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
@@ -193,7 +194,8 @@ describe('Workspace lifecycle', () => {
   });
 
   it('shows the volume Bound once the controller manager binds it to a PersistentVolume', async () => {
-    const cls = await w.storageClass({ encrypted: true, immediate: true });
+    // No provisioner: the claim stays Pending until the PersistentVolume below exists.
+    const cls = await w.storageClass({ encrypted: true, immediate: true, provisioner: 'kubernetes.io/no-provisioner' });
     const name = await w.create('bind', { volume: { storageClassName: cls, size: '1Gi' } });
     await w.waitForCondition(name, 'VolumeReady', 'False');
     await w.rest.request('POST', '/api/v1/persistentvolumes', {
@@ -205,12 +207,14 @@ describe('Workspace lifecycle', () => {
           capacity: { storage: '1Gi' },
           accessModes: ['ReadWriteOnce'],
           storageClassName: cls,
-          hostPath: { path: `/tmp/${name}` },
+          // Under the run's own folder, which goes with the control plane.
+          hostPath: { path: path.join(inject('controlPlaneDir'), name) },
           claimRef: { namespace: namespaceOf(name), name: 'data' },
         },
       },
     });
-    const ws = await w.waitForCondition(name, 'Ready', 'True', 60_000);
+    // The volume, not the database: no PostgreSQL pod writes to a hand-made hostPath volume.
+    const ws = await w.waitForCondition(name, 'VolumeReady', 'True', 60_000);
     expect(w.condition(ws, 'VolumeReady')).toMatchObject({ status: 'True', reason: 'Bound' });
     expect(ws.status?.volume).toMatchObject({ phase: 'Bound', encrypted: true });
   });
