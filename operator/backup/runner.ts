@@ -121,6 +121,9 @@ export async function pgDumpVersion(pgDump: string): Promise<string> {
   return m[1]!;
 }
 
+/** The first bytes of every pg_dump custom-format archive. */
+const ARCHIVE_MAGIC = Buffer.from('PGDMP');
+
 const major = (version: string): number => Number.parseInt(version, 10);
 
 /** Fans one stream out to every destination's upload; a failed branch is dropped, not the others. */
@@ -229,19 +232,48 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
       await record({ serverVersion });
       log.info({ artifact, serverVersion, pgDump: toolVersion }, 'backup started');
 
+      const branches = job.destinations.map(
+        (d): { name: string; stream: PassThrough; error?: unknown; dest: Destination } => {
+          // A branch is destroyed with the reason the backup failed; its upload
+          // reports that reason, even one that had read to the end already.
+          const stream = new PassThrough({ highWaterMark: 1 << 20 }).on('error', () => undefined);
+          return { name: d.name, stream, dest: d };
+        },
+      );
+      const fan = new FanOut(branches);
+      // Made before pg_dump starts: its output must be piped in the tick it is
+      // spawned. Node discards the unread output of a child that has exited,
+      // so a small dump would otherwise be lost while the header is made.
+      const encrypt = await encryptStream(job.recipients);
       const dump = spawn(pgDump, ['--format=custom', `--snapshot=${snapshot}`, '--no-password'], {
         env: pgDumpEnvironment(job.database) as NodeJS.ProcessEnv,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
+      const piped = pipeline(dump.stdout, encrypt, fan);
+      piped.catch(() => undefined);
+      // A custom-format archive starts with its magic; anything else (nothing
+      // at all, for one) is no backup, whatever pg_dump's exit code says.
+      let head = Buffer.alloc(0);
+      const readHead = (d: Buffer) => {
+        head = Buffer.concat([head, d]).subarray(0, ARCHIVE_MAGIC.length);
+        if (head.length === ARCHIVE_MAGIC.length) dump.stdout.off('data', readHead);
+      };
+      dump.stdout.on('data', readHead);
       let stderr = '';
       dump.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
       const exited = new Promise<void>((resolve, reject) => {
         dump.on('error', reject);
-        dump.on('close', (code, signal) =>
-          code === 0
-            ? resolve()
-            : reject(new Error(`pg_dump failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`)),
-        );
+        dump.on('close', (code, signal) => {
+          if (code !== 0)
+            reject(new Error(`pg_dump failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`));
+          else if (!head.equals(ARCHIVE_MAGIC))
+            reject(
+              new Error(
+                `pg_dump exited 0 but wrote ${head.length === 0 ? 'nothing' : 'no custom-format archive'}: ${stderr.trim() || 'no message'}`,
+              ),
+            );
+          else resolve();
+        });
       });
       exited.catch(() => undefined);
 
@@ -265,14 +297,6 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
       })();
       counting.catch(() => undefined);
 
-      const branches = job.destinations.map(
-        (d): { name: string; stream: PassThrough; error?: unknown; dest: Destination } => ({
-          name: d.name,
-          stream: new PassThrough({ highWaterMark: 1 << 20 }),
-          dest: d,
-        }),
-      );
-      const fan = new FanOut(branches);
       // A copy is made final only once pg_dump has exited 0 and every byte
       // has passed the fan-out: a dump that failed after writing part of its
       // output must not look complete. pg_dump may exit before its last bytes
@@ -295,7 +319,7 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
           }),
       );
       try {
-        await pipeline(dump.stdout, await encryptStream(job.recipients), fan);
+        await piped;
         await exited;
       } catch (err) {
         dump.kill('SIGKILL');

@@ -441,6 +441,67 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
     expect(await files(folder)).toEqual([]);
   });
 
+  it('a pg_dump done before its output is read has all of it stored; one that writes no archive fails', async () => {
+    // A small archive, written at once by a pg_dump that is gone before the
+    // header for a hundred recipients is made. Node drops the unread output of
+    // a child that has exited: the backup must have piped it from the start.
+    const archive = path.join(dir, 'small.dump');
+    await run(path.join(postgresBinDir(), 'pg_dump'), ['--format=custom', '-f', archive, '-t', 'audit', 'shop'], {
+      env: { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(pg.port), PGUSER: pg.user, PGPASSWORD: pg.password },
+    });
+    const instant = path.join(dir, 'pg_dump_instant');
+    await writeFile(
+      instant,
+      `#!/bin/sh\nif [ "$1" = --version ]; then exec pg_dump --version; fi\nexec cat ${archive}\n`,
+    );
+    await chmod(instant, 0o755);
+    const many = [...recipients];
+    for (let i = 0; i < 100; i++) many.push(await identityToRecipient(await generateIdentity()));
+    const folder = path.join(dir, 'instant');
+    const { manifest } = await runBackup({
+      workspace: 'instant',
+      backup: uniqueName('instant'),
+      reason: 'OnDemand',
+      database: db,
+      recipients: many,
+      destinations: [new FolderDestination('local', folder)],
+      pgDump: instant,
+      log,
+    });
+    const decrypted = path.join(dir, 'instant.dump');
+    await run('age', ['-d', '-i', escrowFile, '-o', decrypted, path.join(folder, manifest.artifact)]);
+    expect(await sha256(decrypted)).toBe(await sha256(archive));
+
+    // A pg_dump that exits 0 having written nothing, or something that is no
+    // archive: Failed, and no copy made final.
+    for (const [script, why] of [
+      ['exit 0', /pg_dump exited 0 but wrote nothing/],
+      ['echo "not an archive"', /pg_dump exited 0 but wrote no custom-format archive/],
+    ] as const) {
+      const silent = path.join(dir, 'pg_dump_silent');
+      await writeFile(silent, `#!/bin/sh\nif [ "$1" = --version ]; then exec pg_dump --version; fi\n${script}\n`);
+      await chmod(silent, 0o755);
+      const empty = path.join(dir, 'silent');
+      const progress: BackupProgress[] = [];
+      await expect(
+        runBackup({
+          workspace: 'silent',
+          backup: uniqueName('silent'),
+          reason: 'Scheduled',
+          database: db,
+          recipients,
+          destinations: [new FolderDestination('local', empty), s3Destination()],
+          pgDump: silent,
+          log,
+          recorder: { update: async (p) => void progress.push(p) },
+        }),
+      ).rejects.toThrow(why);
+      expect(progress.at(-1)).toMatchObject({ phase: 'Failed', message: expect.stringMatching(why) as string });
+      expect(await files(empty)).toEqual([]);
+      expect(await s3Destination().list('silent/')).toEqual([]);
+    }
+  });
+
   it('prune keeps what GFS retention keeps, deletes the rest at every destination, then its Backup', async () => {
     const folder = new FolderDestination('local', path.join(dir, 'prune'));
     const ws = 'pruned';
