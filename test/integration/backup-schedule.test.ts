@@ -9,7 +9,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { namespaceOf } from '../../operator/api/workspace.js';
@@ -22,6 +22,7 @@ import { Workspaces, type WireWorkspace } from '../harness/workspaces.js';
 
 const run = promisify(execFile);
 const BUCKET = 'workspace-backups';
+const root = path.resolve(import.meta.dirname, '../..');
 
 type BackupObject = KubeObject & { spec: { reason: string }; status?: BackupResourceStatus };
 
@@ -262,6 +263,77 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     // Taken: the annotation is gone, so the same command asks again next time.
     const ws = await w.rest.get<WireWorkspace>(objectPath('Workspace', name));
     expect(ws.metadata.annotations?.['holdfast.io/backup-now']).toBeUndefined();
+  });
+
+  it('kubectl holdfast: backup now follows a backup to its end; status, backups and decrypt show it', async () => {
+    // Installed as a user installs it, and found by kubectl on PATH.
+    const bin = path.join(dir, 'bin');
+    await run(path.join(root, 'hack/install-kubectl-plugin'), [bin], { timeout: 300_000 });
+    const kubectlDir = (await run(path.join(root, 'hack/build-tools.sh'), ['--print-dir', 'kubernetes'])).stdout.trim();
+    const plugin = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          path.join(kubectlDir, 'kubectl'),
+          ['holdfast', ...args],
+          { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: inject('kubeconfig') } },
+          (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+
+    const now = await plugin('backup', 'now', name);
+    expect(now.stderr).toBe('');
+    expect(now.code).toBe(0);
+    const taken = /^backup (\S+) asked for in namespace/m.exec(now.stdout)?.[1];
+    expect(taken).toMatch(new RegExp(`^${name}-\\d{8}-\\d{6}$`));
+    expect(now.stdout).toMatch(/Succeeded, 2\/2 copies stored/);
+    const b = await w.rest.get<BackupObject>(objectPath('Backup', taken!, ns));
+    expect(b.status).toMatchObject({ phase: 'Succeeded', copiesText: '2/2' });
+    expect(b.spec.reason).toBe('OnDemand');
+    expect(now.stdout).toContain(`stored as ${b.status!.artifact}`);
+
+    const list = await plugin('backups', name);
+    expect(list.code).toBe(0);
+    const row = list.stdout.split('\n').find((l) => l.startsWith(`${taken} `));
+    expect(row).toMatch(
+      new RegExp(
+        `^${taken}\\s+Succeeded\\s+OnDemand\\s+\\S+ ago\\s+[\\d.]+ \\w+\\s+2/2\\s+${b.status!.tables}\\s+${b.status!.rows}`,
+      ),
+    );
+
+    const st = await eventually('the status with this backup', async () => {
+      const r = await plugin('status', name);
+      return r.stdout.includes(taken!) ? r : undefined;
+    });
+    expect(st.code).toBe(0);
+    expect(st.stdout).toMatch(new RegExp(`^Workspace ${name}: Ready \\(Ready=True,`, 'm'));
+    expect(st.stdout).toMatch(/^Certificate {2}expires \S+ \(in \d+d\d+h\)/m);
+    expect(st.stdout).toMatch(new RegExp(`^Last backup {2}\\S+ \\(\\d+\\w+ ago\\): ${taken}, .*2/2 copies`, 'm'));
+    // The recovery point against what the daily schedule promises.
+    expect(st.stdout).toMatch(
+      /^Recovery pt\. \S+, \d+\w+ behind \(the schedule "0 4 \* \* \*" keeps it within 1d0h\)$/m,
+    );
+    expect(st.stdout).toMatch(/^CONDITION\s+STATUS\s+REASON\s+AGE\s+MESSAGE$/m);
+    expect(st.stdout).toMatch(/^LastBackupSucceeded\s+True\s/m);
+
+    // The S3 copy, opened by the customer's escrow key without the age CLI, is checked against its manifest.
+    const copy = path.join(s3.dataDir, BUCKET, 'cluster-a', b.status!.artifact!);
+    const opened = path.join(dir, 'by-plugin.dump');
+    const dec = await plugin('decrypt', copy, '-i', escrowFile, '-o', opened);
+    expect(dec.stderr).toBe('');
+    expect(dec.stdout).toContain(
+      `backup ${taken} (${b.status!.tables} tables, ${b.status!.rows} rows; checked against its manifest)`,
+    );
+    expect((await readFile(opened)).subarray(0, 5).toString('latin1')).toBe('PGDMP');
+
+    // What goes wrong says what to do.
+    const missing = await plugin('status', 'no-such-workspace');
+    expect(missing).toMatchObject({
+      code: 1,
+      stderr: 'error: workspace "no-such-workspace" not found (kubectl get ws lists them)\n',
+    });
+    const usage = await plugin('backup', 'later', name);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/did you mean "kubectl holdfast backup now WORKSPACE"/);
   });
 
   it('a Backup left Running by a Job that failed is marked Failed, naming the Job and its log', async () => {
