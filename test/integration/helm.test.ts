@@ -3,7 +3,8 @@
 // restricted), RBAC without a wildcard; then `helm install` on the real node,
 // where the operator runs as pods from the locally built image under the
 // chart's own ServiceAccount and makes a Dedicated workspace Ready, `helm
-// test`, `helm upgrade` with the workspace in place, and `helm uninstall`.
+// test`, the roles for people, `helm upgrade` to a new image tag and to new
+// values with the workspace in place, and `helm uninstall`.
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,11 +12,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
+import { namespaceOf } from '../../operator/api/workspace.js';
 import { LOCAL_POSTGRES_IMAGE } from '../../operator/workspace/database/dedicated.js';
 import { eventually, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds } from '../harness/operator.js';
-import { TEST_LABEL, Workspaces } from '../harness/workspaces.js';
+import { TEST_LABEL, Workspaces, type WireWorkspace } from '../harness/workspaces.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -110,8 +112,17 @@ describe('the Helm chart', { timeout: 600_000 }, () => {
           secretsKey: { secret: { name: 'console-key', key: 'key' } },
           ingress: { enabled: true, className: 'nginx', host: 'holdfast.example.com', tls: { secretName: 'tls' } },
         },
+        networkPolicy: {
+          consoleFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }],
+          metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+        },
       }),
-      'no console': JSON.stringify({ console: { enabled: false }, operator: { replicas: 1 } }),
+      'no console': JSON.stringify({
+        console: { enabled: false },
+        operator: { replicas: 1 },
+        networkPolicy: { enabled: false },
+        userRoles: { enabled: false },
+      }),
     };
     for (const [variant, values] of Object.entries(variants)) {
       const file = path.join(inject('controlPlaneDir'), `values-${variant.replace(' ', '-')}.json`);
@@ -130,6 +141,12 @@ describe('the Helm chart', { timeout: 600_000 }, () => {
       );
       expect([variant, stderr]).toEqual([variant, '']);
       expect(stdout).toContain(`deployment.apps/${release}-operator created (server dry run)`);
+      const extras = [
+        `networkpolicy.networking.k8s.io/${release}-default-deny created (server dry run)`,
+        `clusterrole.rbac.authorization.k8s.io/${release}-tenant-admin created (server dry run)`,
+      ];
+      if (variant === 'no console') for (const x of extras) expect(stdout).not.toContain(x);
+      else for (const x of extras) expect(stdout).toContain(x);
 
       const docs = parseAllDocuments(manifest).map((d) => d.toJS() as KubeObject & { rules?: Rule[] });
       for (const role of docs.filter((d) => d?.kind === 'ClusterRole' || d?.kind === 'Role'))
@@ -197,6 +214,136 @@ describe('the Helm chart', { timeout: 600_000 }, () => {
       await kubectl('annotate', 'workspace', name, 'holdfast.io/backup-now=chart');
       const backedUp = await w.waitForCondition(name, 'LastBackupSucceeded', 'True', 180_000);
       expect(w.condition(backedUp, 'LastBackupSucceeded')?.message).toMatch(/1\/1 copies/);
+
+      // People's roles: a tenant admin of this workspace asks for backups and
+      // reads their Jobs' logs there, and nothing elsewhere; an auditor only reads.
+      const wsNs = namespaceOf(name);
+      for (const [who, role] of [
+        ['tenant-admin', 'tenant-admin'],
+        ['auditor', 'auditor'],
+      ] as const)
+        await kubectl(
+          'create',
+          'rolebinding',
+          `${who}-${name}`,
+          '-n',
+          wsNs,
+          `--clusterrole=${release}-${role}`,
+          `--user=${who}@example.com`,
+        );
+      const kubectlBin = path.join(
+        (await run(path.join(root, 'hack/build-tools.sh'), ['--print-dir', 'kubernetes'])).stdout.trim(),
+        'kubectl',
+      );
+      const can = async (who: string, ...args: string[]) =>
+        (await run(kubectlBin, ['auth', 'can-i', `--as=${who}@example.com`, ...args], {
+          env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
+        }).then(
+          (r) => r.stdout.trim(),
+          (err: { stdout?: string }) => (err.stdout ?? '').trim(),
+        )) as 'yes' | 'no';
+      expect(
+        await Promise.all([
+          can('tenant-admin', 'create', 'backups.holdfast.io', '-n', wsNs),
+          can('tenant-admin', 'get', 'pods', '--subresource=log', '-n', wsNs),
+          can('tenant-admin', 'delete', 'backups.holdfast.io', '-n', wsNs),
+          can('tenant-admin', 'get', 'secrets', '-n', wsNs),
+          can('tenant-admin', 'list', 'backups.holdfast.io', '-n', ns),
+          can('tenant-admin', 'get', 'workspaces.holdfast.io'),
+          can('auditor', 'list', 'backups.holdfast.io', '-n', wsNs),
+          can('auditor', 'create', 'backups.holdfast.io', '-n', wsNs),
+        ]),
+      ).toEqual(['yes', 'yes', 'no', 'no', 'no', 'no', 'yes', 'no']);
+
+      // A new image tag: the operator hands its Lease over to the new pods
+      // while the workspace stays Ready and its database pod runs on, untouched.
+      const containerd = path.join(inject('controlPlaneDir'), 'node/containerd/containerd.sock');
+      await run('ctr', [
+        '--address',
+        containerd,
+        '-n',
+        'k8s.io',
+        'images',
+        'tag',
+        '--force',
+        'localhost/holdfast:dev',
+        'localhost/holdfast:dev-next',
+      ]);
+      const dbPod = async () =>
+        (await w.rest.get<{ items: KubeObject[] }>(collectionPath('Pod', wsNs))).items
+          .filter((p) => p.metadata.labels?.['holdfast.io/component'] === 'database')
+          .map((p) => p.metadata.uid);
+      const dbBefore = await dbPod();
+      expect(dbBefore).toHaveLength(1);
+      const lease = objectPath('Lease', `${release}-operator`, ns);
+      // Sampled every 200 ms: who holds the Lease, and whether the workspace stays Ready.
+      const samples: { at: number; holder: string }[] = [];
+      let watching = true;
+      let notReady = 0;
+      const watch = (async () => {
+        while (watching) {
+          const [l, now] = await Promise.all([
+            w.rest.find<KubeObject & { spec: { holderIdentity?: string } }>(lease),
+            w.rest.get<WireWorkspace>(objectPath('Workspace', name)),
+          ]);
+          samples.push({ at: Date.now(), holder: l?.spec.holderIdentity ?? '' });
+          if (w.condition(now, 'Ready')?.status !== 'True') notReady++;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+      const upgradeStarted = Date.now();
+      await helm(
+        'upgrade',
+        release,
+        chart,
+        '-n',
+        ns,
+        '--reuse-values',
+        '--set',
+        'image.tag=dev-next',
+        '--wait',
+        '--timeout',
+        '5m',
+      );
+      const operatorPods = await eventually('only pods of the new image', async () => {
+        const list = await w.rest.get<{ items: (KubeObject & { spec: { containers: { image: string }[] } })[] }>(
+          collectionPath('Pod', ns),
+        );
+        const ops = list.items.filter((p) => p.metadata.labels?.['app.kubernetes.io/component'] === 'operator');
+        return ops.length === 2 && ops.every((p) => p.spec.containers[0]!.image === 'localhost/holdfast:dev-next')
+          ? ops
+          : undefined;
+      });
+      // The new leader is one of the new pods.
+      await eventually('the Lease held by a new pod', async () => {
+        const l = await w.rest.get<KubeObject & { spec: { holderIdentity?: string } }>(lease);
+        return operatorPods.some((p) => l.spec.holderIdentity?.startsWith(p.metadata.name)) ? true : undefined;
+      });
+      watching = false;
+      await watch;
+      // The longest time no operator held the Lease: the hand-over gap.
+      let gap = 0;
+      let since: number | undefined;
+      for (const x of samples) {
+        if (!x.holder) since ??= x.at;
+        else if (since !== undefined) {
+          gap = Math.max(gap, x.at - since);
+          since = undefined;
+        }
+      }
+      const holders = new Set(samples.map((x) => x.holder).filter(Boolean));
+      console.log(
+        `image upgrade: rolled in ${((Date.now() - upgradeStarted) / 1000).toFixed(1)}s; ${holders.size} Lease holders; ` +
+          `longest time without a leader ${(gap / 1000).toFixed(1)}s (sampled every 0.2s, ${samples.length} samples)`,
+      );
+      expect(holders.size).toBeGreaterThan(1);
+      expect(notReady).toBe(0);
+      expect(await dbPod()).toEqual(dbBefore);
+      const cronJob = await w.rest.get<
+        KubeObject & { spec: { jobTemplate: { spec: { template: { spec: { containers: { image: string }[] } } } } } }
+      >(objectPath('CronJob', 'backup', wsNs));
+      // The backup jobs follow the operator's image.
+      expect(cronJob.spec.jobTemplate.spec.template.spec.containers[0]!.image).toBe('localhost/holdfast:dev-next');
 
       // A new setting rolls the operator without losing the workspace.
       await helm(
