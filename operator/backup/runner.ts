@@ -16,22 +16,13 @@ import { readFile } from 'node:fs/promises';
 import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import postgres from 'postgres';
 import type { BackupReason, CopyStatus } from '../api/backup.js';
 import { encryptStream } from './age-stream.js';
+import { connect, countRows, libpqEnvironment, type DatabaseTarget } from './database.js';
 import { artifactKey, humanSize, MANIFEST_FORMAT, manifestKey, type Manifest } from './artifact.js';
 import type { Destination, Expected } from './destinations.js';
 
-export interface DatabaseTarget {
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  password: string;
-  /** verify-full with caFile; require only where no CA is known. */
-  sslmode: 'verify-full' | 'require' | 'disable';
-  caFile?: string;
-}
+export type { DatabaseTarget } from './database.js';
 
 export interface BackupJob {
   workspace: string;
@@ -77,34 +68,6 @@ export interface BackupResult {
   manifest: Manifest;
   /** Copies that failed, with why; the backup stands if at least one was stored. */
   failed: { destination: string; message: string }[];
-}
-
-function connection(db: DatabaseTarget, ca: string | undefined) {
-  return postgres({
-    host: db.host,
-    port: db.port,
-    database: db.database,
-    username: db.user,
-    password: db.password,
-    max: 1,
-    onnotice: () => undefined,
-    connect_timeout: 15,
-    ssl: db.sslmode === 'disable' ? false : db.sslmode === 'require' ? 'require' : { ca, rejectUnauthorized: true },
-  });
-}
-
-function pgDumpEnvironment(db: DatabaseTarget): Record<string, string | undefined> {
-  return {
-    PATH: process.env.PATH,
-    PGHOST: db.host,
-    PGPORT: String(db.port),
-    PGDATABASE: db.database,
-    PGUSER: db.user,
-    PGPASSWORD: db.password,
-    PGSSLMODE: db.sslmode,
-    PGCONNECT_TIMEOUT: '15',
-    ...(db.caFile ? { PGSSLROOTCERT: db.caFile } : {}),
-  };
 }
 
 /** `pg_dump (PostgreSQL) 17.12 (Debian 17.12-1)` → 17.12 */
@@ -210,7 +173,7 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
 
   const pgDump = job.pgDump ?? 'pg_dump';
   const ca = job.database.caFile ? await readFile(job.database.caFile, 'utf8') : undefined;
-  const sql = connection(job.database, ca);
+  const sql = connect(job.database, ca);
   try {
     if (job.destinations.length === 0) throw new Error('the workspace has no backup destination');
     if (job.recipients.length === 0) throw new Error('the backup has no age recipient');
@@ -246,7 +209,7 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
       // so a small dump would otherwise be lost while the header is made.
       const encrypt = await encryptStream(job.recipients);
       const dump = spawn(pgDump, ['--format=custom', `--snapshot=${snapshot}`, '--no-password'], {
-        env: pgDumpEnvironment(job.database) as NodeJS.ProcessEnv,
+        env: libpqEnvironment(job.database) as NodeJS.ProcessEnv,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const piped = pipeline(dump.stdout, encrypt, fan);
@@ -278,23 +241,7 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
       exited.catch(() => undefined);
 
       // Counted while pg_dump reads, in the same snapshot.
-      const counting = (async () => {
-        const tables = (await reserved`
-          select n.nspname as schema, c.relname as name
-          from pg_class c join pg_namespace n on n.oid = c.relnamespace
-          where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
-            and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'
-          order by 1, 2`) as unknown as { schema: string; name: string }[];
-        const rows: Record<string, number> = {};
-        for (const t of tables) {
-          const [r] =
-            (await reserved`select count(*)::bigint as n from ${reserved(t.schema)}.${reserved(t.name)}`) as unknown as [
-              { n: string },
-            ];
-          rows[`${t.schema}.${t.name}`] = Number(r.n);
-        }
-        return rows;
-      })();
+      const counting = countRows(reserved);
       counting.catch(() => undefined);
 
       // A copy is made final only once pg_dump has exited 0 and every byte
