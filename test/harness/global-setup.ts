@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
+import { chartAccounts } from './chart-accounts.js';
 
 const run = promisify(execFile);
 const script = path.resolve(import.meta.dirname, '../../hack/control-plane.sh');
@@ -16,6 +17,9 @@ declare module 'vitest' {
   export interface ProvidedContext {
     kubeconfig: string;
     controlPlaneDir: string;
+    /** The chart's operator and console ServiceAccounts, with the chart's RBAC (chart-accounts.ts). */
+    operatorKubeconfig: string;
+    consoleKubeconfig: string;
   }
 }
 
@@ -28,8 +32,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const { stdout } = await run(script, ['start', dir, '--node', '--owner-pid', String(process.pid)], {
       maxBuffer: 16 << 20,
     });
-    project.provide('kubeconfig', stdout.trim().split('\n').at(-1) ?? '');
+    const kubeconfig = stdout.trim().split('\n').at(-1) ?? '';
+    project.provide('kubeconfig', kubeconfig);
     project.provide('controlPlaneDir', dir);
+    const accounts = await chartAccounts(dir, kubeconfig);
+    project.provide('operatorKubeconfig', accounts.operator);
+    project.provide('consoleKubeconfig', accounts.console);
   } catch (err) {
     await run(script, ['stop', dir]).catch(() => undefined);
     throw err;

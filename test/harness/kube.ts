@@ -12,6 +12,13 @@ export function adminConfig(): k8s.KubeConfig {
   return kc;
 }
 
+/** The console's own account as the chart makes it (chart-accounts.ts): what the console may do in a cluster. */
+export function consoleConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(inject('consoleKubeconfig'));
+  return kc;
+}
+
 /** A KubeConfig that authenticates with a bearer token instead of the admin cert. */
 export function tokenConfig(token: string): k8s.KubeConfig {
   const admin = adminConfig();

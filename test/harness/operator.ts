@@ -9,6 +9,7 @@ import { inject } from 'vitest';
 import { allCrds } from '../../operator/api/crd.js';
 import { APPLY_PATCH } from '../../kube/apply.js';
 import { Rest, objectPath } from '../../kube/rest.js';
+import { CHART_NAMESPACE } from './chart-accounts.js';
 import { LOCAL_POSTGRES_IMAGE } from '../../operator/workspace/database/dedicated.js';
 import { adminConfig, eventually } from './kube.js';
 import { freePort } from './postgres.js';
@@ -97,7 +98,8 @@ export interface OperatorOptions {
 }
 
 export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
-  const leaseNamespace = opts.leaseNamespace ?? 'holdfast-system';
+  // The chart's namespace: the chart's Role lets the operator hold Leases there only.
+  const leaseNamespace = opts.leaseNamespace ?? CHART_NAMESPACE;
   await ensureNamespace(leaseNamespace);
   const healthPort = await freePort();
   const logDir = path.join(inject('controlPlaneDir'), 'operator-logs');
@@ -108,7 +110,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     cwd: root,
     env: {
       ...process.env,
-      KUBECONFIG: inject('kubeconfig'),
+      // The chart's operator account, not cluster admin: every test proves the chart's RBAC too.
+      KUBECONFIG: inject('operatorKubeconfig'),
       HOLDFAST_NAMESPACE: leaseNamespace,
       HOLDFAST_HEALTH_ADDRESS: `127.0.0.1:${healthPort}`,
       HOLDFAST_WORKSPACE_SELECTOR: opts.selector,

@@ -11,7 +11,8 @@ import { pino } from 'pino';
 import { MERGE_PATCH, objectPath } from '../../kube/rest.js';
 import { WorkspaceStatuses } from '../../console/workspaces.js';
 import { SCREENSHOTS, builtApp, launchBrowser } from '../harness/browser.js';
-import { adminConfig } from '../harness/kube.js';
+import { adminConfig, consoleConfig } from '../harness/kube.js';
+import { CHART_NAMESPACE } from '../harness/chart-accounts.js';
 import { ensureNamespace, installCrds } from '../harness/operator.js';
 import { Workspaces } from '../harness/workspaces.js';
 import { startConsole, stopConsolePostgres, strongPassword, type TestConsole } from '../harness/console.js';
@@ -19,7 +20,7 @@ import { startOidcProvider, type TestOidcProvider } from '../harness/oidc-provid
 import { freePort } from '../harness/postgres.js';
 import { startSamlIdp, type TestSamlIdp } from '../harness/saml-idp.js';
 
-const CONSOLE_NAMESPACE = 'holdfast-system';
+const CONSOLE_NAMESPACE = CHART_NAMESPACE;
 
 describe('the console in a browser', () => {
   let c: TestConsole;
@@ -47,7 +48,7 @@ describe('the console in a browser', () => {
     c = await startConsole({
       database: 'pglite',
       remix: await builtApp(),
-      workspaces: new WorkspaceStatuses(adminConfig(), pino({ level: 'silent' }), {
+      workspaces: new WorkspaceStatuses(consoleConfig(), pino({ level: 'silent' }), {
         namespace: CONSOLE_NAMESPACE,
         name: 'holdfast-console-0',
       }),

@@ -1,26 +1,22 @@
 // Where the console writes its Events about Workspaces: in its own namespace
 // (HOLDFAST_NAMESPACE), regarding its Pod, the Workspace related; on a real
 // apiserver, which refuses Events regarding a cluster-scoped object anywhere
-// but `default`.
+// but `default`. The console writes as the chart's console account, which may
+// create Events in its own namespace only.
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WorkspaceStatuses } from '../../console/workspaces.js';
-import { adminConfig, eventually, testNamespace } from '../harness/kube.js';
+import { CHART_NAMESPACE } from '../harness/chart-accounts.js';
+import { adminConfig, consoleConfig, eventually } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 
 describe('console Events', () => {
-  let ns: { name: string; remove: () => Promise<void> };
-  beforeAll(async () => {
-    ns = await testNamespace('console-ns');
-  });
-  afterAll(async () => {
-    await ns?.remove();
-  });
+  const ns = { name: CHART_NAMESPACE };
 
   it("are written in the console's namespace about its Pod and the Workspace, and not in default", async () => {
     const workspace = uniqueName('acme');
-    const statuses = new WorkspaceStatuses(adminConfig(), pino({ level: 'silent' }), {
+    const statuses = new WorkspaceStatuses(consoleConfig(), pino({ level: 'silent' }), {
       namespace: ns.name,
       name: 'holdfast-console-0',
     });

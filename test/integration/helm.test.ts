@@ -339,11 +339,15 @@ describe('the Helm chart', { timeout: 600_000 }, () => {
       expect(holders.size).toBeGreaterThan(1);
       expect(notReady).toBe(0);
       expect(await dbPod()).toEqual(dbBefore);
-      const cronJob = await w.rest.get<
-        KubeObject & { spec: { jobTemplate: { spec: { template: { spec: { containers: { image: string }[] } } } } } }
-      >(objectPath('CronJob', 'backup', wsNs));
-      // The backup jobs follow the operator's image.
-      expect(cronJob.spec.jobTemplate.spec.template.spec.containers[0]!.image).toBe('localhost/holdfast:dev-next');
+      // The backup jobs follow the operator's image, once the new leader has reconciled.
+      await eventually('the backup CronJob on the new image', async () => {
+        const cronJob = await w.rest.get<
+          KubeObject & { spec: { jobTemplate: { spec: { template: { spec: { containers: { image: string }[] } } } } } }
+        >(objectPath('CronJob', 'backup', wsNs));
+        return cronJob.spec.jobTemplate.spec.template.spec.containers[0]!.image === 'localhost/holdfast:dev-next'
+          ? true
+          : undefined;
+      });
 
       // A new setting rolls the operator without losing the workspace.
       await helm(

@@ -328,12 +328,13 @@ describe('Shared databases', () => {
     const started = Date.now();
     const names: string[] = [];
     for (let i = 0; i < 50; i++) names.push(await w.create('many', shared()));
-    for (const n of names) await w.waitForCondition(n, 'DatabaseReady', 'True', 120_000);
+    for (const n of names) await w.waitForCondition(n, 'DatabaseReady', 'True', 300_000);
     const seconds = (Date.now() - started) / 1000;
     console.log(`50 Shared workspaces provisioned on one server in ${seconds.toFixed(1)} s`);
     const [count] = await admin<
       { n: number }[]
     >`select count(*)::int as n from pg_database where datname like 'ws_many_%'`;
     expect(count?.n).toBe(50);
-  }, 180_000);
+    // A net for a machine under load, not a measure: hack/bench/workspaces.ts measures.
+  }, 420_000);
 });
