@@ -98,6 +98,22 @@ export const CopyStatus = z.object({
   message: z.string().optional(),
 });
 
+/** What the last restore drill of a backup found. */
+export const Verification = z.object({
+  passed: z.boolean(),
+  /** When the drill ended. */
+  at: z.string(),
+  /** The destination whose copy was restored (drills rotate through them). */
+  destination: z.string().optional(),
+  tables: z.int().optional(),
+  rows: z.int().optional(),
+  durationSeconds: z.number().optional(),
+  /** Why it failed, or what it proved. */
+  message: z.string().optional(),
+  /** The drill's Job, whose pod log says more. */
+  job: z.string().optional(),
+});
+
 export const BackupResourceStatus = z.object({
   phase: z.enum(BACKUP_PHASES).optional(),
   message: z.string().optional(),
@@ -122,6 +138,7 @@ export const BackupResourceStatus = z.object({
   job: z.string().optional(),
   /** When a restore drill last proved this backup. */
   verifiedAt: z.string().optional(),
+  verification: Verification.optional(),
 });
 
 export type DestinationSpec = z.output<typeof DestinationSpec>;
@@ -129,4 +146,5 @@ export type S3DestinationSpec = z.output<typeof S3DestinationSpec>;
 export type BackupResourceSpec = z.output<typeof BackupResourceSpec>;
 export type BackupResourceStatus = z.output<typeof BackupResourceStatus>;
 export type CopyStatus = z.output<typeof CopyStatus>;
+export type Verification = z.output<typeof Verification>;
 export type BackupReason = z.output<typeof BackupReason>;

@@ -23,6 +23,8 @@ export const JobConfig = z.object({
   }),
   /** Files of age recipients, one per line (the workspace's own, the customer's escrow keys). */
   recipientFiles: z.array(z.string()).min(1),
+  /** The workspace's own age identity, for restore drills (backup jobs do not mount it). */
+  identityFile: z.string().default('/var/run/holdfast/key/identity'),
   destinations: z
     .array(
       z.object({

@@ -57,7 +57,9 @@ export async function readManifest(source: Destination, artifact: string): Promi
   }
   const manifest = JSON.parse(text) as Manifest;
   if (manifest.format !== MANIFEST_FORMAT)
-    throw new RestoreRefused(`${source.location(key)} is not a Holdfast backup manifest (format ${String(manifest.format)})`);
+    throw new RestoreRefused(
+      `${source.location(key)} is not a Holdfast backup manifest (format ${String(manifest.format)})`,
+    );
   return manifest;
 }
 
@@ -95,7 +97,9 @@ export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
       `backup ${manifest.backup} is of workspace ${manifest.workspace}, not ${job.workspace}: restore a backup of ${job.workspace}`,
     );
   if (manifest.artifact !== job.artifact)
-    throw new RestoreRefused(`the manifest beside ${job.artifact} describes ${manifest.artifact}: the copy is misplaced`);
+    throw new RestoreRefused(
+      `the manifest beside ${job.artifact} describes ${manifest.artifact}: the copy is misplaced`,
+    );
 
   const ca = job.target.caFile ? await readFile(job.target.caFile, 'utf8') : undefined;
   const sql = connect(job.target, ca);

@@ -37,6 +37,7 @@ const objects = desiredBackupObjects({
   ],
   image: 'registry.example/holdfast:1.0.0',
   database: { host: 'db.ws-acme.svc', port: 5432, name: 'app', user: 'app' },
+  scratchImage: 'docker.io/library/postgres:17',
 });
 const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
 type Pod = {
@@ -156,5 +157,60 @@ describe('backupNameOfJob', () => {
     expect(backupNameOfJob('acme', `backup-${minute}`)).toBe('acme-20261130-040000');
     expect(backupNameOfJob('acme', 'backup-now')).toBeUndefined();
     expect(backupNameOfJob('acme', undefined)).toBeUndefined();
+  });
+});
+
+describe('the restore drill CronJob', () => {
+  const verify = byKind('CronJob').find((c) => c.metadata.name === 'verify') as unknown as {
+    spec: {
+      schedule: string;
+      suspend: boolean;
+      jobTemplate: {
+        spec: {
+          backoffLimit: number;
+          template: {
+            metadata: { labels: Record<string, string> };
+            spec: Pod & { initContainers: Record<string, unknown>[] };
+          };
+        };
+      };
+    };
+  };
+  const pod = verify.spec.jobTemplate.spec.template.spec;
+
+  it('runs holdfast verify on its own schedule, once per run, labelled so the namespace policies let it out', () => {
+    expect(verify.spec).toMatchObject({ schedule: '0 5 * * 0', suspend: false });
+    expect(verify.spec.jobTemplate.spec.backoffLimit).toBe(0);
+    expect(verify.spec.jobTemplate.spec.template.metadata.labels['holdfast.io/component']).toBe('verify');
+    expect(pod.containers[0]).toMatchObject({ image: 'registry.example/holdfast:1.0.0', args: ['verify'] });
+  });
+
+  it('restores into a scratch PostgreSQL of the workspace major beside it, reachable from the pod only', () => {
+    expect(pod.initContainers).toEqual([
+      expect.objectContaining({
+        name: 'scratch',
+        image: 'docker.io/library/postgres:17',
+        restartPolicy: 'Always',
+        args: expect.arrayContaining(['listen_addresses=127.0.0.1']) as string[],
+      }),
+    ]);
+    // The workspace's own identity decrypts; the backup job gets the recipient only.
+    expect(pod.volumes).toContainEqual({
+      name: 'key',
+      secret: {
+        secretName: 'backup-key',
+        items: [
+          { key: 'recipient', path: 'recipient' },
+          { key: 'identity', path: 'identity' },
+        ],
+      },
+    });
+    const backupPod = (
+      byKind('CronJob')[0] as unknown as { spec: { jobTemplate: { spec: { template: { spec: Pod } } } } }
+    ).spec.jobTemplate.spec.template.spec;
+    expect(backupPod.volumes).toContainEqual({
+      name: 'key',
+      secret: { secretName: 'backup-key', items: [{ key: 'recipient', path: 'recipient' }] },
+    });
   });
 });

@@ -20,6 +20,9 @@ import { COMPONENT_LABEL, WORKSPACE_LABEL, ownedMeta } from '../workspace/owner.
 import type { JobConfig } from './job-config.js';
 
 export const BACKUP_CRONJOB = 'backup';
+export const VERIFY_CRONJOB = 'verify';
+/** Where the drill's scratch PostgreSQL listens, inside the drill's pod only. */
+export const SCRATCH_PORT = 5432;
 /** The operator's image, which backup jobs run too (HOLDFAST_IMAGE; the chart sets it). */
 export const DEFAULT_IMAGE = 'localhost/holdfast:dev';
 export const BACKUP_ACCOUNT = 'backup';
@@ -42,6 +45,8 @@ export interface ScheduleInput {
   image: string;
   /** Where the database is, as status.database says. */
   database: { host: string; port: number; name: string; user: string };
+  /** The PostgreSQL image of the drill's scratch server: the workspace's major. */
+  scratchImage: string;
 }
 
 const destSecret = (name: string) => `backup-dest-${name}`;
@@ -62,6 +67,7 @@ export function jobConfig(input: ScheduleInput): JobConfig {
       caFile: `${SECRETS_DIR}/db/ca.crt`,
     },
     recipientFiles: [`${SECRETS_DIR}/key/recipient`, `${CONFIG_DIR}/escrow-recipients`],
+    identityFile: `${SECRETS_DIR}/key/identity`,
     destinations: destinations.map((d) =>
       d.spec.s3
         ? {
@@ -227,7 +233,104 @@ export function desiredBackupObjects(input: ScheduleInput): KubeObject[] {
       },
     },
   });
+  objects.push(verifyCronJob(ws, objects.at(-1)!, input.scratchImage, destinations.length === 0));
   return objects;
+}
+
+/**
+ * The restore drill: the backup pod's mounts and account, plus the
+ * workspace's own age identity, running `holdfast verify` next to a scratch
+ * PostgreSQL of the workspace's major in the same pod (a native sidecar on an
+ * emptyDir, reachable on 127.0.0.1 only): the drill never touches the
+ * workspace's server, and the scratch data is gone with the pod.
+ */
+function verifyCronJob(ws: Workspace, backup: KubeObject, scratchImage: string, nothingToVerify: boolean): KubeObject {
+  const spec = structuredClone(backup.spec) as {
+    schedule: string;
+    suspend: boolean;
+    jobTemplate: {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        podFailurePolicy?: unknown;
+        activeDeadlineSeconds: number;
+        template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+      };
+    };
+  };
+  spec.schedule = ws.spec.backup.verify.schedule;
+  spec.suspend = ws.spec.suspend || nothingToVerify;
+  spec.jobTemplate.metadata.labels[COMPONENT_LABEL] = 'verify';
+  const job = spec.jobTemplate.spec;
+  // A drill that failed says so in its Backup; taking it again proves nothing more.
+  delete job.podFailurePolicy;
+  (job as { backoffLimit?: number }).backoffLimit = 0;
+  job.activeDeadlineSeconds = 12 * 3600;
+  job.template.metadata.labels[COMPONENT_LABEL] = 'verify';
+  const pod = job.template.spec;
+  const main = pod.containers[0]!;
+  main.name = 'verify';
+  main.args = ['verify'];
+  main.env = [
+    { name: 'HOLDFAST_BACKUP_CONFIG', value: `${CONFIG_DIR}/backup.json` },
+    { name: 'HOLDFAST_SCRATCH_PORT', value: String(SCRATCH_PORT) },
+    // Named on the Backup's verification, for `kubectl logs`.
+    {
+      name: 'HOLDFAST_JOB_NAME',
+      valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } },
+    },
+  ];
+  main.resources = { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } };
+  const key = pod.volumes.find((v) => v.name === 'key')!;
+  key.secret!.items = [
+    { key: 'recipient', path: 'recipient' },
+    { key: 'identity', path: 'identity' },
+  ];
+  pod.volumes.push({ name: 'scratch-data', emptyDir: {} }, { name: 'scratch-run', emptyDir: { sizeLimit: '1Mi' } });
+  pod.initContainers = [
+    {
+      name: 'scratch',
+      image: scratchImage,
+      // A native sidecar: up before the drill starts, stopped when it ends.
+      restartPolicy: 'Always',
+      args: ['-c', 'listen_addresses=127.0.0.1', '-c', `port=${SCRATCH_PORT}`, '-c', 'fsync=off'],
+      env: [
+        { name: 'POSTGRES_USER', value: 'drill' },
+        // Reachable from this pod only, and gone with it.
+        { name: 'POSTGRES_PASSWORD', value: 'scratch' },
+        { name: 'PGDATA', value: '/var/lib/postgresql/data/pgdata' },
+      ],
+      securityContext: {
+        runAsUser: 999,
+        runAsGroup: 999,
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      },
+      startupProbe: {
+        exec: { command: ['pg_isready', '-h', '127.0.0.1', '-p', String(SCRATCH_PORT), '-U', 'drill'] },
+        periodSeconds: 2,
+        failureThreshold: 90,
+      },
+      resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
+      volumeMounts: [
+        { name: 'scratch-data', mountPath: '/var/lib/postgresql/data' },
+        { name: 'scratch-run', mountPath: '/var/run/postgresql' },
+        { name: 'tmp', mountPath: '/tmp' },
+      ],
+    },
+  ];
+  return { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { ...backup.metadata, name: VERIFY_CRONJOB }, spec };
+}
+
+interface PodSpec {
+  containers: {
+    name: string;
+    args: string[];
+    env?: { name: string; value?: string; valueFrom?: unknown }[];
+    resources?: unknown;
+  }[];
+  initContainers?: unknown[];
+  volumes: { name: string; secret?: { items?: { key: string; path: string }[] }; emptyDir?: unknown }[];
 }
 
 /** The copy of an S3 destination's credentials a job in the workspace namespace can mount. */

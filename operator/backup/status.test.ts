@@ -24,6 +24,12 @@ describe('summarizeBackups', () => {
         reason: 'NoBackupYet',
         message: 'no backup has completed yet',
       },
+      drill: {
+        type: 'RestoreTestPassed',
+        status: 'Unknown',
+        reason: 'NoDrillYet',
+        message: 'no restore drill has run yet: the verify CronJob restores the newest backup on its schedule',
+      },
     });
   });
 
@@ -71,5 +77,38 @@ describe('summarizeBackups', () => {
       condition: { status: 'False', reason: 'CopyFailed' },
     });
     expect(s.condition.message).toContain('offsite: connect ECONNREFUSED');
+  });
+
+  it('RestoreTestPassed follows the newest drill: its failure names the backup, the copy, why and the log', () => {
+    const passed = { passed: true, at: '2026-11-29T05:01:00Z', destination: 'offsite', message: '3 tables, 42 rows' };
+    const failed = {
+      passed: false,
+      at: '2026-11-30T05:01:00Z',
+      destination: 'local',
+      message: 'age: a chunk does not authenticate: the file was changed',
+      job: 'verify-29412345',
+    };
+    expect(
+      summarizeBackups([ok('a', '2026-11-28T04:00:00Z', { verification: passed, verifiedAt: passed.at })]).drill,
+    ).toEqual({
+      type: 'RestoreTestPassed',
+      status: 'True',
+      reason: 'Restored',
+      message: 'backup a from offsite restored into a scratch database at 2026-11-29T05:01:00Z: 3 tables, 42 rows',
+    });
+    const s = summarizeBackups([
+      ok('a', '2026-11-28T04:00:00Z', { verification: passed, verifiedAt: passed.at }),
+      ok('b', '2026-11-29T04:00:00Z', { verification: failed }),
+    ]);
+    expect(s.drill).toEqual({
+      type: 'RestoreTestPassed',
+      status: 'False',
+      reason: 'RestoreTestFailed',
+      message:
+        'the restore drill of backup b from local failed at 2026-11-30T05:01:00Z: age: a chunk does not authenticate: ' +
+        'the file was changed (kubectl logs job/verify-29412345 -c verify)',
+    });
+    // The last proof still stands as LAST VERIFIED.
+    expect(s.lastVerifiedTime).toBe('2026-11-29T05:01:00Z');
   });
 });

@@ -17,6 +17,8 @@ export interface BackupSummary {
   lastFailureTime?: string;
   lastFailure?: string;
   condition: ConditionInput;
+  /** RestoreTestPassed: what the newest restore drill found. */
+  drill: ConditionInput;
 }
 
 const time = (b: BackupView) => Date.parse(b.status?.completedAt ?? '') || 0;
@@ -69,7 +71,35 @@ export function summarizeBackups(backups: readonly BackupView[]): BackupSummary 
       reason: 'Succeeded',
       message: `backup ${newest.name}: ${newest.status!.sizeText ?? '?'}, ${newest.status!.rows ?? 0} rows, ${newest.status!.copiesText ?? ''} copies`,
     };
+  const drilled = backups
+    .filter((b) => b.status?.verification)
+    .sort((a, b) => b.status!.verification!.at.localeCompare(a.status!.verification!.at))[0];
+  const v = drilled?.status?.verification;
+  const drill: ConditionInput = !v
+    ? {
+        type: 'RestoreTestPassed',
+        status: 'Unknown',
+        reason: 'NoDrillYet',
+        message: 'no restore drill has run yet: the verify CronJob restores the newest backup on its schedule',
+      }
+    : v.passed
+      ? {
+          type: 'RestoreTestPassed',
+          status: 'True',
+          reason: 'Restored',
+          message:
+            `backup ${drilled.name} from ${v.destination ?? '?'} restored into a scratch database at ${v.at}: ${v.message ?? ''}`.trim(),
+        }
+      : {
+          type: 'RestoreTestPassed',
+          status: 'False',
+          reason: 'RestoreTestFailed',
+          message: `the restore drill of backup ${drilled.name} from ${v.destination ?? '?'} failed at ${v.at}: ${v.message ?? 'no reason given'}${
+            v.job ? ` (kubectl logs job/${v.job} -c verify)` : ''
+          }`,
+        };
   return {
+    drill,
     ...(good[0] ? { lastBackupTime: good[0].status!.completedAt! } : {}),
     ...(everywhere ? { recoveryPoint: everywhere.status!.completedAt! } : {}),
     ...(verified ? { lastVerifiedTime: verified } : {}),

@@ -57,6 +57,12 @@ export class Metrics {
     labelNames: ['workspace'] as const,
     registers: [this.registry],
   });
+  readonly lastDrill = new Gauge({
+    name: 'holdfast_restore_drill_last_success_timestamp_seconds',
+    help: 'When a restore drill last proved a backup of a workspace (Unix time); alert when drills stop.',
+    labelNames: ['workspace'] as const,
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: 'holdfast_leader',
     help: '1 while this replica holds the leader lease.',

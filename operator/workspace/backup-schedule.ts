@@ -6,6 +6,7 @@ import { objectPath } from '../../kube/rest.js';
 import type { S3DestinationSpec } from '../api/backup.js';
 import { namespaceOf, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
 import { generateIdentity, identityToRecipient } from '../backup/age-stream.js';
+import { postgresImage } from './database/dedicated.js';
 import { BACKUP_KEY_SECRET, desiredBackupObjects, destinationSecret, type Destination } from '../backup/schedule.js';
 import type { ConditionInput } from './conditions.js';
 import type { BackupDestinationObject } from './deps.js';
@@ -97,6 +98,7 @@ export async function applyBackupSchedule(
     destinations,
     image: d.image,
     database: { host: database.host, port: database.port, name: database.name, user: database.user },
+    scratchImage: postgresImage(ws.spec.database.version),
   });
   for (const o of objects) {
     const kind = o.kind as Parameters<typeof objectPath>[0];

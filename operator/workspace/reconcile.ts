@@ -69,6 +69,7 @@ const EVENTFUL = [
   'CertificateReady',
   'DatabaseReady',
   'LastBackupSucceeded',
+  'RestoreTestPassed',
 ];
 
 export class WorkspaceReconciler {
@@ -240,6 +241,7 @@ export class WorkspaceReconciler {
     for (const [gauge, at] of [
       [this.d.metrics.lastBackup, seconds(backups.lastBackupTime)],
       [this.d.metrics.recoveryPoint, seconds(backups.recoveryPoint)],
+      [this.d.metrics.lastDrill, seconds(backups.lastVerifiedTime)],
     ] as const) {
       if (at === undefined) gauge.remove({ workspace: name });
       else gauge.set({ workspace: name }, at);
@@ -247,6 +249,7 @@ export class WorkspaceReconciler {
     const transitions = await this.writeStatus(ws, status, [
       scheduled.condition,
       backups.condition,
+      backups.drill,
       ...volume.conditions,
       ...certificate.conditions,
       ...(database?.conditions ?? []),

@@ -336,6 +336,94 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     expect(usage.stderr).toMatch(/did you mean "kubectl holdfast backup now WORKSPACE"/);
   });
 
+  it('the restore drill restores the newest backup beside a scratch server and proves it; a changed copy fails it', async () => {
+    const newest = async () =>
+      (await backups())
+        .filter((b) => b.status?.phase === 'Succeeded')
+        .sort((a, b) => b.status!.completedAt!.localeCompare(a.status!.completedAt!))[0]!;
+    const target = await newest();
+    await kubectl('create', 'job', '--from=cronjob/verify', 'drill-good', '-n', ns);
+    const proven = await eventually(
+      'the drill recorded on the Backup',
+      async () => {
+        const b = await w.rest.get<BackupObject>(objectPath('Backup', target.metadata.name, ns));
+        return b.status?.verification ? b : undefined;
+      },
+      300_000,
+    );
+    expect(proven.status!.verification).toMatchObject({
+      passed: true,
+      destination: expect.stringMatching(new RegExp(`^(${destination}|${onVolume})$`)) as string,
+      tables: target.status!.tables,
+      rows: target.status!.rows,
+      job: 'drill-good',
+    });
+    expect(proven.status!.verifiedAt).toBe(proven.status!.verification!.at);
+    const ws = await w.waitForCondition(name, 'RestoreTestPassed', 'True');
+    expect(w.condition(ws, 'RestoreTestPassed')?.message).toContain(`backup ${target.metadata.name} from`);
+    expect(ws.status?.lastVerifiedTime).toBe(proven.status!.verifiedAt);
+    // LAST VERIFIED in kubectl get ws, from a real drill.
+    expect(await kubectl('get', 'ws', name, '-o', 'custom-columns=V:.status.lastVerifiedTime', '--no-headers')).toBe(
+      `${proven.status!.verifiedAt}\n`,
+    );
+    expect(await operator.metric('holdfast_restore_drill_last_success_timestamp_seconds', { workspace: name })).toBe(
+      Date.parse(proven.status!.verifiedAt!) / 1000,
+    );
+
+    // One byte changed in both copies: the drill fails, names why, and says so on the Workspace.
+    const claim = await w.rest.get<KubeObject & { spec: { volumeName: string } }>(
+      objectPath('PersistentVolumeClaim', `backup-${onVolume}`, ns),
+    );
+    const pv = await w.rest.get<KubeObject & { spec: { local: { path: string } } }>(
+      objectPath('PersistentVolume', claim.spec.volumeName),
+    );
+    const copies = [
+      path.join(s3.dataDir, BUCKET, 'cluster-a', target.status!.artifact!),
+      path.join(pv.spec.local.path, target.status!.artifact!),
+    ];
+    const flip = async (file: string) => {
+      const bytes = await readFile(file);
+      const middle = Math.floor(bytes.length / 2);
+      bytes.writeUInt8(bytes.readUInt8(middle) ^ 0x01, middle);
+      await writeFile(file, bytes);
+    };
+    for (const c of copies) await flip(c);
+    try {
+      await kubectl('create', 'job', '--from=cronjob/verify', 'drill-changed', '-n', ns);
+      const failed = await eventually(
+        'the failed drill recorded on the Backup',
+        async () => {
+          const b = await w.rest.get<BackupObject>(objectPath('Backup', target.metadata.name, ns));
+          return b.status?.verification?.job === 'drill-changed' ? b : undefined;
+        },
+        300_000,
+      );
+      expect(failed.status!.verification).toMatchObject({
+        passed: false,
+        message: expect.stringMatching(/chunk does not authenticate: the file was changed/) as string,
+      });
+      // The last proof stands: verifiedAt is when it was last proven.
+      expect(failed.status!.verifiedAt).toBe(proven.status!.verifiedAt);
+      const down = await w.waitForCondition(name, 'RestoreTestPassed', 'False');
+      expect(w.condition(down, 'RestoreTestPassed')).toMatchObject({
+        reason: 'RestoreTestFailed',
+        message: expect.stringContaining('(kubectl logs job/drill-changed -c verify)') as string,
+      });
+      await eventually('the RestoreTestFailed Event', async () =>
+        (await w.events(name)).find((e) => e.reason === 'RestoreTestFailed' && e.type === 'Warning'),
+      );
+      const job = await eventually('the drill Job failed', async () => {
+        const j = await w.rest.get<KubeObject & { status?: { failed?: number } }>(
+          objectPath('Job', 'drill-changed', ns),
+        );
+        return (j.status?.failed ?? 0) > 0 ? j : undefined;
+      });
+      expect(job.status?.failed).toBe(1);
+    } finally {
+      for (const c of copies) await flip(c);
+    }
+  });
+
   it('a Backup left Running by a Job that failed is marked Failed, naming the Job and its log', async () => {
     // What a pod killed mid-backup leaves: a Running Backup, and its Job failed.
     const stuck = uniqueName('killed');
