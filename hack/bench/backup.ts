@@ -21,8 +21,9 @@ import { pino } from 'pino';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { S3Destination } from '../../operator/backup/destinations.js';
 import { runBackup } from '../../operator/backup/runner.js';
-import { postgresBinDir, startPostgres, superuserClient } from '../../test/harness/postgres.js';
+import { postgresBinDir, startPostgres } from '../../test/harness/postgres.js';
 import { startS3 } from '../../test/harness/s3.js';
+import { makeBenchDatabase } from './database.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,37 +38,7 @@ const s3 = await startS3();
 const dir = await mkdtemp(path.join(tmpdir(), 'holdfast-bench-backup-'));
 try {
   await s3.bucket('bench-backups');
-  const connect = (database: string) => superuserClient(pg, database);
-  const admin = connect('postgres');
-  await admin.unsafe('create database bench');
-  await admin.end();
-  const sql = connect('bench');
-  // Rows like a time-tracking database's: ids, times, a little text, some JSON.
-  await sql.unsafe(`create table entries (
-    id bigserial primary key, person int, project int, started timestamptz, minutes int,
-    note text, tags text[], extra jsonb)`);
-  const made = Date.now();
-  for (;;) {
-    const [{ bytes }] = (await sql`select pg_database_size('bench')::bigint as bytes`) as unknown as [
-      { bytes: string },
-    ];
-    if (Number(bytes) >= SIZE_MB * MB) break;
-    await sql.unsafe(`insert into entries (person, project, started, minutes, note, tags, extra)
-      select g % 500, g % 97, now() - (g || ' minutes')::interval, g % 480,
-             'worked on ' || md5(g::text) || ' ' || md5(random()::text),
-             array['billable', 'p' || g % 97], jsonb_build_object('client', md5((g % 1000)::text), 'rate', g % 150)
-      from generate_series(1, 500000) g`);
-  }
-  await sql.unsafe('vacuum analyze entries');
-  const [{ bytes: dbBytes }] = (await sql`select pg_database_size('bench')::bigint as bytes`) as unknown as [
-    { bytes: string },
-  ];
-  const [{ n: rows }] = (await sql`select count(*)::bigint as n from entries`) as unknown as [{ n: string }];
-  await sql.end();
-  const dbMb = Number(dbBytes) / MB;
-  console.log(
-    `database: ${dbMb.toFixed(0)} MB, ${Number(rows).toLocaleString('en')} rows (made in ${((Date.now() - made) / 1000).toFixed(0)} s)`,
-  );
+  const dbMb = await makeBenchDatabase(pg, SIZE_MB);
 
   const pgEnv = {
     ...process.env,

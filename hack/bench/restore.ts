@@ -1,0 +1,164 @@
+// Benchmark: restoring a backup against its raw baseline in the same run.
+//
+//   npx tsx hack/bench/restore.ts [--size-mb 1024] [--runs 3]
+//
+// A PostgreSQL database of at least --size-mb is made on the harness server
+// (the machine's newest PostgreSQL) and backed up twice: once by `pg_dump
+// --format=custom` to a plain file, once by `holdfast backup` to a versitygw
+// S3 server on loopback. Then, one after the other, into a new empty
+// database each time:
+//   raw:      pg_restore of the plain file
+//   holdfast: what a restore drill runs: the artifact streamed from S3,
+//             SHA-256 and every age chunk checked, into the same pg_restore,
+//             and the restored rows counted against the manifest.
+// Both run pg_restore with the same flags (--no-owner --no-privileges
+// --exit-on-error --single-transaction). Reported in MB/s of database size,
+// each run and the median of --runs alternated runs.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
+import { S3Destination } from '../../operator/backup/destinations.js';
+import { restoreArtifact } from '../../operator/backup/restore.js';
+import { runBackup, type DatabaseTarget } from '../../operator/backup/runner.js';
+import { postgresBinDir, startPostgres, superuserClient } from '../../test/harness/postgres.js';
+import { startS3 } from '../../test/harness/s3.js';
+import { makeBenchDatabase } from './database.js';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const SIZE_MB = arg('size-mb', 1024);
+const RUNS = arg('runs', 3);
+const MB = 1024 * 1024;
+
+const pg = await startPostgres();
+const s3 = await startS3();
+const dir = await mkdtemp(path.join(tmpdir(), 'holdfast-bench-backup-'));
+try {
+  await s3.bucket('bench-backups');
+  const dbMb = await makeBenchDatabase(pg, SIZE_MB);
+
+  const pgEnv = {
+    ...process.env,
+    PGHOST: '127.0.0.1',
+    PGPORT: String(pg.port),
+    PGUSER: pg.user,
+    PGPASSWORD: pg.password,
+    PGDATABASE: 'bench',
+    PGSSLMODE: 'verify-full',
+    PGSSLROOTCERT: path.join(pg.dir, 'ca.crt'),
+  };
+  const target = (database: string): DatabaseTarget => ({
+    host: '127.0.0.1',
+    port: pg.port,
+    database,
+    user: pg.user,
+    password: pg.password,
+    sslmode: 'verify-full',
+    caFile: path.join(pg.dir, 'ca.crt'),
+  });
+  const bin = (tool: string) => path.join(postgresBinDir(), tool);
+  const run = (tool: string, args: string[], database: string) =>
+    new Promise<void>((resolve, reject) => {
+      const p = spawn(bin(tool), args, {
+        env: { ...pgEnv, PGDATABASE: database },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      p.on('error', reject);
+      p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${tool} exit ${code}`))));
+    });
+  const fresh = async (name: string) => {
+    const admin = superuserClient(pg, 'postgres');
+    await admin.unsafe(`drop database if exists ${name}`);
+    await admin.unsafe(`create database ${name}`);
+    await admin.end();
+  };
+  const drop = async (name: string) => {
+    const admin = superuserClient(pg, 'postgres');
+    await admin.unsafe(`drop database if exists ${name}`);
+    await admin.end();
+  };
+
+  // The two backups: a plain archive on disk, and Holdfast's artifact in S3.
+  const plain = path.join(dir, 'bench.dump');
+  await run('pg_dump', ['--format=custom', '-f', plain], 'bench');
+  const destination = new S3Destination('bench', {
+    endpoint: s3.endpoint,
+    bucket: 'bench-backups',
+    prefix: '',
+    region: s3.region,
+    forcePathStyle: true,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+  });
+  const identity = await generateIdentity();
+  const { manifest } = await runBackup({
+    workspace: 'bench',
+    backup: 'bench-restore',
+    reason: 'OnDemand',
+    database: target('bench'),
+    recipients: [await identityToRecipient(identity)],
+    destinations: [destination],
+    pgDump: bin('pg_dump'),
+    log: pino({ level: 'silent' }),
+  });
+
+  const flags = ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction'];
+  const raw = async (n: number): Promise<number> => {
+    const db = `raw_${n}`;
+    await fresh(db);
+    const started = process.hrtime.bigint();
+    await run('pg_restore', [...flags, '-d', db, plain], db);
+    const s = Number(process.hrtime.bigint() - started) / 1e9;
+    await drop(db);
+    return s;
+  };
+  const holdfast = async (n: number): Promise<number> => {
+    const db = `holdfast_${n}`;
+    await fresh(db);
+    const started = process.hrtime.bigint();
+    const result = await restoreArtifact({
+      workspace: 'bench',
+      artifact: manifest.artifact,
+      source: destination,
+      identities: [identity],
+      target: target(db),
+      pgRestore: bin('pg_restore'),
+      log: pino({ level: 'silent' }),
+    });
+    const s = Number(process.hrtime.bigint() - started) / 1e9;
+    if (result.mismatches.length > 0) throw new Error(`restored rows differ: ${JSON.stringify(result.mismatches)}`);
+    await drop(db);
+    return s;
+  };
+
+  const rate = (s: number) => dbMb / s;
+  const raws: number[] = [];
+  const ours: number[] = [];
+  for (let n = 1; n <= RUNS; n++) {
+    raws.push(await raw(n));
+    ours.push(await holdfast(n));
+    console.log(
+      `run ${n}: raw ${raws.at(-1)!.toFixed(1)} s (${rate(raws.at(-1)!).toFixed(1)} MB/s), ` +
+        `holdfast ${ours.at(-1)!.toFixed(1)} s (${rate(ours.at(-1)!).toFixed(1)} MB/s)`,
+    );
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const rawS = median(raws);
+  const oursS = median(ours);
+  console.log(`median of ${RUNS}:`);
+  console.log(`raw pg_restore of a plain dump:        ${rawS.toFixed(1)} s  ${rate(rawS).toFixed(1)} MB/s`);
+  console.log(
+    `holdfast restore from S3, checked:     ${oursS.toFixed(1)} s  ${rate(oursS).toFixed(1)} MB/s  ` +
+      `(artifact ${(manifest.size / MB).toFixed(0)} MB, ${manifest.database.rows.toLocaleString('en')} rows counted)`,
+  );
+  console.log(`ratio holdfast/raw time: ${(oursS / rawS).toFixed(2)}x (goal <= 1.10x)`);
+} finally {
+  await s3.stop();
+  await pg.stop();
+  await rm(dir, { recursive: true, force: true });
+}
