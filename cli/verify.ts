@@ -25,8 +25,8 @@ const SCRATCH = { user: 'drill', password: 'scratch', database: 'drill' };
 
 type BackupItem = { metadata: { name: string }; status?: BackupResourceStatus };
 
-/** The scratch server takes connections a moment after its sidecar is started. */
-async function scratchReady(port: number): Promise<void> {
+/** An empty database `drill` on the scratch server, once it takes connections (a moment after its sidecar starts). */
+async function prepareScratch(port: number): Promise<void> {
   const deadline = Date.now() + 120_000;
   for (;;) {
     const sql = postgres({
@@ -63,7 +63,16 @@ export async function run(args: string[]): Promise<number> {
     options: { config: { type: 'string' }, backup: { type: 'string' }, destination: { type: 'string' } },
   });
   const file = values.config ?? process.env.HOLDFAST_BACKUP_CONFIG ?? DEFAULT_CONFIG;
-  const config = await loadJobConfig(file);
+  let config: Awaited<ReturnType<typeof loadJobConfig>>;
+  let destinations: Awaited<ReturnType<typeof destinationsOf>>;
+  try {
+    config = await loadJobConfig(file);
+    destinations = await destinationsOf(config);
+  } catch (err) {
+    // Nothing started: one line in the Job's log that says which file and why.
+    log.error(`restore drill not started: ${(err as Error).message}`);
+    return 1;
+  }
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
   const rest = new Rest(kc);
@@ -93,7 +102,6 @@ export async function run(args: string[]): Promise<number> {
     });
   };
 
-  const destinations = await destinationsOf(config);
   const stored = (status.copies ?? [])
     .filter((c) => c.phase === 'Stored' && destinations.some((d) => d.name === c.destination))
     .map((c) => c.destination)
@@ -110,7 +118,7 @@ export async function run(args: string[]): Promise<number> {
   log.info({ backup: name, destination: source.name }, 'restore drill started');
   try {
     const port = Number(process.env.HOLDFAST_SCRATCH_PORT ?? SCRATCH_PORT);
-    await scratchReady(port);
+    await prepareScratch(port);
     const identities = (await readFile(config.identityFile, 'utf8'))
       .split('\n')
       .map((l) => l.trim())

@@ -432,7 +432,13 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
       body: {
         apiVersion: 'holdfast.io/v1alpha1',
         kind: 'Backup',
-        metadata: { name: stuck, namespace: ns, labels: { 'holdfast.io/workspace': name } },
+        // As a backup pod records it: marked as taken by its Job, so the operator never starts another for it.
+        metadata: {
+          name: stuck,
+          namespace: ns,
+          labels: { 'holdfast.io/workspace': name },
+          annotations: { 'holdfast.io/taken-by': job },
+        },
         spec: { workspace: name, reason: 'Scheduled' },
       },
     });
@@ -485,7 +491,7 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     });
   });
 
-  it('a Shared database outside the cluster is backed up by a pod the same way', async () => {
+  it('a Shared database outside the cluster is backed up, and proven by a drill, by pods the same way', async () => {
     // A PostgreSQL server on the node's address, as a managed database outside the cluster would be.
     pg = await startPostgres({ address: nodeIp });
     const server = uniqueName('shared');
@@ -551,6 +557,19 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
       const admin = superuserClient(pg);
       const [row] = await admin`select current_setting('server_version') as v`.finally(() => admin.end());
       expect(done.status!.serverVersion).toBe(row!.v);
+
+      // Its restore drill runs the same scratch server beside it: the shared server is not touched.
+      await kubectl('create', 'job', '--from=cronjob/verify', 'drill-shared', '-n', sharedNs);
+      const proven = await eventually(
+        'the Shared workspace drill',
+        async () => {
+          const b = await w.rest.get<BackupObject>(objectPath('Backup', `${shared}-now`, sharedNs));
+          return b.status?.verification ? b : undefined;
+        },
+        300_000,
+      );
+      expect(proven.status!.verification).toMatchObject({ passed: true, tables: 1, rows: 1234, job: 'drill-shared' });
+      await w.waitForCondition(shared, 'RestoreTestPassed', 'True');
     } finally {
       await w.delete(shared);
       await w.waitGone(shared, 120_000);
