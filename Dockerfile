@@ -5,16 +5,26 @@
 #
 #   docker build -t holdfast .        or        buildah build -t holdfast .
 #
-# hack/images.sh builds the same image without Docker or a registry
-# (debootstrap, chroot and tar) as localhost/holdfast:dev for the local node
-# and the tests; a change to what goes into the image is made in both, and
-# test/unit/dockerfile.test.ts checks that they agree.
+# Behind a proxy that inspects TLS, give npm the proxy's CA as the secret
+# npm-ca (with none, npm trusts Debian's CAs):
+#
+#   buildah build --secret id=npm-ca,src=/etc/ssl/certs/ca-certificates.crt -t holdfast .
+#
+# hack/images.sh builds this file with buildah for the local node and the
+# tests, on a debian:trixie-slim it makes from Debian packages.
 
-# Node.js here only compiles and installs; the image runs Debian's.
-FROM node:22-trixie-slim AS build
+# Node.js here only compiles and installs: Debian trixie's, as the image runs.
+FROM debian:trixie-slim AS node
+RUN apt-get update \
+  && apt-get install --no-install-recommends -y nodejs npm ca-certificates \
+  && rm -rf /var/lib/apt/lists/*
+
+FROM node AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN --mount=type=secret,id=npm-ca \
+  if [ -s /run/secrets/npm-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca; fi \
+  && npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json vite.config.ts ./
 COPY cli cli
 COPY kube kube
@@ -24,14 +34,16 @@ COPY app app
 # `npm run build`: the program (dist/) and the console's UI (build/).
 RUN npx tsc -p tsconfig.build.json && npx remix vite:build
 
-FROM node:22-trixie-slim AS modules
+FROM node AS modules
 WORKDIR /src
 COPY package.json package-lock.json ./
 # No install scripts: native code in the production tree comes as prebuilt
 # optional packages. Type declarations, source maps and typescript (an
 # optional peer of @remix-run/node, for its types) are never loaded at run
 # time and are 40% of the tree.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN --mount=type=secret,id=npm-ca \
+  if [ -s /run/secrets/npm-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca; fi \
+  && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
   && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.[cm]ts' -o -name '*.map' \) -delete \
   && rm -rf node_modules/typescript node_modules/.bin/tsc node_modules/.bin/tsserver
 

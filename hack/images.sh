@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the container images the local node runs, with no Docker engine and
-# no registry: each is a one-layer docker-archive (what `docker save` writes)
-# made from a root filesystem with tar, sha256sum and jq, for
-# `ctr -n k8s.io images import`. Cached under ~/.cache/holdfast/images/ by a
-# key over everything that goes into the image (this script's builder, the
-# versions, the files it copies), so a warm run only imports.
+# no registry, as docker-archives (what `docker save` writes) for
+# `ctr -n k8s.io images import`: Holdfast's own from its Dockerfile with
+# buildah; the others as one layer made from a root filesystem with tar,
+# sha256sum and jq. Cached under ~/.cache/holdfast/images/ by a key over
+# everything that goes into the image (this script's builder, the versions,
+# the files it copies), so a warm run only imports.
 #
 #   hack/images.sh [IMAGE...]     build what is missing; prints "REF TARBALL" per image
 #   hack/images.sh --list         the images the node imports at start
@@ -14,8 +15,8 @@
 #   localhost/coredns:$COREDNS_VERSION     the static CoreDNS of hack/build-tools.sh, user nonroot 65532
 #   localhost/holdfast-postgres:15         PostgreSQL 15 from Debian bookworm
 #   localhost/holdfast-postgres:17         PostgreSQL 17 from Debian trixie
-#   localhost/holdfast:dev                 `holdfast` (backup jobs) compiled from this checkout, on
-#                                          Debian trixie's Node.js and PostgreSQL 17 client
+#   localhost/holdfast:dev                 the Dockerfile, built by buildah from this checkout:
+#                                          `holdfast` on Debian trixie's Node.js and PostgreSQL 17 client
 # PostgreSQL 16 is in no Debian release, so there is no local 16 image.
 # The PostgreSQL images keep the contract of the official postgres image that
 # the Dedicated builder relies on (POSTGRES_USER/_DB/_PASSWORD_FILE/_INITDB_ARGS,
@@ -194,106 +195,109 @@ build_postgres() { # <out> <major> <suite>
 build_postgres-15() { build_postgres "$1" 15 bookworm; }
 build_postgres-17() { build_postgres "$1" 17 trixie; }
 
-# The Holdfast image: the one `holdfast` entry point that backup jobs (and in
-# time the operator and the console) run, on Debian trixie's Node.js and its
-# PostgreSQL 17 client, the newest major Holdfast dumps. The Dockerfile at the
-# repository root describes the same image for Docker and buildah.
-
-# nonroot 65532, as in distroless images and the backup pods' securityContext;
-# written, not useradd'ed, which warns that 65532 is no system uid.
-prepare_holdfast() { # <rootfs>
-  echo 'nonroot:x:65532:' >>"$1/etc/group"
-  echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/usr/sbin/nologin' >>"$1/etc/passwd"
+# The Holdfast image: the Dockerfile at the repository root, built by Debian's
+# buildah without a daemon, in a store of its own under the cache. Its FROM
+# debian:trixie-slim is made here from Debian packages and imported under that
+# name, and the build pulls nothing (--pull=never). buildah keeps each step's
+# layer (--layers): a change to the sources reruns the compile and the copies
+# only. The host's CAs go to npm as the secret npm-ca, for a network whose
+# proxy inspects TLS; a secret is mounted in the steps that ask for it alone
+# and is in no layer.
+BUILDAH_STORE=$IMAGES/buildah
+buildah_() {
+  buildah --root "$BUILDAH_STORE/storage" --runroot /run/holdfast-buildah --storage-driver overlay "$@"
 }
 
-# The production node_modules, installed from a copy of package.json and the
-# lockfile (never in the checkout, whose node_modules the tools use) and
-# cached on its own by the lockfile: a change to the sources reuses it.
-# --ignore-scripts: native code in the production tree comes as prebuilt
-# optional packages (@node-rs/argon2-linux-x64-gnu), nothing needs a script.
-# --prefer-offline: hack/lib.sh's npm ci has just filled npm's cache.
-holdfast_node_modules() { # prints the path of the tarball
-  local key tar tmp
-  key=$( { declare -f holdfast_node_modules; cat "$ROOT/package.json" "$ROOT/package-lock.json"; } | sha256sum | cut -c1-16)
-  tar="$IMAGES/rootfs/node-modules-$key.tar"
-  if [[ -f $tar ]]; then echo "$tar"; return; fi
-  rm -f "$IMAGES/rootfs/node-modules-"*
-  tmp=$(mktemp -d "$IMAGES/.npm.XXXXXX")
-  cp "$ROOT/package.json" "$ROOT/package-lock.json" "$tmp/"
-  (cd "$tmp" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error --prefer-offline) \
-    >"$tmp.log" 2>&1 || { tail -20 "$tmp.log" >&2; rm -rf "$tmp" "$tmp.log"; return 1; }
-  # Type declarations and source maps are for editors and debuggers, and
-  # typescript is there only as an optional peer of @remix-run/node for its
-  # types: nothing loads them at run time, and they are 40% of the tree.
-  find "$tmp/node_modules" -type f \( -name '*.d.ts' -o -name '*.d.[cm]ts' -o -name '*.map' \) -delete
-  rm -rf "$tmp/node_modules/typescript" "$tmp/node_modules/.bin/"{tsc,tsserver}
-  tar -C "$tmp" --sort=name -cf "$tar.tmp" node_modules && mv "$tar.tmp" "$tar"
-  rm -rf "$tmp" "$tmp.log"
-  echo "$tar"
+# debian:<suite>-slim as the official image is made: the suite's minbase with
+# the dpkg and apt settings of debuerreotype's slim variant (dpkg installs no
+# documentation, manual pages or translations; apt keeps no .debs, caches or
+# package lists; services never start in a build).
+slim_rootfs() { # <rootfs>
+  local r=$1
+  cat >"$r/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/lintian/*
+EOF
+  cat >"$r/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+  echo 'Acquire::Languages "none";' >"$r/etc/apt/apt.conf.d/docker-no-languages"
+  printf 'Acquire::GzipIndexes "true";\nAcquire::CompressionTypes::Order:: "gz";\n' >"$r/etc/apt/apt.conf.d/docker-gzip-indexes"
+  echo 'Apt::AutoRemove::SuggestsImportant "false";' >"$r/etc/apt/apt.conf.d/docker-autoremove-suggests"
+  printf '#!/bin/sh\nexit 101\n' >"$r/usr/sbin/policy-rc.d"; chmod 0755 "$r/usr/sbin/policy-rc.d"
+  find "$r/usr/share/doc" -mindepth 1 ! -name copyright ! -type d -delete
+  find "$r/usr/share/doc" -mindepth 1 -type d -empty -delete
+  find "$r/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+  rm -rf "$r"/usr/share/man/* "$r"/usr/share/info/* "$r"/var/lib/apt/lists/* "$r"/var/cache/apt/*.bin \
+    "$r"/var/log/* "$r"/tmp/* "$r"/dev/* "$r/etc/hostname" "$r/etc/resolv.conf"
 }
 
-# What `npm run build` compiles, by content: the sources tsc and Vite read
-# (tests and notes aside), their configuration and the lockfile. The key is
-# over these, not over dist/: a checkout's dist/ and build/ can be older than
-# its sources, so the image is compiled from the sources, and deciding that a
-# warm run has nothing to build must not take a compile.
+# Imports docker.io/library/debian:<suite>-slim into buildah's store unless
+# the one there was made from these inputs (a stamp in the store says so).
+slim_base() { # <suite>
+  local suite=$1 ref=docker.io/library/debian:$1-slim key stamp base r c
+  key=$( { declare -f slim_base slim_rootfs debian_base unmount_in; echo "$suite $DEBIAN_MIRROR"; } | sha256sum | cut -c1-16)
+  stamp="$BUILDAH_STORE/storage/holdfast-$suite-slim-$key"
+  if [[ -f $stamp ]] && buildah_ inspect --type image "$ref" >/dev/null 2>&1; then return; fi
+  base=$(debian_base "$suite")
+  r=$(mktemp -d "$IMAGES/.slim.XXXXXX")
+  tar -C "$r" --numeric-owner -xf "$base"
+  slim_rootfs "$r"
+  tar -C "$r" --numeric-owner --sort=name -cf "$r.tar" .
+  c=$(buildah_ from scratch)
+  buildah_ add --quiet "$c" "$r.tar" / >/dev/null
+  buildah_ config --cmd bash --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    --os linux --arch amd64 "$c"
+  buildah_ commit --quiet --rm "$c" "$ref" >/dev/null
+  rm -rf "$r" "$r.tar" "$BUILDAH_STORE/storage/holdfast-$suite-slim-"*
+  touch "$stamp"
+}
+
+# What goes into the image, by content: the Dockerfile, what it copies (tests
+# and notes aside, which no step reads) and the lockfile. A checkout's dist/
+# and build/ are not in the context: the image is compiled from the sources.
 holdfast_sources() (
   cd "$ROOT"
   find cli kube operator console app -type f ! -name '*.test.ts' ! -name '*.test.tsx' ! -name '*.md' -print0 |
     sort -z | xargs -0 sha256sum
-  sha256sum package.json package-lock.json tsconfig.json tsconfig.build.json vite.config.ts
+  sha256sum Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json vite.config.ts
 )
 
 build_holdfast() { # <out>
-  local out=$1 r=$1.rootfs base modules version node
-  [[ -x $ROOT/node_modules/.bin/tsc ]] ||
-    { echo "the Holdfast image is compiled with the checkout's tools: npm ci first (hack/test and hack/up do)" >&2; return 1; }
-  mkdir -p "$IMAGES/rootfs"
-  base=$(apt_rootfs holdfast trixie prepare_holdfast nodejs postgresql-client-17 ca-certificates)
-  modules=$(holdfast_node_modules)
-  rm -rf "$r"; mkdir -p "$r"
-  tar -C "$r" --numeric-owner -xf "$base"
-  node=$(chroot "$r" /usr/bin/node --version)
+  local out=$1 ref c version node smoke rc=0
+  ref=$(ref_of holdfast)
+  command -v buildah >/dev/null ||
+    { echo "buildah builds the Holdfast image: apt-get install buildah (hack/test and hack/up do)" >&2; return 1; }
+  mkdir -p "$BUILDAH_STORE" "$IMAGES/rootfs"
+  slim_base trixie
+  version=$(jq -r .version "$ROOT/package.json")
+  buildah_ build --pull=never --layers --network host \
+    --secret "id=npm-ca,src=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}" \
+    --build-arg "HOLDFAST_VERSION=$version" -t "$ref" -f "$ROOT/Dockerfile" "$ROOT" >"$out.build.log" 2>&1 || rc=$?
+  [[ $rc == 0 ]] || { tail -30 "$out.build.log" >&2; echo "(all of it: $out.build.log)" >&2; return 1; }
+  rm -f "$out.build.log"
+  # As its user, the entry point loads the backup command and all it imports,
+  # and refuses a missing configuration: no production dependency is missing,
+  # pg_dump is PostgreSQL 17's, and Debian's Node.js satisfies package.json.
+  c=$(buildah_ from --pull=never "$ref")
+  node=$(buildah_ run "$c" -- node --version)
+  smoke=$(buildah_ run "$c" -- sh -c 'id -u; pg_dump --version; node /app/dist/cli/main.js backup --config /nonexistent 2>&1' 2>/dev/null || true)
+  buildah_ rm "$c" >/dev/null
   node "$ROOT/node_modules/semver/bin/semver.js" -r "$(jq -r .engines.node "$ROOT/package.json")" "$node" >/dev/null ||
     { echo "Debian's Node.js $node does not satisfy package.json engines.node" >&2; return 1; }
-  # Owned by root and read-only to the user the image runs as.
-  install -d -m 0755 "$r/app" "$r/app/console/db"
-  tar -C "$r/app" -xf "$modules"
-  # tsc emits despite type errors (exit 2): hack/test's typecheck reports
-  # them, and the node still gets an image to run backup jobs with.
-  local rc=0
-  (cd "$ROOT" && node_modules/.bin/tsc -p tsconfig.build.json --outDir "$r/app/dist") >"$out.tsc.log" 2>&1 || rc=$?
-  case $rc in
-    0) ;;
-    2) log "holdfast: compiled with type errors (first: $(head -1 "$out.tsc.log"))" ;;
-    *) tail -20 "$out.tsc.log" >&2; return 1 ;;
-  esac
-  rm -f "$out.tsc.log"
-  # The console's UI: 0.4 MB and some seconds, and the same image then serves `holdfast console`.
-  (cd "$ROOT" && HOLDFAST_UI_BUILD_DIR="$r/app/build" node_modules/.bin/remix vite:build) >"$out.vite.log" 2>&1 ||
-    { tail -20 "$out.vite.log" >&2; return 1; }
-  rm -f "$out.vite.log"
-  cp -r "$ROOT/console/db/migrations" "$r/app/console/db/"
-  cp "$ROOT/package.json" "$r/app/"
-  chown -R 0:0 "$r/app"; chmod -R u=rwX,go=rX "$r/app"
-  # As its user, the entry point loads the backup command and all it imports,
-  # and refuses a missing configuration: no production dependency is missing.
-  [[ -x $r/usr/lib/postgresql/17/bin/pg_dump ]] || { echo "holdfast image: no pg_dump 17" >&2; return 1; }
-  local smoke
-  smoke=$(env -i /usr/sbin/chroot --userspec=65532:65532 "$r" /usr/bin/node /app/dist/cli/main.js \
-    backup --config /nonexistent 2>&1) || true
-  [[ $smoke == *'backup not started: cannot read the backup configuration /nonexistent'* ]] ||
-    { echo "holdfast image: the entry point does not run: $smoke" >&2; return 1; }
-  version=$(jq -r .version "$ROOT/package.json")
-  # pg_dump from PATH is PostgreSQL 17's own binary, not Debian's pg_wrapper
-  # (a Perl script that picks a version): the data path runs no Perl.
-  local config
-  config=$(jq -n --arg v "$version" '{
-    Entrypoint: ["node", "/app/dist/cli/main.js"], User: "65532:65532", WorkingDir: "/app",
-    Env: ["PATH=/usr/lib/postgresql/17/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-          "NODE_ENV=production", "HOLDFAST_VERSION=\($v)", "LANG=C.UTF-8"]}')
-  mkimage "$r" "$(ref_of holdfast)" "$config" "$out"
-  rm -rf "$r"
+  [[ $smoke == 65532$'\n'"pg_dump (PostgreSQL) 17."*'backup not started: cannot read the backup configuration /nonexistent'* ]] ||
+    { echo "holdfast image: the entry point does not run as 65532 with pg_dump 17: $smoke" >&2; return 1; }
+  buildah_ push --quiet "$ref" "docker-archive:$out.tmp:$ref" && mv "$out.tmp" "$out"
 }
 
 # The cache key: the builder functions' text, the versions and the copied files.
@@ -305,8 +309,8 @@ key_of() {
       coredns) echo "$COREDNS_VERSION" ;;
       postgres-*) declare -f build_postgres apt_rootfs debian_base unmount_in prepare_postgres; cat "$ENTRYPOINT"; echo "$DEBIAN_MIRROR" ;;
       holdfast)
-        declare -f apt_rootfs debian_base unmount_in prepare_holdfast holdfast_node_modules holdfast_sources
-        echo "$DEBIAN_MIRROR"; holdfast_sources ;;
+        declare -f buildah_ slim_base slim_rootfs debian_base unmount_in holdfast_sources
+        buildah --version; echo "$DEBIAN_MIRROR"; holdfast_sources ;;
     esac
   } | sha256sum | cut -c1-16
 }
@@ -327,7 +331,7 @@ build() { # <image>: prints "REF TARBALL"
 }
 
 if [[ ${1:-} == --list ]]; then printf '%s\n' "${ALL[@]}"; exit; fi
-[[ $(id -u) == 0 ]] || { echo "hack/images.sh: debootstrap and chroot need root" >&2; exit 1; }
+[[ $(id -u) == 0 ]] || { echo "hack/images.sh: debootstrap, chroot and buildah's store need root" >&2; exit 1; }
 mkdir -p "$IMAGES"
 names=("$@"); [[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}")
 for n in "${names[@]}"; do build "$n"; done

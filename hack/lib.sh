@@ -6,9 +6,9 @@ export HOLDFAST_CACHE=${HOLDFAST_CACHE:-$HOME/.cache/holdfast}
 # Debian packages the suite and the local control plane need, and the local
 # node (hack/node.sh): containerd and runc run the pods, the CNI plugins wire
 # them, iptables/nftables/conntrack/ipset/nfacct for kube-proxy, kube-router
-# and the guard; debootstrap, gcc and jq build the images (hack/images.sh).
+# and the guard; debootstrap, gcc, jq and buildah build the images (hack/images.sh).
 HOLDFAST_NODE_DEBS=(containerd runc containernetworking-plugins iptables nftables conntrack ipset nfacct
-  debootstrap gcc libc6-dev jq)
+  debootstrap gcc libc6-dev jq buildah)
 HOLDFAST_DEBS=(postgresql openssl curl ca-certificates "${HOLDFAST_NODE_DEBS[@]}")
 # And for the suite: chromium drives the console's browser tests; age checks backup interop.
 HOLDFAST_TEST_DEBS=("${HOLDFAST_DEBS[@]}" chromium fonts-dejavu-core age)
