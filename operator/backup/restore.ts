@@ -6,7 +6,7 @@
 // manifest. pg_restore runs in one transaction, so a copy that fails any of
 // this leaves the target as empty as it was. The restored rows are then
 // counted and compared with the manifest's counts.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -89,8 +89,8 @@ function holdLast(check: () => void): Transform {
   });
 }
 
-export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
-  const started = Date.now();
+/** The manifest beside an artifact, once it is known to be this workspace's backup and in its place. */
+async function checkedManifest(job: Pick<RestoreJob, 'workspace' | 'artifact' | 'source'>): Promise<Manifest> {
   const manifest = await readManifest(job.source, job.artifact);
   if (manifest.workspace !== job.workspace)
     throw new RestoreRefused(
@@ -100,7 +100,77 @@ export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
     throw new RestoreRefused(
       `the manifest beside ${job.artifact} describes ${manifest.artifact}: the copy is misplaced`,
     );
+  return manifest;
+}
 
+/**
+ * Streams the copy, decrypted, into `into` (pg_restore's input), counting the
+ * stored bytes for `onBytes`; the archive's last chunk is passed on only once
+ * the copy's size and SHA-256 match the manifest.
+ */
+async function streamArchive(
+  job: Pick<RestoreJob, 'artifact' | 'source' | 'identities'>,
+  manifest: Manifest,
+  into: NodeJS.WritableStream,
+  onBytes?: (bytes: number) => void,
+): Promise<number> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      onBytes?.(bytes);
+      done(null, chunk);
+    },
+  });
+  const check = () => {
+    if (bytes !== manifest.size)
+      throw new RestoreRefused(
+        `${job.source.location(job.artifact)} holds ${bytes} bytes, its manifest says ${manifest.size}: the copy is incomplete`,
+      );
+    const sha256 = hash.digest('hex');
+    if (sha256 !== manifest.sha256)
+      throw new RestoreRefused(
+        `${job.source.location(job.artifact)} has SHA-256 ${sha256}, its manifest says ${manifest.sha256}: the copy is not the backup that was taken`,
+      );
+  };
+  await pipeline(await job.source.get(job.artifact), counted, decryptStream(job.identities), holdLast(check), into);
+  return bytes;
+}
+
+/** A failure of the copy itself (its checks, its decryption), rather than of the tool it was streamed into. */
+const copyFailed = (err: unknown) => err instanceof RestoreRefused || /^age: /.test((err as Error).message);
+
+/** A child process's end: resolved on exit 0, rejected with the tail of its stderr otherwise. */
+function exitOf(child: ChildProcess, what: string): Promise<void> {
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${what} failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`)),
+    );
+  });
+  exited.catch(() => undefined);
+  // A child closing its input early (it failed) ends the stream with EPIPE; its own message says more.
+  child.stdin?.on('error', () => undefined);
+  return exited;
+}
+
+function compare(manifest: Manifest, rowCounts: Record<string, number>): RestoreResult['mismatches'] {
+  const tables = new Set([...Object.keys(manifest.rowCounts), ...Object.keys(rowCounts)]);
+  return [...tables]
+    .filter((t) => manifest.rowCounts[t] !== rowCounts[t])
+    .sort()
+    .map((table) => ({ table, expected: manifest.rowCounts[table], restored: rowCounts[table] }));
+}
+
+export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
+  const started = Date.now();
+  const manifest = await checkedManifest(job);
   const ca = job.target.caFile ? await readFile(job.target.caFile, 'utf8') : undefined;
   const sql = connect(job.target, ca);
   try {
@@ -114,77 +184,148 @@ export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
           'restore into an empty database, or restore in place, which keeps a safety backup first',
       );
 
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const counted = new Transform({
-      transform(chunk: Buffer, _enc, done: TransformCallback) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        done(null, chunk);
-      },
-    });
-    const check = () => {
-      if (bytes !== manifest.size)
-        throw new RestoreRefused(
-          `${job.source.location(job.artifact)} holds ${bytes} bytes, its manifest says ${manifest.size}: the copy is incomplete`,
-        );
-      const sha256 = hash.digest('hex');
-      if (sha256 !== manifest.sha256)
-        throw new RestoreRefused(
-          `${job.source.location(job.artifact)} has SHA-256 ${sha256}, its manifest says ${manifest.sha256}: the copy is not the backup that was taken`,
-        );
-    };
-
     // Piped in the tick it is spawned (Node drops the output of a child it has not read).
     const restore = spawn(
       job.pgRestore ?? 'pg_restore',
       ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', '-d', job.target.database],
       { env: libpqEnvironment(job.target) as NodeJS.ProcessEnv, stdio: ['pipe', 'ignore', 'pipe'] },
     );
-    let stderr = '';
-    restore.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    const exited = new Promise<void>((resolve, reject) => {
-      restore.on('error', reject);
-      restore.on('close', (code, signal) =>
-        code === 0
-          ? resolve()
-          : reject(new Error(`pg_restore failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`)),
-      );
-    });
-    exited.catch(() => undefined);
-    // pg_restore closing its input early (it failed) ends the stream with EPIPE; its own message says more.
-    restore.stdin.on('error', () => undefined);
+    const exited = exitOf(restore, 'pg_restore');
+    let bytes: number;
     try {
-      await pipeline(
-        await job.source.get(job.artifact),
-        counted,
-        decryptStream(job.identities),
-        holdLast(check),
-        restore.stdin,
-      );
+      bytes = await streamArchive(job, manifest, restore.stdin);
     } catch (err) {
       // The copy failed its checks: pg_restore is stopped before it commits.
       // Otherwise pg_restore itself failed, and its message says why.
-      const ours = err instanceof RestoreRefused || /^age: /.test((err as Error).message);
-      if (ours) restore.kill('SIGTERM');
+      if (copyFailed(err)) restore.kill('SIGTERM');
       const failed = await exited.then(
         () => undefined,
         (e: unknown) => e,
       );
-      throw ours || !failed ? err : failed;
+      throw copyFailed(err) || !failed ? err : failed;
     }
     await exited;
 
     const rowCounts = await countRows(sql);
-    const tables = new Set([...Object.keys(manifest.rowCounts), ...Object.keys(rowCounts)]);
-    const mismatches = [...tables]
-      .filter((t) => manifest.rowCounts[t] !== rowCounts[t])
-      .sort()
-      .map((table) => ({ table, expected: manifest.rowCounts[table], restored: rowCounts[table] }));
+    const mismatches = compare(manifest, rowCounts);
     const durationMs = Date.now() - started;
     job.log.info(
       { backup: manifest.backup, tables: Object.keys(rowCounts).length, mismatches: mismatches.length, durationMs },
       'backup restored',
+    );
+    return { manifest, rowCounts, mismatches, durationMs, bytes };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+export interface InPlaceProgress {
+  /** Bytes of the stored copy read, of `totalBytes`. */
+  bytes: number;
+  totalBytes: number;
+  /** Tables whose rows are loaded, of `totalTables` (the manifest's). */
+  tables: number;
+  totalTables: number;
+}
+
+export interface InPlaceJob extends Omit<RestoreJob, 'target'> {
+  /** The workspace's database, connected to as the role that owns its objects. */
+  target: DatabaseTarget;
+  psql?: string;
+  onProgress?: (p: InPlaceProgress) => void;
+}
+
+/**
+ * Replaces a database's contents with a backup, in one transaction: the
+ * role's other sessions in the database are ended, everything the role owns
+ * there is dropped (DROP OWNED: tables, views, sequences, functions, types and
+ * schemas made after the backup too), and pg_restore's script recreates the
+ * backup's objects and rows. COMMIT is sent only after pg_restore has read
+ * the whole archive and the copy's size and SHA-256 matched the manifest: on
+ * any failure the session ends without it and the server rolls everything
+ * back, so the database holds what it held before. Sessions that connect
+ * meanwhile wait on the transaction's locks, then see the restored data.
+ */
+export async function restoreInPlace(job: InPlaceJob): Promise<RestoreResult> {
+  const started = Date.now();
+  const manifest = await checkedManifest(job);
+  const totalTables = Object.keys(manifest.rowCounts).length;
+  const env = libpqEnvironment(job.target) as NodeJS.ProcessEnv;
+  const psql = spawn(
+    job.psql ?? 'psql',
+    ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', job.target.database, '-o', '/dev/null'],
+    { env, stdio: ['pipe', 'ignore', 'pipe'] },
+  );
+  const applied = exitOf(psql, 'psql');
+  psql.stdin.write(
+    [
+      'BEGIN;',
+      // Waiting for a lock longer than this means a session of another role holds it: fail, change nothing.
+      "SET LOCAL lock_timeout = '2min';",
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity',
+      '  WHERE datname = current_database() AND usename = current_user AND pid <> pg_backend_pid();',
+      'DROP OWNED BY CURRENT_USER;',
+      '',
+    ].join('\n'),
+  );
+  const script = spawn(job.pgRestore ?? 'pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '-f', '-'], {
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const scripted = exitOf(script, 'pg_restore');
+  let bytes = 0;
+  let tables = 0;
+  const progress = () => job.onProgress?.({ bytes, totalBytes: manifest.size, tables, totalTables });
+  // The end of each table's rows in the script ("\." on a line of its own),
+  // found across chunk boundaries too: a chunk's last 3 bytes are searched again.
+  const END = Buffer.from('\n\\.\n');
+  let carry = Buffer.alloc(0);
+  const tablesDone = new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      const text = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      const before = tables;
+      for (let i = text.indexOf(END); i >= 0; i = text.indexOf(END, i + 1)) tables++;
+      carry = Buffer.from(text.subarray(Math.max(0, text.length - (END.length - 1))));
+      if (tables !== before) progress();
+      done(null, chunk);
+    },
+  });
+  const piped = pipeline(script.stdout, tablesDone, psql.stdin, { end: false });
+  piped.catch(() => undefined);
+  try {
+    bytes = await streamArchive(job, manifest, script.stdin, (b) => {
+      bytes = b;
+    });
+    await scripted;
+    await piped;
+  } catch (err) {
+    // psql stopped at an SQL error has said why; otherwise it is ended here,
+    // without COMMIT, and the server rolls the transaction back.
+    const psqlStopped = psql.exitCode !== null;
+    script.kill('SIGTERM');
+    psql.kill('SIGTERM');
+    const why = (p: Promise<void>) =>
+      p.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    const [psqlError, restoreError] = await Promise.all([why(applied), why(scripted)]);
+    if (copyFailed(err)) throw err;
+    throw (psqlStopped ? psqlError : undefined) ?? restoreError ?? psqlError ?? err;
+  }
+  psql.stdin.end('COMMIT;\n');
+  await applied;
+  progress();
+
+  const ca = job.target.caFile ? await readFile(job.target.caFile, 'utf8') : undefined;
+  const sql = connect(job.target, ca);
+  try {
+    const rowCounts = await countRows(sql);
+    const mismatches = compare(manifest, rowCounts);
+    const durationMs = Date.now() - started;
+    job.log.info(
+      { backup: manifest.backup, tables: Object.keys(rowCounts).length, mismatches: mismatches.length, durationMs },
+      'backup restored in place',
     );
     return { manifest, rowCounts, mismatches, durationMs, bytes };
   } finally {

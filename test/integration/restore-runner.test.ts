@@ -1,20 +1,28 @@
 // Restoring a backup against the real peers: a backup taken by `holdfast
 // backup` from a real PostgreSQL to a versitygw S3 server and a folder, then
-// streamed back through age decryption into pg_restore in an empty database.
+// streamed back through age decryption into pg_restore: into an empty
+// database, and in place over a database whose data changed since.
 // Faults: another workspace's backup, a target that is not empty, a key that
 // is not a recipient, a changed byte, and a copy its manifest does not
-// describe: each refused with what to do, and the target left empty.
+// describe: each refused with what to do, and the target left as it was.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { manifestKey } from '../../operator/backup/artifact.js';
 import { FolderDestination, S3Destination } from '../../operator/backup/destinations.js';
-import { restoreArtifact, RestoreRefused } from '../../operator/backup/restore.js';
+import {
+  restoreArtifact,
+  restoreInPlace,
+  RestoreRefused,
+  type InPlaceProgress,
+} from '../../operator/backup/restore.js';
 import { runBackup, type DatabaseTarget } from '../../operator/backup/runner.js';
 import { uniqueName } from '../harness/names.js';
 import { startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
@@ -230,4 +238,111 @@ describe('restoring a backup', { timeout: 600_000 }, () => {
     expect(refused).toBeInstanceOf(RestoreRefused);
     expect((refused as Error).message).toMatch(/a backup without its manifest cannot be proven/);
   });
+
+  it('in place: the data of the backup and nothing else, the role’s sessions ended; a bad copy changes nothing', async () => {
+    // As in a workspace: a role that is no superuser owns the database and all in it.
+    const role = uniqueName('owner').replaceAll('-', '_');
+    const admin = superuserClient(pg);
+    await admin.unsafe(`create role ${role} login password 'owner-pw'`);
+    await admin.unsafe(`create database ${role} owner ${role}`);
+    await admin.end();
+    const owner = (): DatabaseTarget => ({ ...target(role), user: role, password: 'owner-pw' });
+    const ownerClient = () =>
+      postgres({
+        host: '127.0.0.1',
+        port: pg.port,
+        database: role,
+        username: role,
+        password: 'owner-pw',
+        ssl: { ca: readFileSync(path.join(pg.dir, 'ca.crt'), 'utf8') },
+        max: 1,
+        onnotice: () => undefined,
+      });
+    await restoreArtifact({
+      workspace: 'shop',
+      artifact,
+      source: folder,
+      identities: [identity],
+      target: owner(),
+      log,
+    });
+    expect(await fingerprint(pg, role)).toEqual(source);
+
+    // Since the backup: rows deleted and changed, a table, a view and a function added, a large object removed.
+    const app = ownerClient();
+    await app.unsafe(`
+      delete from audit where id % 2 = 0;
+      update customers set name = 'renamed' where id <= 100;
+      create table added (x int); insert into added values (1);
+      create view rich as select * from customers where balance > 100;
+      create function f() returns int language sql as 'select 1';
+      select lo_unlink(oid) from pg_largeobject_metadata;`);
+    await app.end();
+    const changedData = await fingerprint(pg, role);
+    expect(changedData).not.toEqual(source);
+
+    // A bad copy: refused part-way, rolled back, the changed data kept.
+    const changedDir = path.join(dir, 'changed-inplace');
+    const changed = new FolderDestination('changed', changedDir);
+    const bytes = await readFile(path.join(dir, 'local', artifact));
+    const at = Math.floor(bytes.length * 0.9);
+    bytes.writeUInt8(bytes.readUInt8(at) ^ 0x01, at);
+    await changed.put(artifact, bytes);
+    await changed.put(manifestKey(artifact), await readFile(path.join(dir, 'local', manifestKey(artifact))));
+    await expect(
+      restoreInPlace({ workspace: 'shop', artifact, source: changed, identities: [identity], target: owner(), log }),
+    ).rejects.toThrow(/a chunk does not authenticate: the file was changed/);
+    expect(await fingerprint(pg, role)).toEqual(changedData);
+    expect(await objects(role)).toEqual(['added', 'f', 'rich']);
+
+    // A session of the workspace's role, in the middle of a transaction: ended.
+    const held = ownerClient();
+    const reserved = await held.reserve();
+    await reserved`begin`;
+    const [{ pid }] = (await reserved`select pg_backend_pid() as pid, count(*) from customers`) as unknown as [
+      { pid: number },
+    ];
+    const progress: InPlaceProgress[] = [];
+    const result = await restoreInPlace({
+      workspace: 'shop',
+      artifact,
+      source: offsite,
+      identities: [escrowIdentity],
+      target: owner(),
+      log,
+      onProgress: (p) => progress.push(p),
+    });
+    expect(result.mismatches).toEqual([]);
+    expect(await fingerprint(pg, role)).toEqual(source);
+    expect(await objects(role)).toEqual([]);
+    const check = superuserClient(pg);
+    expect(await check`select pid from pg_stat_activity where pid = ${pid}`).toHaveLength(0);
+    await check.end();
+    await held.end({ timeout: 1 });
+    // Progress: tables as their rows load, and all of the copy at the end.
+    expect(progress.at(-1)).toEqual({
+      bytes: result.manifest.size,
+      totalBytes: result.manifest.size,
+      tables: 3,
+      totalTables: 3,
+    });
+    expect(progress.map((p) => p.tables)).toEqual([...progress.map((p) => p.tables)].sort((a, b) => a - b));
+  });
+
+  /** What the role made beside the backup's tables: relations and functions not in the backup. */
+  async function objects(database: string): Promise<string[]> {
+    const sql = superuserClient(pg, database);
+    try {
+      const rows = (await sql`
+        select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where n.nspname = 'public' and c.relname in ('added', 'rich')
+        union all
+        select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+          where n.nspname = 'public' and p.proname = 'f'
+        order by 1`) as unknown as { name: string }[];
+      return rows.map((r) => r.name);
+    } finally {
+      await sql.end();
+    }
+  }
 });
