@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { Rest } from '../kube/rest.js';
 import { decryptArtifact } from './kubectl/decrypt.js';
+import { restore } from './kubectl/restore.js';
 import { backupNow, listBackups, status } from './kubectl/workspace.js';
 
 const USAGE = `kubectl holdfast: Holdfast workspaces from kubectl
@@ -14,6 +15,10 @@ const USAGE = `kubectl holdfast: Holdfast workspaces from kubectl
   kubectl holdfast status WORKSPACE          conditions, backups, recovery point, drills, certificate
   kubectl holdfast backups WORKSPACE         the workspace's backups, newest first
   kubectl holdfast backup now WORKSPACE      take a backup now and follow it (--detach: only ask for it)
+  kubectl holdfast restore WORKSPACE --backup NAME | --before TIME
+                                             restore the workspace's database in place to a backup (or
+                                             the newest good one before TIME), after a safety backup of
+                                             what it replaces; follows it (--detach: only ask for it)
   kubectl holdfast decrypt ARTIFACT -i FILE  decrypt a backup artifact (.dump.age) with an age identity
                                              file, no age CLI needed; -o OUT (default: ARTIFACT without
                                              .age; "-" for standard output, e.g. into pg_restore)
@@ -46,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
         identity: { type: 'string', short: 'i', multiple: true },
         output: { type: 'string', short: 'o' },
         detach: { type: 'boolean' },
+        backup: { type: 'string' },
+        before: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -74,6 +81,14 @@ async function main(argv: string[]): Promise<number> {
         if (sub !== 'now') throw new UsageError('did you mean "kubectl holdfast backup now WORKSPACE"?');
         return await backupNow(kube(values.context), one('WORKSPACE', names), out, { detach: values.detach ?? false });
       }
+      case 'restore':
+        return await restore(
+          kube(values.context),
+          one('WORKSPACE', rest),
+          { ...(values.backup ? { backup: values.backup } : {}), ...(values.before ? { before: values.before } : {}) },
+          out,
+          { detach: values.detach ?? false },
+        );
       case 'decrypt':
         if (!values.identity?.length)
           throw new UsageError('decrypt needs -i FILE: an age identity file, as age-keygen writes it');

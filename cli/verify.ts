@@ -7,7 +7,6 @@
 // was proven, 1 when the drill failed (the Backup and the Workspace's
 // RestoreTestPassed condition say why), 0 with nothing to do when there is no
 // backup yet.
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import postgres from 'postgres';
@@ -15,7 +14,7 @@ import { createLogger } from '../kube/log.js';
 import { MERGE_PATCH, Rest, collectionPath, objectPath } from '../kube/rest.js';
 import type { BackupResourceStatus, Verification } from '../operator/api/backup.js';
 import { SCRATCH_PORT } from '../operator/backup/schedule.js';
-import { destinationsOf, loadJobConfig } from '../operator/backup/job-config.js';
+import { destinationsOf, identitiesOf, loadJobConfig } from '../operator/backup/job-config.js';
 import { WORKSPACE_LABEL } from '../operator/backup/record.js';
 import { restoreArtifact } from '../operator/backup/restore.js';
 
@@ -119,10 +118,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     const port = Number(process.env.HOLDFAST_SCRATCH_PORT ?? SCRATCH_PORT);
     await prepareScratch(port);
-    const identities = (await readFile(config.identityFile, 'utf8'))
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l.startsWith('AGE-SECRET-KEY-1'));
+    const identities = await identitiesOf(config);
     const result = await restoreArtifact({
       workspace: config.workspace,
       artifact: status.artifact!,

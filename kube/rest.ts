@@ -140,6 +140,7 @@ export const RESOURCES = {
   SharedDatabaseServer: { apiVersion: 'holdfast.io/v1alpha1', plural: 'shareddatabaseservers', namespaced: false },
   BackupDestination: { apiVersion: 'holdfast.io/v1alpha1', plural: 'backupdestinations', namespaced: false },
   Backup: { apiVersion: 'holdfast.io/v1alpha1', plural: 'backups', namespaced: true },
+  Restore: { apiVersion: 'holdfast.io/v1alpha1', plural: 'restores', namespaced: true },
   StatefulSet: { apiVersion: 'apps/v1', plural: 'statefulsets', namespaced: true },
   Deployment: { apiVersion: 'apps/v1', plural: 'deployments', namespaced: true },
   CronJob: { apiVersion: 'batch/v1', plural: 'cronjobs', namespaced: true },

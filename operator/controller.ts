@@ -16,7 +16,7 @@ import { WorkQueue } from './runtime/queue.js';
 import { Rest, type KubeObject } from '../kube/rest.js';
 import { WORKSPACE_LABEL } from './workspace/owner.js';
 import { WorkspaceReconciler } from './workspace/reconcile.js';
-import type { BackupDestinationObject, BackupObject, Caches } from './workspace/deps.js';
+import type { BackupDestinationObject, BackupObject, Caches, RestoreObject } from './workspace/deps.js';
 import type { StorageClass } from './workspace/volume/desired.js';
 import type { SecretObject } from './tls/authority.js';
 import { caPermittedSubtrees } from './workspace/certificate/names.js';
@@ -133,6 +133,7 @@ export class Operator {
       configMaps: new Informer(kc, { kind: 'ConfigMap', ...owned }, il),
       // Every Backup: one a person creates to ask for a backup carries no label yet.
       backups: new Informer<BackupObject>(kc, { kind: 'Backup' }, il),
+      restores: new Informer<RestoreObject>(kc, { kind: 'Restore' }, il),
       jobs: new Informer(kc, { kind: 'Job', ...owned }, il),
       backupDestinations: new Informer<BackupDestinationObject>(kc, { kind: 'BackupDestination' }, il),
     };
@@ -238,12 +239,14 @@ export class Operator {
         if (owner && caches.workspaces.get(owner)) queue.add(owner);
       });
     }
-    // A Backup belongs to the workspace of its namespace, whatever it says.
-    caches.backups.onChange((b) => {
-      const ns = b.metadata.namespace ?? '';
+    // A Backup or Restore belongs to the workspace of its namespace, whatever it says.
+    const ofNamespace = (o: { metadata: { namespace?: string } }) => {
+      const ns = o.metadata.namespace ?? '';
       const owner = ns.startsWith(NAMESPACE_PREFIX) ? ns.slice(NAMESPACE_PREFIX.length) : '';
       if (owner && caches.workspaces.get(owner)) queue.add(owner);
-    });
+    };
+    caches.backups.onChange(ofNamespace);
+    caches.restores.onChange(ofNamespace);
     const everyWorkspace = () => {
       for (const ws of caches.workspaces.list()) queue.add(ws.metadata.name);
     };

@@ -81,7 +81,7 @@ export const DestinationStatus = z.object({
   conditions: StatusConditions.optional(),
 });
 
-export const BACKUP_REASONS = ['Scheduled', 'OnDemand', 'BeforeUpgrade', 'BeforeDeletion'] as const;
+export const BACKUP_REASONS = ['Scheduled', 'OnDemand', 'BeforeUpgrade', 'BeforeDeletion', 'BeforeRestore'] as const;
 export const BackupReason = z.enum(BACKUP_REASONS);
 export const BACKUP_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed'] as const;
 

@@ -22,6 +22,7 @@ import {
   DestinationSpec,
   DestinationStatus,
 } from './backup.js';
+import { RESTORE_KIND, RESTORE_PLURAL, RestoreSpec, RestoreStatus } from './restore.js';
 import { SHARED_SERVER_KIND, SHARED_SERVER_PLURAL, SharedServerSpec, SharedServerStatus } from './shared-server.js';
 
 type Json = Record<string, unknown>;
@@ -200,6 +201,28 @@ export function backupCrd(): V1CustomResourceDefinition {
   });
 }
 
+export function restoreCrd(): V1CustomResourceDefinition {
+  return clusterCrd({
+    kind: RESTORE_KIND,
+    plural: RESTORE_PLURAL,
+    scope: 'Namespaced',
+    shortNames: ['rst'],
+    description:
+      "A restore of a workspace's database to one of its backups, after a safety backup of what it replaces.",
+    columns: [
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Backup', type: 'string', jsonPath: '.status.backup' },
+      { name: 'Progress', type: 'string', jsonPath: '.status.progress' },
+      { name: 'Safety Backup', type: 'string', jsonPath: '.status.safetyBackup' },
+      { name: 'Duration', type: 'number', jsonPath: '.status.durationSeconds' },
+      { name: 'Message', type: 'string', priority: 1, jsonPath: '.status.message' },
+    ],
+    spec: { ...schemaOf(RestoreSpec), required: ['workspace'] },
+    status: schemaOf(RestoreStatus),
+    specRequired: true,
+  });
+}
+
 export function allCrds(): V1CustomResourceDefinition[] {
-  return [workspaceCrd(), sharedServerCrd(), backupDestinationCrd(), backupCrd()];
+  return [workspaceCrd(), sharedServerCrd(), backupDestinationCrd(), backupCrd(), restoreCrd()];
 }

@@ -78,6 +78,14 @@ export async function recipientsOf(c: JobConfig): Promise<string[]> {
   return [...new Set(all)];
 }
 
+/** The workspace's age identities (AGE-SECRET-KEY-1…), for drills and restores. */
+export async function identitiesOf(c: JobConfig): Promise<string[]> {
+  return (await readFile(c.identityFile, 'utf8'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('AGE-SECRET-KEY-1'));
+}
+
 export async function destinationsOf(c: JobConfig): Promise<Destination[]> {
   const out: Destination[] = [];
   for (const d of c.destinations) {

@@ -250,6 +250,66 @@ export async function restoreInPlace(job: InPlaceJob): Promise<RestoreResult> {
   const started = Date.now();
   const manifest = await checkedManifest(job);
   const totalTables = Object.keys(manifest.rowCounts).length;
+  const ca = job.target.caFile ? await readFile(job.target.caFile, 'utf8') : undefined;
+  // Closed before the restore ends the role's other sessions, this one among them.
+  const before = connect(job.target, ca);
+  const [{ v }] = (await before`select current_setting('server_version_num')::int as v`.finally(() =>
+    before.end({ timeout: 5 }),
+  )) as unknown as [{ v: number }];
+  const bytes = await replace(job, manifest, totalTables, v);
+  const sql = connect(job.target, ca);
+  try {
+    const rowCounts = await countRows(sql);
+    const mismatches = compare(manifest, rowCounts);
+    const durationMs = Date.now() - started;
+    job.log.info(
+      { backup: manifest.backup, tables: Object.keys(rowCounts).length, mismatches: mismatches.length, durationMs },
+      'backup restored in place',
+    );
+    return { manifest, rowCounts, mismatches, durationMs, bytes };
+  } catch (err) {
+    throw new RestoredUncounted(
+      `backup ${manifest.backup} was restored and committed, but its rows could not be counted: ${(err as Error).message}`,
+      { cause: err },
+    );
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/**
+ * pg_restore writes a script for the newest server it knows: its prelude
+ * sets `transaction_timeout`, which servers before 17 do not have (and a
+ * direct restore leaves out for them). The prelude ends where the search
+ * path is set; the line goes from it for an older server.
+ */
+export function scriptForServer(serverVersionNum: number): Transform {
+  let prelude: Buffer | undefined = serverVersionNum >= 170000 ? undefined : Buffer.alloc(0);
+  const release = (push: (b: Buffer) => void) => {
+    push(Buffer.from(prelude!.toString('utf8').replace(/^SET transaction_timeout = 0;\n/m, '')));
+    prelude = undefined;
+  };
+  return new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      if (!prelude) return done(null, chunk);
+      prelude = Buffer.concat([prelude, chunk]);
+      if (prelude.includes("set_config('search_path'") || prelude.length > 1 << 20) release((b) => this.push(b));
+      done();
+    },
+    flush(done: TransformCallback) {
+      if (prelude) release((b) => this.push(b));
+      done();
+    },
+  });
+}
+
+/** Runs the transaction; resolves with the bytes of the copy read once it has committed. */
+async function replace(
+  job: InPlaceJob,
+  manifest: Manifest,
+  totalTables: number,
+  serverVersionNum: number,
+): Promise<number> {
   const env = libpqEnvironment(job.target) as NodeJS.ProcessEnv;
   const psql = spawn(
     job.psql ?? 'psql',
@@ -290,7 +350,7 @@ export async function restoreInPlace(job: InPlaceJob): Promise<RestoreResult> {
       done(null, chunk);
     },
   });
-  const piped = pipeline(script.stdout, tablesDone, psql.stdin, { end: false });
+  const piped = pipeline(script.stdout, scriptForServer(serverVersionNum), tablesDone, psql.stdin, { end: false });
   piped.catch(() => undefined);
   try {
     bytes = await streamArchive(job, manifest, script.stdin, (b) => {
@@ -316,19 +376,8 @@ export async function restoreInPlace(job: InPlaceJob): Promise<RestoreResult> {
   psql.stdin.end('COMMIT;\n');
   await applied;
   progress();
-
-  const ca = job.target.caFile ? await readFile(job.target.caFile, 'utf8') : undefined;
-  const sql = connect(job.target, ca);
-  try {
-    const rowCounts = await countRows(sql);
-    const mismatches = compare(manifest, rowCounts);
-    const durationMs = Date.now() - started;
-    job.log.info(
-      { backup: manifest.backup, tables: Object.keys(rowCounts).length, mismatches: mismatches.length, durationMs },
-      'backup restored in place',
-    );
-    return { manifest, rowCounts, mismatches, durationMs, bytes };
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
+  return bytes;
 }
+
+/** The restore committed; what failed came after (counting the rows). */
+export class RestoredUncounted extends Error {}

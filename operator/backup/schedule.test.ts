@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { WorkspaceSpec, type Workspace } from '../api/workspace.js';
 import { JobConfig } from './job-config.js';
 import { backupNameOfJob } from './artifact.js';
-import { desiredBackupObjects, requestJob, requestJobName } from './schedule.js';
+import { desiredBackupObjects, requestJob, requestJobName, restoreJob, restoreJobName } from './schedule.js';
 
 const ws: Workspace = {
   apiVersion: 'holdfast.io/v1alpha1',
@@ -89,10 +89,12 @@ describe('desiredBackupObjects', () => {
     ]);
   });
 
-  it('grants the job its own Backups only', () => {
+  it('grants the jobs their own Backups and Restores only', () => {
     expect((byKind('Role')[0] as unknown as { rules: unknown[] }).rules).toEqual([
       { apiGroups: ['holdfast.io'], resources: ['backups'], verbs: ['get', 'list', 'create', 'delete'] },
       { apiGroups: ['holdfast.io'], resources: ['backups/status'], verbs: ['get', 'patch'] },
+      { apiGroups: ['holdfast.io'], resources: ['restores'], verbs: ['get'] },
+      { apiGroups: ['holdfast.io'], resources: ['restores/status'], verbs: ['get', 'patch'] },
     ]);
   });
 
@@ -212,5 +214,57 @@ describe('the restore drill CronJob', () => {
       name: 'key',
       secret: { secretName: 'backup-key', items: [{ key: 'recipient', path: 'recipient' }] },
     });
+  });
+});
+
+describe('the Job of a Restore', () => {
+  const verify = byKind('CronJob').find((c) => c.metadata.name === 'verify')!;
+  const job = restoreJob(verify, {
+    name: 'acme-restore-20261130-120000',
+    namespace: 'ws-acme',
+    uid: 'u-1',
+  }) as unknown as {
+    metadata: { name: string; labels: Record<string, string>; ownerReferences: Record<string, unknown>[] };
+    spec: {
+      backoffLimit: number;
+      template: { metadata: { labels: Record<string, string> }; spec: Pod & { initContainers?: unknown[] } };
+    };
+  };
+  const pod = job.spec.template.spec;
+
+  it('runs holdfast restore once, owned by its Restore, against the workspace database and not a scratch one', () => {
+    expect(job.metadata.name).toBe('restore-acme-restore-20261130-120000');
+    expect(job.metadata.ownerReferences).toEqual([
+      {
+        apiVersion: 'holdfast.io/v1alpha1',
+        kind: 'Restore',
+        name: 'acme-restore-20261130-120000',
+        uid: 'u-1',
+        controller: true,
+      },
+    ]);
+    expect(job.spec.backoffLimit).toBe(0);
+    expect(job.metadata.labels['holdfast.io/component']).toBe('restore');
+    expect(job.spec.template.metadata.labels['holdfast.io/component']).toBe('restore');
+    expect(pod.initContainers).toBeUndefined();
+    expect(pod.volumes.map((v) => v.name)).not.toContain('scratch-data');
+    expect(pod.containers[0]).toMatchObject({
+      name: 'restore',
+      args: ['restore'],
+      env: [
+        { name: 'HOLDFAST_BACKUP_CONFIG', value: '/etc/holdfast/backup.json' },
+        { name: 'HOLDFAST_RESTORE_NAME', value: 'acme-restore-20261130-120000' },
+      ],
+    });
+    // The identity that decrypts, and the database's credentials.
+    expect(pod.volumes).toContainEqual(expect.objectContaining({ name: 'key' }));
+    expect(JSON.stringify(pod.volumes)).toContain('"identity"');
+    expect(pod.volumes).toContainEqual(expect.objectContaining({ name: 'db' }));
+  });
+
+  it('is named within the 63 characters a Job name may have', () => {
+    const long = `${'x'.repeat(60)}-restore-20261130-120000`;
+    expect(restoreJobName(long).length).toBeLessThanOrEqual(63);
+    expect(restoreJobName(long)).not.toBe(restoreJobName(`${long}1`));
   });
 });

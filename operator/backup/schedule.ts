@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../../kube/rest.js';
 import { BACKUP_API, BACKUP_KIND, type BackupReason, type DestinationSpec } from '../api/backup.js';
+import { RESTORE_API, RESTORE_KIND } from '../api/restore.js';
 import { namespaceOf, type Workspace } from '../api/workspace.js';
 import { COMPONENT_LABEL, WORKSPACE_LABEL, ownedMeta } from '../workspace/owner.js';
 import type { JobConfig } from './job-config.js';
@@ -102,6 +103,9 @@ export function desiredBackupObjects(input: ScheduleInput): KubeObject[] {
       rules: [
         { apiGroups: ['holdfast.io'], resources: ['backups'], verbs: ['get', 'list', 'create', 'delete'] },
         { apiGroups: ['holdfast.io'], resources: ['backups/status'], verbs: ['get', 'patch'] },
+        // A restore's Job reads its Restore and reports progress on it.
+        { apiGroups: ['holdfast.io'], resources: ['restores'], verbs: ['get'] },
+        { apiGroups: ['holdfast.io'], resources: ['restores/status'], verbs: ['get', 'patch'] },
       ],
     },
     {
@@ -399,4 +403,64 @@ export function requestJob(
 
 interface JobSpec {
   template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } };
+}
+
+/** The name of the Job that runs a Restore. */
+export function restoreJobName(restore: string): string {
+  const name = `restore-${restore}`;
+  if (name.length <= MAX_JOB_NAME) return name;
+  const hash = createHash('sha256').update(restore).digest('hex').slice(0, 8);
+  return `${name.slice(0, MAX_JOB_NAME - 9).replace(/-+$/, '')}-${hash}`;
+}
+
+/**
+ * The Job that runs a Restore: the drill's pod (its account, the database's
+ * credentials and CA, the destinations, the workspace's age identity) without
+ * the scratch server, running `holdfast restore` against the workspace's own
+ * database, once, owned by the Restore.
+ */
+export function restoreJob(
+  verifyCronJob: KubeObject,
+  restore: { name: string; namespace: string; uid: string },
+): KubeObject {
+  const template = (
+    verifyCronJob.spec as {
+      jobTemplate: {
+        metadata: { labels: Record<string, string> };
+        spec: {
+          backoffLimit?: number;
+          activeDeadlineSeconds?: number;
+          template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+        };
+      };
+    }
+  ).jobTemplate;
+  const spec = structuredClone(template.spec);
+  // A restore that failed has rolled back; running it again is for a person to decide.
+  spec.backoffLimit = 0;
+  spec.activeDeadlineSeconds = 12 * 3600;
+  spec.template.metadata.labels[COMPONENT_LABEL] = 'restore';
+  const pod = spec.template.spec;
+  delete pod.initContainers;
+  pod.volumes = pod.volumes.filter((v) => !v.name.startsWith('scratch-'));
+  const main = pod.containers[0]!;
+  main.name = 'restore';
+  main.args = ['restore'];
+  main.env = [
+    { name: 'HOLDFAST_BACKUP_CONFIG', value: `${CONFIG_DIR}/backup.json` },
+    { name: 'HOLDFAST_RESTORE_NAME', value: restore.name },
+  ];
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name: restoreJobName(restore.name),
+      namespace: restore.namespace,
+      labels: { ...verifyCronJob.metadata.labels, ...template.metadata.labels, [COMPONENT_LABEL]: 'restore' },
+      ownerReferences: [
+        { apiVersion: RESTORE_API, kind: RESTORE_KIND, name: restore.name, uid: restore.uid, controller: true },
+      ],
+    },
+    spec,
+  };
 }

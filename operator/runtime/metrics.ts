@@ -45,6 +45,12 @@ export class Metrics {
     labelNames: ['workspace', 'result'] as const,
     registers: [this.registry],
   });
+  readonly restores = new Counter({
+    name: 'holdfast_restores_total',
+    help: 'Restores finished, by workspace and result (succeeded, failed).',
+    labelNames: ['workspace', 'result'] as const,
+    registers: [this.registry],
+  });
   readonly lastBackup = new Gauge({
     name: 'holdfast_backup_last_success_timestamp_seconds',
     help: 'When the newest good backup of a workspace completed (Unix time).',

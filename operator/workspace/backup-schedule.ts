@@ -7,7 +7,14 @@ import type { S3DestinationSpec } from '../api/backup.js';
 import { namespaceOf, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
 import { generateIdentity, identityToRecipient } from '../backup/age-stream.js';
 import { postgresImage } from './database/dedicated.js';
-import { BACKUP_KEY_SECRET, desiredBackupObjects, destinationSecret, type Destination } from '../backup/schedule.js';
+import {
+  BACKUP_CRONJOB,
+  BACKUP_KEY_SECRET,
+  VERIFY_CRONJOB,
+  desiredBackupObjects,
+  destinationSecret,
+  type Destination,
+} from '../backup/schedule.js';
 import type { ConditionInput } from './conditions.js';
 import type { BackupDestinationObject } from './deps.js';
 import { COMPONENT_LABEL, ownedMeta } from './owner.js';
@@ -26,6 +33,8 @@ export interface ScheduleDecision {
   condition: ConditionInput;
   /** The CronJob as applied; undefined while backups cannot be scheduled. */
   cronJob?: KubeObject;
+  /** The drill's CronJob as applied, whose pod Restores run without the scratch server. */
+  verifyCronJob?: KubeObject;
 }
 
 export async function applyBackupSchedule(
@@ -40,9 +49,11 @@ export async function applyBackupSchedule(
     reason: string,
     message: string,
     cronJob?: KubeObject,
+    verifyCronJob?: KubeObject,
   ): ScheduleDecision => ({
     condition: { type: 'BackupScheduled', status, reason, message },
     ...(cronJob ? { cronJob } : {}),
+    ...(verifyCronJob ? { verifyCronJob } : {}),
   });
   if (named.length === 0)
     return scheduled(
@@ -104,14 +115,22 @@ export async function applyBackupSchedule(
     const kind = o.kind as Parameters<typeof objectPath>[0];
     await d.apply(o, await d.rest.find<KubeObject>(objectPath(kind, o.metadata.name, ns)));
   }
-  const cronJob = objects.find((o) => o.kind === 'CronJob');
+  const cronJob = objects.find((o) => o.kind === 'CronJob' && o.metadata.name === BACKUP_CRONJOB);
+  const verifyCronJob = objects.find((o) => o.kind === 'CronJob' && o.metadata.name === VERIFY_CRONJOB);
   return problems.length > 0
-    ? scheduled('False', 'DestinationsUnavailable', `${problems.join('; ')}; the others get their copies`, cronJob)
+    ? scheduled(
+        'False',
+        'DestinationsUnavailable',
+        `${problems.join('; ')}; the others get their copies`,
+        cronJob,
+        verifyCronJob,
+      )
     : scheduled(
         'True',
         'Scheduled',
         `CronJob backup runs "${ws.spec.backup.schedule}" (UTC) to ${destinations.map((x) => x.name).join(', ')}`,
         cronJob,
+        verifyCronJob,
       );
 }
 

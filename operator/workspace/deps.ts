@@ -31,6 +31,8 @@ export interface Caches {
   configMaps: Informer<KubeObject>;
   /** Backup resources: written by the backup jobs, or created by a person to ask for a backup. */
   backups: Informer<BackupObject>;
+  /** Restore resources, created by a person (or kubectl holdfast, or the console) to restore a backup. */
+  restores: Informer<RestoreObject>;
   /** The backup Jobs of all workspaces. */
   jobs: Informer<KubeObject>;
   backupDestinations: Informer<BackupDestinationObject>;
@@ -51,5 +53,7 @@ export interface Deps {
   now?: () => Date;
 }
 
+import type { RestoreObject } from './restore-requests.js';
+export type { RestoreObject };
 export type BackupObject = KubeObject & { spec?: BackupResourceSpec; status?: BackupResourceStatus };
 export type BackupDestinationObject = KubeObject & { spec?: DestinationSpec };

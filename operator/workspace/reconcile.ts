@@ -11,6 +11,7 @@ import { nextRun } from '../backup/cron.js';
 import { summarizeBackups } from '../backup/status.js';
 import { applyBackupSchedule, type ScheduleDecision } from './backup-schedule.js';
 import { handleBackupRequests } from './backup-requests.js';
+import { handleRestores } from './restore-requests.js';
 import { findCondition, setCondition, type ConditionInput } from './conditions.js';
 import { finalizeInvalid, finalizeWorkspace, FINALIZER, ensureFinalizer } from './deletion.js';
 import { desiredNamespace } from './namespace/desired.js';
@@ -215,6 +216,17 @@ export class WorkspaceReconciler {
       backups: inNamespace,
       job: (n) => this.d.caches.jobs.get(n, ns),
       cronJob: scheduled.cronJob,
+      notScheduled: `waiting: no backup can run yet (${scheduled.condition.reason}: ${scheduled.condition.message})`,
+      now,
+    });
+    await handleRestores(ws, {
+      rest: this.d.rest,
+      events: this.d.events,
+      metrics: this.d.metrics,
+      restores: this.d.caches.restores.list().filter((r) => r.metadata.namespace === ns),
+      backups: inNamespace.filter((b) => b.spec?.workspace === name),
+      job: (n) => this.d.caches.jobs.get(n, ns),
+      verifyCronJob: scheduled.verifyCronJob,
       notScheduled: `waiting: no backup can run yet (${scheduled.condition.reason}: ${scheduled.condition.message})`,
       now,
     });

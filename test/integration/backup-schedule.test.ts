@@ -2,7 +2,8 @@
 // CronJob a Job, the Job a Pod from the Holdfast image, and the Pod runs
 // `holdfast backup` against the workspace's Dedicated PostgreSQL pod, to a
 // versitygw S3 server on the node's address, and records a Backup. The
-// customer's age identity decrypts the copy; pg_restore reads it.
+// customer's age identity decrypts the copy; pg_restore reads it. Drills
+// prove backups in a scratch server, and Restores bring a database back.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -117,6 +118,23 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     await pg?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
+
+  /** kubectl holdfast, installed as a user installs it and found by kubectl on PATH. */
+  let installed: Promise<unknown> | undefined;
+  const plugin = async (...args: string[]) => {
+    const bin = path.join(dir, 'bin');
+    installed ??= run(path.join(root, 'hack/install-kubectl-plugin'), [bin], { timeout: 300_000 });
+    await installed;
+    const kubectlDir = (await run(path.join(root, 'hack/build-tools.sh'), ['--print-dir', 'kubernetes'])).stdout.trim();
+    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        path.join(kubectlDir, 'kubectl'),
+        ['holdfast', ...args],
+        { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: inject('kubeconfig') } },
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  };
 
   const backups = async () =>
     (await w.rest.get<{ items: BackupObject[] }>(collectionPath('Backup', ns))).items.sort((a, b) =>
@@ -266,20 +284,6 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
   });
 
   it('kubectl holdfast: backup now follows a backup to its end; status, backups and decrypt show it', async () => {
-    // Installed as a user installs it, and found by kubectl on PATH.
-    const bin = path.join(dir, 'bin');
-    await run(path.join(root, 'hack/install-kubectl-plugin'), [bin], { timeout: 300_000 });
-    const kubectlDir = (await run(path.join(root, 'hack/build-tools.sh'), ['--print-dir', 'kubernetes'])).stdout.trim();
-    const plugin = (...args: string[]) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(
-          path.join(kubectlDir, 'kubectl'),
-          ['holdfast', ...args],
-          { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: inject('kubeconfig') } },
-          (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-        );
-      });
-
     const now = await plugin('backup', 'now', name);
     expect(now.stderr).toBe('');
     expect(now.code).toBe(0);
@@ -570,6 +574,79 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
       );
       expect(proven.status!.verification).toMatchObject({ passed: true, tables: 1, rows: 1234, job: 'drill-shared' });
       await w.waitForCondition(shared, 'RestoreTestPassed', 'True');
+
+      // Restored in place: rows deleted and changed and a table added since the backup, then
+      // `kubectl holdfast restore`; a session of the workspace's role is ended, not waited for.
+      const asRole = async (statements: string) => {
+        const c = superuserClient(pg!, db.name);
+        try {
+          await c.unsafe(`set role "${db.user!}"`);
+          return (await c.unsafe(statements)) as unknown as Record<string, unknown>[];
+        } finally {
+          await c.end();
+        }
+      };
+      const state = async () =>
+        (
+          await asRole(`select count(*)::int as n, sum(minutes)::int as m,
+            (select count(*)::int from pg_tables where schemaname = 'public') as tables from hours`)
+        )[0];
+      const backedUp = await state();
+      expect(backedUp).toEqual({ n: 1234, m: expect.any(Number) as number, tables: 1 });
+      await asRole(`delete from hours where id > 1000; update hours set minutes = 0;
+        create table notes (t text); insert into notes values ('after the backup')`);
+      const changed = await state();
+      expect(changed).toEqual({ n: 1000, m: 0, tables: 2 });
+
+      const restored = await plugin('restore', shared, '--backup', `${shared}-now`);
+      expect(restored.stderr).toBe('');
+      expect(restored.code, restored.stdout).toBe(0);
+      const restoreName = /^restore (\S+) asked for in namespace/m.exec(restored.stdout)?.[1];
+      expect(restoreName).toMatch(new RegExp(`^${shared}-restore-\\d{8}-\\d{6}$`));
+      expect(restored.stdout).toMatch(/^ {2}BackingUp safety backup: taking backup \S+-before of the data/m);
+      expect(restored.stdout).toMatch(/^ {2}Restoring /m);
+      expect(restored.stdout).toMatch(/restore \S+ succeeded in [\d.]+ s: 1234 rows$/m);
+      expect(await state()).toEqual(backedUp);
+      const r = await w.rest.get<KubeObject & { status: Record<string, unknown> }>(
+        objectPath('Restore', restoreName!, sharedNs),
+      );
+      expect(r.status).toMatchObject({
+        phase: 'Succeeded',
+        backup: `${shared}-now`,
+        safetyBackup: `${restoreName}-before`,
+        destination,
+        progress: '100% 1/1 tables',
+        rows: 1234,
+        tablesRestored: 1,
+        totalTables: 1,
+      });
+      // The safety backup holds what the restore replaced.
+      const safety = await w.rest.get<BackupObject>(objectPath('Backup', `${restoreName}-before`, sharedNs));
+      expect(safety.spec.reason).toBe('BeforeRestore');
+      expect(safety.status).toMatchObject({ phase: 'Succeeded', rows: 1001, tables: 2 });
+      await eventually('the RestoreSucceeded Event', async () =>
+        (await w.events(shared)).find((e) => e.reason === 'RestoreSucceeded' && e.note.includes(restoreName!)),
+      );
+      expect(await operator.metric('holdfast_restores_total', { workspace: shared, result: 'succeeded' })).toBe(1);
+
+      // A restore from a changed copy fails, says why, and leaves the data as it was.
+      await asRole(`insert into hours (who, minutes) values ('kept', 1)`);
+      const before = await state();
+      const copy = path.join(s3.dataDir, BUCKET, 'cluster-a', done.status!.artifact!);
+      const bytes = await readFile(copy);
+      const at = Math.floor(bytes.length * 0.9);
+      bytes.writeUInt8(bytes.readUInt8(at) ^ 0x01, at);
+      await writeFile(copy, bytes);
+      const bad = await plugin('restore', shared, '--backup', `${shared}-now`);
+      expect(bad.code, bad.stdout).toBe(1);
+      expect(bad.stdout).toMatch(
+        /^ {2}Failed .*chunk does not authenticate: the file was changed.*; nothing was changed, the database is as it was$/m,
+      );
+      expect(bad.stdout).toMatch(/; its Job's log says more: kubectl logs -n \S+ job\/restore-/);
+      expect(await state()).toEqual(before);
+      await eventually('the RestoreFailed Event', async () =>
+        (await w.events(shared)).find((e) => e.reason === 'RestoreFailed' && e.type === 'Warning'),
+      );
     } finally {
       await w.delete(shared);
       await w.waitGone(shared, 120_000);

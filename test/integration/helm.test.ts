@@ -252,8 +252,12 @@ describe('the Helm chart', { timeout: 600_000 }, () => {
           can('tenant-admin', 'get', 'workspaces.holdfast.io'),
           can('auditor', 'list', 'backups.holdfast.io', '-n', wsNs),
           can('auditor', 'create', 'backups.holdfast.io', '-n', wsNs),
+          can('tenant-admin', 'create', 'restores.holdfast.io', '-n', wsNs),
+          can('tenant-admin', 'patch', 'restores.holdfast.io', '--subresource=status', '-n', wsNs),
+          can('auditor', 'watch', 'restores.holdfast.io', '-n', wsNs),
+          can('auditor', 'create', 'restores.holdfast.io', '-n', wsNs),
         ]),
-      ).toEqual(['yes', 'yes', 'no', 'no', 'no', 'no', 'yes', 'no']);
+      ).toEqual(['yes', 'yes', 'no', 'no', 'no', 'no', 'yes', 'no', 'yes', 'no', 'yes', 'no']);
 
       // A new image tag: the operator hands its Lease over to the new pods
       // while the workspace stays Ready and its database pod runs on, untouched.

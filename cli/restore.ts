@@ -1,0 +1,129 @@
+// holdfast restore: runs a Restore, as the Job the operator starts for it
+// runs it (after the safety backup). It reads the Restore and the Backup it
+// names, takes the copy from the first destination that stored it, and
+// restores it in place over the workspace's database in one transaction,
+// reporting progress on the Restore every few seconds. Exit 0 when restored
+// and the rows match the manifest, 1 otherwise (the Restore says why; a
+// restore that failed before its COMMIT changed nothing).
+import { parseArgs } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { createLogger } from '../kube/log.js';
+import { MERGE_PATCH, Rest, objectPath } from '../kube/rest.js';
+import type { BackupResourceStatus } from '../operator/api/backup.js';
+import type { RestoreSpec, RestoreStatus } from '../operator/api/restore.js';
+import { databaseTarget, destinationsOf, identitiesOf, loadJobConfig } from '../operator/backup/job-config.js';
+import { RestoredUncounted, restoreInPlace, type InPlaceProgress } from '../operator/backup/restore.js';
+
+const DEFAULT_CONFIG = '/etc/holdfast/backup.json';
+/** How often progress is written to the Restore. */
+const PROGRESS_EVERY_MS = 2000;
+
+export function progressText(p: InPlaceProgress): string {
+  const percent = p.totalBytes > 0 ? Math.floor((100 * p.bytes) / p.totalBytes) : 0;
+  return `${percent}% ${p.tables}/${p.totalTables} tables`;
+}
+
+export async function run(args: string[]): Promise<number> {
+  const log = createLogger('restore');
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, restore: { type: 'string' } } });
+  const file = values.config ?? process.env.HOLDFAST_BACKUP_CONFIG ?? DEFAULT_CONFIG;
+  const name = values.restore ?? process.env.HOLDFAST_RESTORE_NAME;
+  if (!name) {
+    log.error('restore not started: name the Restore with --restore NAME (or HOLDFAST_RESTORE_NAME)');
+    return 1;
+  }
+  let config: Awaited<ReturnType<typeof loadJobConfig>>;
+  let destinations: Awaited<ReturnType<typeof destinationsOf>>;
+  try {
+    config = await loadJobConfig(file);
+    destinations = await destinationsOf(config);
+  } catch (err) {
+    log.error(`restore not started: ${(err as Error).message}`);
+    return 1;
+  }
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  const rest = new Rest(kc);
+  const path = objectPath('Restore', name, config.namespace);
+  const record = (status: Partial<RestoreStatus>) =>
+    rest.request('PATCH', `${path}/status`, { contentType: MERGE_PATCH, body: { status } });
+  const restore = await rest.get<{ spec: RestoreSpec; status?: RestoreStatus }>(path);
+  const started = Date.parse(restore.status?.startedAt ?? '') || Date.now();
+  const seconds = () => Math.round((Date.now() - started) / 100) / 10;
+  const backupName = restore.status?.backup;
+  try {
+    if (restore.spec.workspace !== config.workspace || !backupName)
+      throw new Error(`Restore ${name} is not one the operator began for workspace ${config.workspace}`);
+    const backup = await rest.get<{ status?: BackupResourceStatus }>(
+      objectPath('Backup', backupName, config.namespace),
+    );
+    const stored = new Set((backup.status?.copies ?? []).filter((c) => c.phase === 'Stored').map((c) => c.destination));
+    const source = destinations.find((d) => stored.has(d.name));
+    if (!backup.status?.artifact || !source)
+      throw new Error(`backup ${backupName} has no stored copy at a destination of workspace ${config.workspace}`);
+    await record({ destination: source.name, message: `restoring backup ${backupName} from ${source.name}` });
+    log.info({ backup: backupName, destination: source.name }, 'restore started');
+    let last = 0;
+    let writing: Promise<unknown> = Promise.resolve();
+    const result = await restoreInPlace({
+      workspace: config.workspace,
+      artifact: backup.status.artifact,
+      source,
+      identities: await identitiesOf(config),
+      target: await databaseTarget(config),
+      log,
+      onProgress: (p) => {
+        if (Date.now() - last < PROGRESS_EVERY_MS) return;
+        last = Date.now();
+        writing = writing
+          .then(() =>
+            record({
+              progress: progressText(p),
+              bytesRead: p.bytes,
+              totalBytes: p.totalBytes,
+              tablesRestored: p.tables,
+              totalTables: p.totalTables,
+            }),
+          )
+          .catch((err: unknown) => log.warn({ err }, 'could not record progress'));
+      },
+    });
+    await writing;
+    const rows = Object.values(result.rowCounts).reduce((a, b) => a + b, 0);
+    const tables = Object.keys(result.rowCounts).length;
+    const totalTables = Object.keys(result.manifest.rowCounts).length;
+    const done = {
+      completedAt: new Date().toISOString(),
+      durationSeconds: seconds(),
+      progress: `100% ${tables}/${totalTables} tables`,
+      bytesRead: result.bytes,
+      totalBytes: result.manifest.size,
+      tablesRestored: tables,
+      totalTables,
+      rows,
+    };
+    if (result.mismatches.length > 0) {
+      const message = `restored, but row counts differ from the manifest: ${result.mismatches
+        .slice(0, 5)
+        .map((m) => `${m.table} ${m.restored ?? 'missing'} (manifest ${m.expected ?? 'missing'})`)
+        .join(', ')}; the data before is in backup ${restore.status?.safetyBackup ?? '?'}`;
+      await record({ phase: 'Failed', message, ...done });
+      log.error(message);
+      return 1;
+    }
+    const message = `restored backup ${backupName}: ${tables} tables, ${rows} rows, as its manifest counted; the data before is in backup ${restore.status?.safetyBackup ?? '?'}`;
+    await record({ phase: 'Succeeded', message, ...done });
+    log.info({ backup: backupName, tables, rows, durationSeconds: done.durationSeconds }, message);
+    return 0;
+  } catch (err) {
+    const message =
+      err instanceof RestoredUncounted
+        ? err.message
+        : `${(err as Error).message}; nothing was changed, the database is as it was`;
+    log.error({ err }, `restore ${name} failed: ${message}`);
+    await record({ phase: 'Failed', completedAt: new Date().toISOString(), durationSeconds: seconds(), message }).catch(
+      (e: unknown) => log.error({ err: e }, 'could not record the failure on the Restore'),
+    );
+    return 1;
+  }
+}

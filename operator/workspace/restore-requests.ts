@@ -1,0 +1,230 @@
+// The Restores of a workspace, which the operator moves along:
+//   - asked for (no phase, or Pending): the backup is chosen (by name, or the
+//     newest good one before spec.before), and a safety backup of the data it
+//     replaces is asked for (reason BeforeRestore). One Restore at a time per
+//     workspace; the next waits, Pending.
+//   - BackingUp: once the safety backup has succeeded, the Job that restores
+//     starts (the drill's pod without its scratch server); if it failed,
+//     nothing is restored.
+//   - Restoring: the Job reports its progress on the Restore; a Job that ended
+//     without finishing it fails it (restores commit at their end only, so
+//     the database is as it was).
+//   - finished: one Event on the Workspace and holdfast_restores_total, once.
+import { createHash } from 'node:crypto';
+import { MERGE_PATCH, collectionPath, isConflict, objectPath, type KubeObject, type Rest } from '../../kube/rest.js';
+import type { EventRecorder } from '../../kube/events.js';
+import { RESTORE_API, RESTORE_KIND, type RestoreSpec, type RestoreStatus } from '../api/restore.js';
+import { API_VERSION, WORKSPACE_KIND, namespaceOf, type Workspace } from '../api/workspace.js';
+import { restoreJob } from '../backup/schedule.js';
+import type { Metrics } from '../runtime/metrics.js';
+import { REPORTED_ANNOTATION, askForBackup } from './backup-requests.js';
+import type { BackupObject } from './deps.js';
+
+export type RestoreObject = KubeObject & { spec?: RestoreSpec; status?: RestoreStatus };
+
+export interface RestoreDeps {
+  rest: Rest;
+  events: EventRecorder;
+  metrics: Metrics;
+  /** The namespace's Restores and Backups, from the cache. */
+  restores: readonly RestoreObject[];
+  backups: readonly BackupObject[];
+  job: (name: string) => KubeObject | undefined;
+  /** The drill's CronJob as applied; undefined while backups cannot run. */
+  verifyCronJob: KubeObject | undefined;
+  /** Why backups cannot run, when verifyCronJob is undefined. */
+  notScheduled: string;
+  now: Date;
+}
+
+const ACTIVE = new Set(['BackingUp', 'Restoring']);
+/** A Job gone from the cache this long after its Restore started is gone for good. */
+const JOB_GONE_AFTER_MS = 10 * 60_000;
+/** Restores finished longer ago than this get no Event when first seen. */
+const REPORT_WITHIN_MS = 60 * 60_000;
+
+type JobStatus = { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+
+/**
+ * The Backup a Restore asks for: the one named, or the newest Succeeded one
+ * completed at or before `before`; otherwise why there is none.
+ */
+export function chooseBackup(
+  spec: RestoreSpec,
+  backups: readonly { name: string; status?: BackupObject['status'] }[],
+): { backup: string } | { error: string } {
+  const good = backups.filter((b) => b.status?.phase === 'Succeeded' && b.status.artifact && b.status.completedAt);
+  if (spec.backup !== undefined) {
+    const named = backups.find((b) => b.name === spec.backup);
+    if (!named)
+      return { error: `backup ${spec.backup} does not exist: kubectl get backups lists those of ${spec.workspace}` };
+    if (!good.includes(named))
+      return {
+        error: `backup ${spec.backup} is ${named.status?.phase ?? 'not taken yet'}, not Succeeded: only a stored backup can be restored`,
+      };
+    return { backup: named.name };
+  }
+  const before = Date.parse(spec.before ?? '');
+  if (Number.isNaN(before))
+    return { error: `spec.before "${spec.before}" is not a time: write it as RFC 3339, such as 2026-11-30T09:00:00Z` };
+  const chosen = good
+    .filter((b) => Date.parse(b.status!.completedAt!) <= before)
+    .sort((a, b) => Date.parse(b.status!.completedAt!) - Date.parse(a.status!.completedAt!))[0];
+  return chosen
+    ? { backup: chosen.name }
+    : { error: `no Succeeded backup of ${spec.workspace} completed at or before ${spec.before}` };
+}
+
+/** The safety backup's name: the Restore's, marked. */
+export function safetyBackupName(restore: string): string {
+  const name = `${restore}-before`;
+  if (name.length <= 63) return name;
+  const hash = createHash('sha256').update(restore).digest('hex').slice(0, 8);
+  return `${name.slice(0, 54).replace(/-+$/, '')}-${hash}`;
+}
+
+export async function handleRestores(ws: Workspace, d: RestoreDeps): Promise<void> {
+  const name = ws.metadata.name;
+  const ns = namespaceOf(name);
+  const restores = [...d.restores].sort((a, b) =>
+    (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''),
+  );
+  for (const r of restores) {
+    const phase = r.status?.phase;
+    if (r.spec?.workspace !== name) {
+      if (!phase)
+        await patchStatus(d.rest, r, {
+          phase: 'Failed',
+          completedAt: d.now.toISOString(),
+          message: `spec.workspace must be "${name}", the workspace of namespace ${ns}: create the Restore in the namespace of the workspace to restore`,
+        });
+      continue;
+    }
+    if (!phase || phase === 'Pending') await begin(ws, r, restores, d);
+    else if (phase === 'BackingUp') await afterSafetyBackup(r, d);
+    else if (phase === 'Restoring') await failIfJobEnded(r, d);
+    else if (r.metadata.annotations?.[REPORTED_ANNOTATION] !== phase) await report(ws, r, d);
+  }
+}
+
+async function begin(ws: Workspace, r: RestoreObject, all: RestoreObject[], d: RestoreDeps): Promise<void> {
+  const pending = async (message: string) => {
+    if (r.status?.phase !== 'Pending' || r.status.message !== message)
+      await patchStatus(d.rest, r, { phase: 'Pending', message });
+  };
+  const busy = all.find((o) => o !== r && ACTIVE.has(o.status?.phase ?? ''));
+  if (busy) return pending(`waiting: Restore ${busy.metadata.name} of this workspace runs first`);
+  if (!d.verifyCronJob) return pending(d.notScheduled);
+  const chosen = chooseBackup(
+    r.spec!,
+    d.backups.map((b) => ({ name: b.metadata.name, ...(b.status ? { status: b.status } : {}) })),
+  );
+  if ('error' in chosen)
+    return patchStatus(d.rest, r, { phase: 'Failed', completedAt: d.now.toISOString(), message: chosen.error });
+  const safety = safetyBackupName(r.metadata.name);
+  await askForBackup(d.rest, ws, safety, 'BeforeRestore');
+  await patchStatus(d.rest, r, {
+    phase: 'BackingUp',
+    backup: chosen.backup,
+    safetyBackup: safety,
+    startedAt: d.now.toISOString(),
+    progress: 'safety backup',
+    message: `taking backup ${safety} of the data that backup ${chosen.backup} will replace`,
+  });
+}
+
+async function afterSafetyBackup(r: RestoreObject, d: RestoreDeps): Promise<void> {
+  const s = r.status!;
+  const safety = d.backups.find((b) => b.metadata.name === s.safetyBackup);
+  const phase = safety?.status?.phase;
+  if (phase === 'Failed' || !safety)
+    return patchStatus(d.rest, r, {
+      phase: 'Failed',
+      completedAt: d.now.toISOString(),
+      message: `the safety backup ${s.safetyBackup} ${safety ? `failed (${safety.status?.message ?? 'no reason given'})` : 'is gone'}: nothing was restored, the database is as it was`,
+    });
+  if (phase !== 'Succeeded') return;
+  if (!d.verifyCronJob) return;
+  const job = restoreJob(d.verifyCronJob, {
+    name: r.metadata.name,
+    namespace: r.metadata.namespace!,
+    uid: r.metadata.uid!,
+  });
+  if (!d.job(job.metadata.name)) {
+    await d.rest.request('POST', collectionPath('Job', r.metadata.namespace), { body: job }).catch((err: unknown) => {
+      if (!isConflict(err)) throw err;
+    });
+    d.metrics.apiWrites.inc({ kind: 'Job', verb: 'create' });
+  }
+  await patchStatus(d.rest, r, {
+    phase: 'Restoring',
+    job: job.metadata.name,
+    progress: '0%',
+    message: `Job ${job.metadata.name} restores backup ${s.backup}; the data before is in backup ${s.safetyBackup}`,
+  });
+}
+
+async function failIfJobEnded(r: RestoreObject, d: RestoreDeps): Promise<void> {
+  const jobName = r.status?.job;
+  if (!jobName) return;
+  const job = d.job(jobName);
+  const ours = job?.metadata.ownerReferences?.some((o) => o.uid === r.metadata.uid) ? job : undefined;
+  const ended = (ours?.status as JobStatus | undefined)?.conditions?.find(
+    (c) => (c.type === 'Failed' || c.type === 'Complete') && c.status === 'True',
+  );
+  const started = Date.parse(r.status?.startedAt ?? '') || d.now.getTime();
+  let why: string;
+  if (ended)
+    why = `its Job ${jobName} ${ended.type === 'Failed' ? `failed (${ended.reason ?? 'Failed'}${ended.message ? `: ${ended.message}` : ''})` : 'completed without reporting'}`;
+  else if (!ours && d.now.getTime() - started > JOB_GONE_AFTER_MS) why = `its Job ${jobName} is gone`;
+  else return;
+  // Read again: the pod's last write may not have reached the cache yet.
+  const fresh = await d.rest.find<RestoreObject>(objectPath('Restore', r.metadata.name, r.metadata.namespace));
+  if (fresh?.status?.phase !== 'Restoring') return;
+  await patchStatus(d.rest, fresh, {
+    phase: 'Failed',
+    completedAt: d.now.toISOString(),
+    message: `${why}; a restore commits at its end only, so the database is as it was before. See kubectl logs -n ${r.metadata.namespace} job/${jobName}`,
+  });
+}
+
+async function report(ws: Workspace, r: RestoreObject, d: RestoreDeps): Promise<void> {
+  const s = r.status!;
+  const marked = await d.rest
+    .request('PATCH', objectPath('Restore', r.metadata.name, r.metadata.namespace), {
+      body: {
+        metadata: { resourceVersion: r.metadata.resourceVersion, annotations: { [REPORTED_ANNOTATION]: s.phase } },
+      },
+      contentType: MERGE_PATCH,
+    })
+    .then(
+      () => true,
+      (err: unknown) => {
+        if (isConflict(err)) return false;
+        throw err;
+      },
+    );
+  if (!marked || d.now.getTime() - (Date.parse(s.completedAt ?? '') || 0) > REPORT_WITHIN_MS) return;
+  const ok = s.phase === 'Succeeded';
+  d.metrics.restores.inc({ workspace: ws.metadata.name, result: ok ? 'succeeded' : 'failed' });
+  await d.events.record(
+    { apiVersion: API_VERSION, kind: WORKSPACE_KIND, metadata: ws.metadata },
+    ok ? 'Normal' : 'Warning',
+    ok ? 'RestoreSucceeded' : 'RestoreFailed',
+    'Restore',
+    `restore ${r.metadata.name}${s.backup ? ` of backup ${s.backup}` : ''} ${ok ? 'succeeded' : 'failed'}: ${s.message ?? ''}`,
+    { apiVersion: RESTORE_API, kind: RESTORE_KIND, metadata: r.metadata },
+  );
+}
+
+async function patchStatus(rest: Rest, r: RestoreObject, status: Partial<RestoreStatus>): Promise<void> {
+  await rest
+    .request('PATCH', `${objectPath('Restore', r.metadata.name, r.metadata.namespace)}/status`, {
+      // Conditional on the version read: the Job's newer write wins and brings the Restore back here.
+      body: { metadata: { resourceVersion: r.metadata.resourceVersion }, status },
+      contentType: MERGE_PATCH,
+    })
+    .catch((err: unknown) => {
+      if (!isConflict(err)) throw err;
+    });
+}
