@@ -7,9 +7,10 @@
 // backup failed, 3 when it stands but some copy failed (the Job shows it; the
 // status says which).
 import * as k8s from '@kubernetes/client-node';
-import { Rest, objectPath } from '../kube/rest.js';
+import { Rest, collectionPath, objectPath } from '../kube/rest.js';
 import { createLogger } from '../kube/log.js';
 import { BackupReason, type BackupResourceStatus } from '../operator/api/backup.js';
+import type { RestoreStatus } from '../operator/api/restore.js';
 import { backupName, backupNameOfJob } from '../operator/backup/artifact.js';
 import {
   databaseTarget,
@@ -94,6 +95,8 @@ async function prune(
     `/apis/holdfast.io/v1alpha1/namespaces/${config.namespace}/backups`,
     { labelSelector: `${WORKSPACE_LABEL}=${config.workspace}` },
   );
+  const restores = await rest.get<{ items: { status?: RestoreStatus }[] }>(collectionPath('Restore', config.namespace));
+  const pinned = pinnedByRestores(restores.items);
   const result = await pruneBackups({
     backups: list.items
       .filter((b) => b.status?.completedAt)
@@ -102,6 +105,7 @@ async function prune(
         completedAt: new Date(b.status!.completedAt!),
         succeeded: b.status!.phase === 'Succeeded',
         verified: Boolean(b.status!.verifiedAt),
+        pinned: pinned.has(b.metadata.name),
         ...(b.status!.artifact ? { artifact: b.status!.artifact } : {}),
       })),
     retention: config.retention,
@@ -112,4 +116,18 @@ async function prune(
   });
   for (const d of destinations) await d.cleanUp(`${config.workspace}/`).catch(() => 0);
   log.info({ kept: result.kept, deleted: result.deleted, failed: result.failed }, 'pruned by retention');
+}
+
+/**
+ * The backups Restores need: the one each unfinished Restore restores, and
+ * every Restore's safety backup (the data it replaced), for as long as the
+ * Restore exists.
+ */
+export function pinnedByRestores(restores: readonly { status?: RestoreStatus }[]): Set<string> {
+  const pinned = new Set<string>();
+  for (const { status: s } of restores) {
+    if (s?.safetyBackup) pinned.add(s.safetyBackup);
+    if (s?.backup && s.phase !== 'Succeeded' && s.phase !== 'Failed') pinned.add(s.backup);
+  }
+  return pinned;
 }

@@ -54,9 +54,13 @@ export async function run(args: string[]): Promise<number> {
   try {
     if (restore.spec.workspace !== config.workspace || !backupName)
       throw new Error(`Restore ${name} is not one the operator began for workspace ${config.workspace}`);
-    const backup = await rest.get<{ status?: BackupResourceStatus }>(
+    const backup = await rest.find<{ status?: BackupResourceStatus }>(
       objectPath('Backup', backupName, config.namespace),
     );
+    if (!backup)
+      throw new Error(
+        `backup ${backupName} is gone (deleted since the Restore chose it): kubectl holdfast backups ${config.workspace} lists those left`,
+      );
     const stored = new Set((backup.status?.copies ?? []).filter((c) => c.phase === 'Stored').map((c) => c.destination));
     const source = destinations.find((d) => stored.has(d.name));
     if (!backup.status?.artifact || !source)

@@ -100,6 +100,25 @@ describe('GFS retention', { timeout: 120_000 }, () => {
     expect(plan.prune).toEqual(['b']);
   });
 
+  it('never prunes a backup a Restore needs: a safety backup of the same day as newer ones', () => {
+    // The day's scheduled backup, the one being restored, then the safety backup taken before the restore.
+    const backups: BackupRecord[] = [
+      { name: 'scheduled', completedAt: new Date('2026-11-30T04:00:00Z'), succeeded: true },
+      { name: 'restored', completedAt: new Date('2026-11-30T09:00:00Z'), succeeded: true, pinned: true },
+      { name: 'safety', completedAt: new Date('2026-11-30T10:00:00Z'), succeeded: true, pinned: true },
+      { name: 'later', completedAt: new Date('2026-11-30T11:00:00Z'), succeeded: true },
+    ];
+    const plan = planRetention(backups, { daily: 7 });
+    expect(plan.keep).toEqual(
+      new Map([
+        ['later', ['daily', 'newest']],
+        ['restored', ['restore']],
+        ['safety', ['restore']],
+      ]),
+    );
+    expect(plan.prune).toEqual(['scheduled']);
+  });
+
   it('counts days in the schedule time zone across both clock changes', () => {
     // Europe/Berlin: clocks go forward on 2025-03-30 and back on 2025-10-26.
     const kept = simulate({

@@ -5,7 +5,9 @@
 // does not shorten what is kept. A backup is kept if any tier keeps it. Two
 // more rules make pruning safe whatever the counts: the newest good backup is
 // always kept, and so is the newest verified one (the last backup a restore
-// drill has proven).
+// drill has proven). And a backup a Restore needs is never pruned: the one it
+// restores while it runs, and the safety backup of what it replaced for as
+// long as the Restore exists.
 //
 // Hours are counted in UTC, so the repeated hour when clocks go back is two
 // hours, not one. Days, weeks, months and years are the calendar's in the
@@ -22,9 +24,11 @@ export interface BackupRecord {
   /** Only succeeded backups count; failed or running ones are never kept by a tier. */
   succeeded: boolean;
   verified?: boolean;
+  /** Named by a Restore: kept whatever the tiers say. */
+  pinned?: boolean;
 }
 
-export type KeepReason = Tier | 'newest' | 'newest-verified';
+export type KeepReason = Tier | 'newest' | 'newest-verified' | 'restore';
 
 export interface RetentionPlan {
   /** Each kept backup with every reason it is kept. */
@@ -99,6 +103,7 @@ export function planRetention(backups: readonly BackupRecord[], retention: Reten
   if (good[0]) mark(good[0].name, 'newest');
   const verified = good.find((b) => b.verified);
   if (verified) mark(verified.name, 'newest-verified');
+  for (const b of good) if (b.pinned) mark(b.name, 'restore');
 
   const prune = good
     .filter((b) => !keep.has(b.name))

@@ -93,7 +93,7 @@ describe('desiredBackupObjects', () => {
     expect((byKind('Role')[0] as unknown as { rules: unknown[] }).rules).toEqual([
       { apiGroups: ['holdfast.io'], resources: ['backups'], verbs: ['get', 'list', 'create', 'delete'] },
       { apiGroups: ['holdfast.io'], resources: ['backups/status'], verbs: ['get', 'patch'] },
-      { apiGroups: ['holdfast.io'], resources: ['restores'], verbs: ['get'] },
+      { apiGroups: ['holdfast.io'], resources: ['restores'], verbs: ['get', 'list'] },
       { apiGroups: ['holdfast.io'], resources: ['restores/status'], verbs: ['get', 'patch'] },
     ]);
   });

@@ -103,8 +103,8 @@ export function desiredBackupObjects(input: ScheduleInput): KubeObject[] {
       rules: [
         { apiGroups: ['holdfast.io'], resources: ['backups'], verbs: ['get', 'list', 'create', 'delete'] },
         { apiGroups: ['holdfast.io'], resources: ['backups/status'], verbs: ['get', 'patch'] },
-        // A restore's Job reads its Restore and reports progress on it.
-        { apiGroups: ['holdfast.io'], resources: ['restores'], verbs: ['get'] },
+        // A restore's Job reads its Restore and reports progress on it; retention keeps what Restores need.
+        { apiGroups: ['holdfast.io'], resources: ['restores'], verbs: ['get', 'list'] },
         { apiGroups: ['holdfast.io'], resources: ['restores/status'], verbs: ['get', 'patch'] },
       ],
     },

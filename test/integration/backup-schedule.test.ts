@@ -593,12 +593,32 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
         )[0];
       const backedUp = await state();
       expect(backedUp).toEqual({ n: 1234, m: expect.any(Number) as number, tables: 1 });
+      // A second backup of the same day, neither the newest after the safety backup nor
+      // verified: retention would prune it if a Restore did not pin it.
+      const second = `${shared}-second`;
+      await w.rest.request('POST', collectionPath('Backup', sharedNs), {
+        body: {
+          apiVersion: 'holdfast.io/v1alpha1',
+          kind: 'Backup',
+          metadata: { name: second, namespace: sharedNs },
+          spec: { workspace: shared },
+        },
+      });
+      await eventually(
+        'the second backup',
+        async () => {
+          const b = await w.rest.get<BackupObject>(objectPath('Backup', second, sharedNs));
+          if (b.status?.phase === 'Failed') throw new Error(`the backup failed: ${b.status.message}`);
+          return b.status?.phase === 'Succeeded' ? b : undefined;
+        },
+        300_000,
+      );
       await asRole(`delete from hours where id > 1000; update hours set minutes = 0;
         create table notes (t text); insert into notes values ('after the backup')`);
       const changed = await state();
       expect(changed).toEqual({ n: 1000, m: 0, tables: 2 });
 
-      const restored = await plugin('restore', shared, '--backup', `${shared}-now`);
+      const restored = await plugin('restore', shared, '--backup', second);
       expect(restored.stderr).toBe('');
       expect(restored.code, restored.stdout).toBe(0);
       const restoreName = /^restore (\S+) asked for in namespace/m.exec(restored.stdout)?.[1];
@@ -612,7 +632,7 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
       );
       expect(r.status).toMatchObject({
         phase: 'Succeeded',
-        backup: `${shared}-now`,
+        backup: second,
         safetyBackup: `${restoreName}-before`,
         destination,
         progress: '100% 1/1 tables',
@@ -647,6 +667,10 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
       await eventually('the RestoreFailed Event', async () =>
         (await w.events(shared)).find((e) => e.reason === 'RestoreFailed' && e.type === 'Warning'),
       );
+      // The first Restore's safety backup outlived the second's pruning: it stays while its Restore does.
+      expect(
+        (await w.rest.get<BackupObject>(objectPath('Backup', `${restoreName}-before`, sharedNs))).status?.phase,
+      ).toBe('Succeeded');
     } finally {
       await w.delete(shared);
       await w.waitGone(shared, 120_000);

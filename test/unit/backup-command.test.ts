@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { pinnedByRestores } from '../../cli/backup.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -24,4 +25,17 @@ describe('holdfast backup', () => {
     expect(entry).toMatchObject({ level: 50, component: 'backup' });
     expect(entry.msg).toContain(`backup not started: cannot read the backup configuration ${missing}: ENOENT`);
   }, 60_000);
+});
+
+describe('pinnedByRestores', () => {
+  it('pins the backup of each unfinished Restore and every Restore’s safety backup', () => {
+    expect(
+      pinnedByRestores([
+        { status: { phase: 'Restoring', backup: 'b-0900', safetyBackup: 'r1-before' } },
+        { status: { phase: 'Succeeded', backup: 'b-0800', safetyBackup: 'r0-before' } },
+        { status: { phase: 'Pending' } },
+        {},
+      ]),
+    ).toEqual(new Set(['b-0900', 'r1-before', 'r0-before']));
+  });
 });
