@@ -11,6 +11,10 @@
 //   holdfast: what a restore drill runs: the artifact streamed from S3,
 //             SHA-256 and every age chunk checked, into the same pg_restore,
 //             and the restored rows counted against the manifest.
+//   in place: what a Restore runs: the same artifact over a database of the
+//             same data owned by a workspace-like role (not a superuser), in
+//             one transaction that drops what the role owns first, through
+//             pg_restore's script into psql, rows counted.
 // Both run pg_restore with the same flags (--no-owner --no-privileges
 // --exit-on-error --single-transaction). Reported in MB/s of database size,
 // each run and the median of --runs alternated runs.
@@ -21,7 +25,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { S3Destination } from '../../operator/backup/destinations.js';
-import { restoreArtifact } from '../../operator/backup/restore.js';
+import { restoreArtifact, restoreInPlace } from '../../operator/backup/restore.js';
 import { runBackup, type DatabaseTarget } from '../../operator/backup/runner.js';
 import { postgresBinDir, startPostgres, superuserClient } from '../../test/harness/postgres.js';
 import { startS3 } from '../../test/harness/s3.js';
@@ -136,15 +140,52 @@ try {
     return s;
   };
 
+  // A workspace's database: owned by its role, holding the data already.
+  const admin = superuserClient(pg, 'postgres');
+  await admin.unsafe(`drop database if exists inplace`);
+  await admin.unsafe(`drop role if exists bench_owner`);
+  await admin.unsafe(`create role bench_owner login password 'bench-owner'`);
+  await admin.unsafe(`create database inplace owner bench_owner`);
+  await admin.end();
+  const owner: DatabaseTarget = { ...target('inplace'), user: 'bench_owner', password: 'bench-owner' };
+  await restoreArtifact({
+    workspace: 'bench',
+    artifact: manifest.artifact,
+    source: destination,
+    identities: [identity],
+    target: owner,
+    pgRestore: bin('pg_restore'),
+    log: pino({ level: 'silent' }),
+  });
+  const inPlace = async (): Promise<number> => {
+    const started = process.hrtime.bigint();
+    const result = await restoreInPlace({
+      workspace: 'bench',
+      artifact: manifest.artifact,
+      source: destination,
+      identities: [identity],
+      target: owner,
+      pgRestore: bin('pg_restore'),
+      psql: bin('psql'),
+      log: pino({ level: 'silent' }),
+    });
+    const s = Number(process.hrtime.bigint() - started) / 1e9;
+    if (result.mismatches.length > 0) throw new Error(`restored rows differ: ${JSON.stringify(result.mismatches)}`);
+    return s;
+  };
+
   const rate = (s: number) => dbMb / s;
   const raws: number[] = [];
   const ours: number[] = [];
+  const inPlaces: number[] = [];
   for (let n = 1; n <= RUNS; n++) {
     raws.push(await raw(n));
     ours.push(await holdfast(n));
+    inPlaces.push(await inPlace());
     console.log(
       `run ${n}: raw ${raws.at(-1)!.toFixed(1)} s (${rate(raws.at(-1)!).toFixed(1)} MB/s), ` +
-        `holdfast ${ours.at(-1)!.toFixed(1)} s (${rate(ours.at(-1)!).toFixed(1)} MB/s)`,
+        `holdfast ${ours.at(-1)!.toFixed(1)} s (${rate(ours.at(-1)!).toFixed(1)} MB/s), ` +
+        `in place ${inPlaces.at(-1)!.toFixed(1)} s (${rate(inPlaces.at(-1)!).toFixed(1)} MB/s)`,
     );
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
@@ -156,7 +197,10 @@ try {
     `holdfast restore from S3, checked:     ${oursS.toFixed(1)} s  ${rate(oursS).toFixed(1)} MB/s  ` +
       `(artifact ${(manifest.size / MB).toFixed(0)} MB, ${manifest.database.rows.toLocaleString('en')} rows counted)`,
   );
+  const inPlaceS = median(inPlaces);
+  console.log(`holdfast restore in place, one tx:    ${inPlaceS.toFixed(1)} s  ${rate(inPlaceS).toFixed(1)} MB/s`);
   console.log(`ratio holdfast/raw time: ${(oursS / rawS).toFixed(2)}x (goal <= 1.10x)`);
+  console.log(`ratio in place/raw time: ${(inPlaceS / rawS).toFixed(2)}x`);
 } finally {
   await s3.stop();
   await pg.stop();

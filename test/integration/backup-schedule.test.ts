@@ -3,27 +3,28 @@
 // `holdfast backup` against the workspace's Dedicated PostgreSQL pod, to a
 // versitygw S3 server on the node's address, and records a Backup. The
 // customer's age identity decrypts the copy; pg_restore reads it. Drills
-// prove backups in a scratch server, and Restores bring a database back.
+// prove backups in a scratch server. (Shared databases and Restores:
+// shared-backup-restore.test.ts.)
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { namespaceOf } from '../../operator/api/workspace.js';
 import { eventually, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
-import { startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
+import { TestDestinations } from '../harness/destinations.js';
+import { kubectlHoldfast } from '../harness/plugin.js';
 import { Workspaces, type WireWorkspace } from '../harness/workspaces.js';
 
 const run = promisify(execFile);
 const BUCKET = 'workspace-backups';
-const root = path.resolve(import.meta.dirname, '../..');
 
 type BackupObject = KubeObject & { spec: { reason: string }; status?: BackupResourceStatus };
 
@@ -35,53 +36,24 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
   let escrowFile: string;
   let name: string;
   let ns: string;
-  const destination = uniqueName('offsite');
-  const onVolume = uniqueName('local');
-  const credsNamespace = uniqueName('holdfast-creds');
-  let nodeIp: string;
+  const destinations = new TestDestinations(w.rest);
+  let destination: string;
+  let onVolume: string;
   let escrow: string;
-  let pg: TestPostgres | undefined;
+  /** kubectl holdfast, installed as a user installs it and found by kubectl on PATH. */
+  let plugin: ReturnType<typeof kubectlHoldfast>;
 
   beforeAll(async () => {
     await installCrds();
     // Pods reach it on the node's own address, as they would an object store outside the cluster.
     s3 = await startS3({ host: '0.0.0.0' });
     await s3.bucket(BUCKET);
-    const nodes = await w.rest.get<{ items: { status: { addresses: { type: string; address: string }[] } }[] }>(
-      '/api/v1/nodes',
-    );
-    nodeIp = nodes.items[0]!.status.addresses.find((a) => a.type === 'InternalIP')!.address;
     dir = await mkdtemp(path.join(tmpdir(), 'holdfast-schedule-'));
+    plugin = kubectlHoldfast(path.join(dir, 'bin'));
     escrowFile = path.join(dir, 'escrow.txt');
     await run('age-keygen', ['-o', escrowFile]);
     escrow = (await readFile(escrowFile, 'utf8')).match(/public key: (age1\S+)/)![1]!;
-
-    await w.rest.request('POST', collectionPath('Namespace'), {
-      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: credsNamespace } },
-    });
-    await w.rest.request('POST', collectionPath('Secret', credsNamespace), {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'offsite-s3', namespace: credsNamespace },
-        stringData: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      },
-    });
-    await w.rest.request('POST', collectionPath('BackupDestination'), {
-      body: {
-        apiVersion: 'holdfast.io/v1alpha1',
-        kind: 'BackupDestination',
-        metadata: { name: destination },
-        spec: {
-          s3: {
-            endpoint: `http://${nodeIp}:${s3.port}`,
-            bucket: BUCKET,
-            prefix: 'cluster-a/',
-            credentialsSecretRef: { name: 'offsite-s3', namespace: credsNamespace },
-          },
-        },
-      },
-    });
+    destination = await destinations.s3(s3, BUCKET, { prefix: 'cluster-a/' });
     operator = await startOperator({
       selector: w.selector,
       leaseName: w.run,
@@ -89,14 +61,7 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     });
     const encrypted = await w.storageClass({ encrypted: true });
     // And a volume of its own in the namespace: the second site.
-    await w.rest.request('POST', collectionPath('BackupDestination'), {
-      body: {
-        apiVersion: 'holdfast.io/v1alpha1',
-        kind: 'BackupDestination',
-        metadata: { name: onVolume },
-        spec: { volume: { size: '1Gi', storageClassName: encrypted } },
-      },
-    });
+    onVolume = await destinations.volume(encrypted);
     name = await w.create('sched', {
       volume: { storageClassName: encrypted },
       deletionPolicy: 'Delete',
@@ -111,30 +76,10 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
   afterAll(async () => {
     if (name) await w.delete(name);
     await operator?.stop();
-    await w.rest.request('DELETE', objectPath('BackupDestination', destination)).catch(() => undefined);
-    await w.rest.request('DELETE', objectPath('BackupDestination', onVolume)).catch(() => undefined);
-    await w.rest.request('DELETE', objectPath('Namespace', credsNamespace)).catch(() => undefined);
+    await destinations.remove();
     await s3?.stop();
-    await pg?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
-
-  /** kubectl holdfast, installed as a user installs it and found by kubectl on PATH. */
-  let installed: Promise<unknown> | undefined;
-  const plugin = async (...args: string[]) => {
-    const bin = path.join(dir, 'bin');
-    installed ??= run(path.join(root, 'hack/install-kubectl-plugin'), [bin], { timeout: 300_000 });
-    await installed;
-    const kubectlDir = (await run(path.join(root, 'hack/build-tools.sh'), ['--print-dir', 'kubernetes'])).stdout.trim();
-    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        path.join(kubectlDir, 'kubectl'),
-        ['holdfast', ...args],
-        { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: inject('kubeconfig') } },
-        (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  };
 
   const backups = async () =>
     (await w.rest.get<{ items: BackupObject[] }>(collectionPath('Backup', ns))).items.sort((a, b) =>
@@ -493,188 +438,5 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
       lastFailureTime: failed.status!.completedAt,
       lastFailure: expect.stringContaining(`${stuck}: its Job ${job} failed`) as string,
     });
-  });
-
-  it('a Shared database outside the cluster is backed up, and proven by a drill, by pods the same way', async () => {
-    // A PostgreSQL server on the node's address, as a managed database outside the cluster would be.
-    pg = await startPostgres({ address: nodeIp });
-    const server = uniqueName('shared');
-    const b64 = (t: string) => Buffer.from(t).toString('base64');
-    for (const [secret, data] of [
-      [`${server}-admin`, { username: b64(pg.user), password: b64(pg.password) }],
-      [`${server}-ca`, { 'ca.crt': b64(pg.ca) }],
-    ] as const)
-      await w.rest.request('POST', collectionPath('Secret', credsNamespace), {
-        body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: secret }, data },
-      });
-    await w.rest.request('POST', collectionPath('SharedDatabaseServer'), {
-      body: {
-        apiVersion: 'holdfast.io/v1alpha1',
-        kind: 'SharedDatabaseServer',
-        metadata: { name: server },
-        spec: {
-          host: nodeIp,
-          port: pg.port,
-          caSecretRef: { name: `${server}-ca`, namespace: credsNamespace },
-          adminSecretRef: { name: `${server}-admin`, namespace: credsNamespace },
-        },
-      },
-    });
-    const shared = await w.create('shared', {
-      volume: { storageClassName: await w.storageClass({ encrypted: true }) },
-      database: { mode: 'Shared', serverRef: server },
-      deletionPolicy: 'Delete',
-      backup: { destinations: [{ name: destination }], recipients: [escrow] },
-    });
-    try {
-      const ready = await w.waitForCondition(shared, 'BackupScheduled', 'True', 240_000);
-      const db = ready.status!.database!;
-      // Rows of the workspace's own, written as its role.
-      const sql = superuserClient(pg, db.name);
-      try {
-        await sql.unsafe(`set role "${db.user!}"`);
-        await sql.unsafe('create table hours (id serial primary key, who text, minutes int)');
-        await sql.unsafe("insert into hours (who, minutes) select 'p' || g, g % 480 from generate_series(1, 1234) g");
-      } finally {
-        await sql.end();
-      }
-      const sharedNs = namespaceOf(shared);
-      await w.rest.request('POST', collectionPath('Backup', sharedNs), {
-        body: {
-          apiVersion: 'holdfast.io/v1alpha1',
-          kind: 'Backup',
-          metadata: { name: `${shared}-now`, namespace: sharedNs },
-          spec: { workspace: shared },
-        },
-      });
-      const done = await eventually(
-        'the Shared database backed up',
-        async () => {
-          const b = await w.rest.get<BackupObject>(objectPath('Backup', `${shared}-now`, sharedNs));
-          if (b.status?.phase === 'Failed') throw new Error(`the backup failed: ${b.status.message}`);
-          return b.status?.phase === 'Succeeded' ? b : undefined;
-        },
-        300_000,
-      );
-      expect(done.status).toMatchObject({ copiesText: '1/1', rows: 1234, tables: 1 });
-      // The host's server, not the workspace pods' PostgreSQL 17.
-      const admin = superuserClient(pg);
-      const [row] = await admin`select current_setting('server_version') as v`.finally(() => admin.end());
-      expect(done.status!.serverVersion).toBe(row!.v);
-
-      // Its restore drill runs the same scratch server beside it: the shared server is not touched.
-      await kubectl('create', 'job', '--from=cronjob/verify', 'drill-shared', '-n', sharedNs);
-      const proven = await eventually(
-        'the Shared workspace drill',
-        async () => {
-          const b = await w.rest.get<BackupObject>(objectPath('Backup', `${shared}-now`, sharedNs));
-          return b.status?.verification ? b : undefined;
-        },
-        300_000,
-      );
-      expect(proven.status!.verification).toMatchObject({ passed: true, tables: 1, rows: 1234, job: 'drill-shared' });
-      await w.waitForCondition(shared, 'RestoreTestPassed', 'True');
-
-      // Restored in place: rows deleted and changed and a table added since the backup, then
-      // `kubectl holdfast restore`; a session of the workspace's role is ended, not waited for.
-      const asRole = async (statements: string) => {
-        const c = superuserClient(pg!, db.name);
-        try {
-          await c.unsafe(`set role "${db.user!}"`);
-          return (await c.unsafe(statements)) as unknown as Record<string, unknown>[];
-        } finally {
-          await c.end();
-        }
-      };
-      const state = async () =>
-        (
-          await asRole(`select count(*)::int as n, sum(minutes)::int as m,
-            (select count(*)::int from pg_tables where schemaname = 'public') as tables from hours`)
-        )[0];
-      const backedUp = await state();
-      expect(backedUp).toEqual({ n: 1234, m: expect.any(Number) as number, tables: 1 });
-      // A second backup of the same day, neither the newest after the safety backup nor
-      // verified: retention would prune it if a Restore did not pin it.
-      const second = `${shared}-second`;
-      await w.rest.request('POST', collectionPath('Backup', sharedNs), {
-        body: {
-          apiVersion: 'holdfast.io/v1alpha1',
-          kind: 'Backup',
-          metadata: { name: second, namespace: sharedNs },
-          spec: { workspace: shared },
-        },
-      });
-      await eventually(
-        'the second backup',
-        async () => {
-          const b = await w.rest.get<BackupObject>(objectPath('Backup', second, sharedNs));
-          if (b.status?.phase === 'Failed') throw new Error(`the backup failed: ${b.status.message}`);
-          return b.status?.phase === 'Succeeded' ? b : undefined;
-        },
-        300_000,
-      );
-      await asRole(`delete from hours where id > 1000; update hours set minutes = 0;
-        create table notes (t text); insert into notes values ('after the backup')`);
-      const changed = await state();
-      expect(changed).toEqual({ n: 1000, m: 0, tables: 2 });
-
-      const restored = await plugin('restore', shared, '--backup', second);
-      expect(restored.stderr).toBe('');
-      expect(restored.code, restored.stdout).toBe(0);
-      const restoreName = /^restore (\S+) asked for in namespace/m.exec(restored.stdout)?.[1];
-      expect(restoreName).toMatch(new RegExp(`^${shared}-restore-\\d{8}-\\d{6}$`));
-      expect(restored.stdout).toMatch(/^ {2}BackingUp safety backup: taking backup \S+-before of the data/m);
-      expect(restored.stdout).toMatch(/^ {2}Restoring /m);
-      expect(restored.stdout).toMatch(/restore \S+ succeeded in [\d.]+ s: 1234 rows$/m);
-      expect(await state()).toEqual(backedUp);
-      const r = await w.rest.get<KubeObject & { status: Record<string, unknown> }>(
-        objectPath('Restore', restoreName!, sharedNs),
-      );
-      expect(r.status).toMatchObject({
-        phase: 'Succeeded',
-        backup: second,
-        safetyBackup: `${restoreName}-before`,
-        destination,
-        progress: '100% 1/1 tables',
-        rows: 1234,
-        tablesRestored: 1,
-        totalTables: 1,
-      });
-      // The safety backup holds what the restore replaced.
-      const safety = await w.rest.get<BackupObject>(objectPath('Backup', `${restoreName}-before`, sharedNs));
-      expect(safety.spec.reason).toBe('BeforeRestore');
-      expect(safety.status).toMatchObject({ phase: 'Succeeded', rows: 1001, tables: 2 });
-      await eventually('the RestoreSucceeded Event', async () =>
-        (await w.events(shared)).find((e) => e.reason === 'RestoreSucceeded' && e.note.includes(restoreName!)),
-      );
-      expect(await operator.metric('holdfast_restores_total', { workspace: shared, result: 'succeeded' })).toBe(1);
-
-      // A restore from a changed copy fails, says why, and leaves the data as it was.
-      await asRole(`insert into hours (who, minutes) values ('kept', 1)`);
-      const before = await state();
-      const copy = path.join(s3.dataDir, BUCKET, 'cluster-a', done.status!.artifact!);
-      const bytes = await readFile(copy);
-      const at = Math.floor(bytes.length * 0.9);
-      bytes.writeUInt8(bytes.readUInt8(at) ^ 0x01, at);
-      await writeFile(copy, bytes);
-      const bad = await plugin('restore', shared, '--backup', `${shared}-now`);
-      expect(bad.code, bad.stdout).toBe(1);
-      expect(bad.stdout).toMatch(
-        /^ {2}Failed .*chunk does not authenticate: the file was changed.*; nothing was changed, the database is as it was$/m,
-      );
-      expect(bad.stdout).toMatch(/; its Job's log says more: kubectl logs -n \S+ job\/restore-/);
-      expect(await state()).toEqual(before);
-      await eventually('the RestoreFailed Event', async () =>
-        (await w.events(shared)).find((e) => e.reason === 'RestoreFailed' && e.type === 'Warning'),
-      );
-      // The first Restore's safety backup outlived the second's pruning: it stays while its Restore does.
-      expect(
-        (await w.rest.get<BackupObject>(objectPath('Backup', `${restoreName}-before`, sharedNs))).status?.phase,
-      ).toBe('Succeeded');
-    } finally {
-      await w.delete(shared);
-      await w.waitGone(shared, 120_000);
-      await w.rest.request('DELETE', objectPath('SharedDatabaseServer', server)).catch(() => undefined);
-    }
   });
 });

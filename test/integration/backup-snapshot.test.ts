@@ -4,12 +4,13 @@
 // workspace key, the copies) stays until spec.retention.afterDeletion, then is
 // erased with an Event.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
+import { objectPath, type KubeObject } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { namespaceOf } from '../../operator/api/workspace.js';
 import { eventually, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
+import { TestDestinations } from '../harness/destinations.js';
 import { startS3, testS3Client, type TestS3 } from '../harness/s3.js';
 import { Workspaces, type WireWorkspace } from '../harness/workspaces.js';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -24,57 +25,22 @@ describe('deletionPolicy Snapshot on the real node', { timeout: 900_000 }, () =>
   let operator: RunningOperator;
   let name: string;
   let ns: string;
-  const destination = uniqueName('archive');
-  const onVolume = uniqueName('local');
-  const credsNamespace = uniqueName('holdfast-creds');
+  const destinations = new TestDestinations(w.rest);
+  let destination: string;
+  let onVolume: string;
 
   beforeAll(async () => {
     await installCrds();
     s3 = await startS3({ host: '0.0.0.0' });
     await s3.bucket(BUCKET);
-    const nodes = await w.rest.get<{ items: { status: { addresses: { type: string; address: string }[] } }[] }>(
-      '/api/v1/nodes',
-    );
-    const nodeIp = nodes.items[0]!.status.addresses.find((a) => a.type === 'InternalIP')!.address;
-    await w.rest.request('POST', collectionPath('Namespace'), {
-      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: credsNamespace } },
-    });
-    await w.rest.request('POST', collectionPath('Secret', credsNamespace), {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 's3', namespace: credsNamespace },
-        stringData: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      },
-    });
-    await w.rest.request('POST', collectionPath('BackupDestination'), {
-      body: {
-        apiVersion: 'holdfast.io/v1alpha1',
-        kind: 'BackupDestination',
-        metadata: { name: destination },
-        spec: {
-          s3: {
-            endpoint: `http://${nodeIp}:${s3.port}`,
-            bucket: BUCKET,
-            credentialsSecretRef: { name: 's3', namespace: credsNamespace },
-          },
-        },
-      },
-    });
+    destination = await destinations.s3(s3, BUCKET, { name: uniqueName('archive') });
     operator = await startOperator({
       selector: w.selector,
       leaseName: w.run,
       env: { HOLDFAST_IMAGE: process.env.HOLDFAST_TEST_IMAGE ?? 'localhost/holdfast:dev' },
     });
     const encrypted = await w.storageClass({ encrypted: true });
-    await w.rest.request('POST', collectionPath('BackupDestination'), {
-      body: {
-        apiVersion: 'holdfast.io/v1alpha1',
-        kind: 'BackupDestination',
-        metadata: { name: onVolume },
-        spec: { volume: { size: '1Gi', storageClassName: encrypted } },
-      },
-    });
+    onVolume = await destinations.volume(encrypted);
     name = await w.create('snap', {
       volume: { storageClassName: encrypted },
       deletionPolicy: 'Snapshot',
@@ -86,9 +52,7 @@ describe('deletionPolicy Snapshot on the real node', { timeout: 900_000 }, () =>
   afterAll(async () => {
     await operator?.stop();
     await w.rest.request('DELETE', objectPath('Namespace', ns)).catch(() => undefined);
-    await w.rest.request('DELETE', objectPath('BackupDestination', destination)).catch(() => undefined);
-    await w.rest.request('DELETE', objectPath('BackupDestination', onVolume)).catch(() => undefined);
-    await w.rest.request('DELETE', objectPath('Namespace', credsNamespace)).catch(() => undefined);
+    await destinations.remove();
     await s3?.stop();
   });
 
