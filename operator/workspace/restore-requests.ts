@@ -89,6 +89,7 @@ export async function handleRestores(ws: Workspace, d: RestoreDeps): Promise<voi
   const restores = [...d.restores].sort((a, b) =>
     (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''),
   );
+  const begun = new Set<RestoreObject>();
   for (const r of restores) {
     const phase = r.status?.phase;
     if (r.spec?.workspace !== name) {
@@ -100,27 +101,36 @@ export async function handleRestores(ws: Workspace, d: RestoreDeps): Promise<voi
         });
       continue;
     }
-    if (!phase || phase === 'Pending') await begin(ws, r, restores, d);
-    else if (phase === 'BackingUp') await afterSafetyBackup(r, d);
+    if (!phase || phase === 'Pending') {
+      // One at a time: the first begun in this pass counts, before the cache shows it.
+      const busy = restores.find((o) => o !== r && (ACTIVE.has(o.status?.phase ?? '') || begun.has(o)));
+      if (busy) await pending(r, `waiting: Restore ${busy.metadata.name} of this workspace runs first`, d);
+      else if (await begin(ws, r, d)) begun.add(r);
+    } else if (phase === 'BackingUp') await afterSafetyBackup(r, d);
     else if (phase === 'Restoring') await failIfJobEnded(r, d);
     else if (r.metadata.annotations?.[REPORTED_ANNOTATION] !== phase) await report(ws, r, d);
   }
 }
 
-async function begin(ws: Workspace, r: RestoreObject, all: RestoreObject[], d: RestoreDeps): Promise<void> {
-  const pending = async (message: string) => {
-    if (r.status?.phase !== 'Pending' || r.status.message !== message)
-      await patchStatus(d.rest, r, { phase: 'Pending', message });
-  };
-  const busy = all.find((o) => o !== r && ACTIVE.has(o.status?.phase ?? ''));
-  if (busy) return pending(`waiting: Restore ${busy.metadata.name} of this workspace runs first`);
-  if (!d.verifyCronJob) return pending(d.notScheduled);
+async function pending(r: RestoreObject, message: string, d: RestoreDeps): Promise<void> {
+  if (r.status?.phase !== 'Pending' || r.status.message !== message)
+    await patchStatus(d.rest, r, { phase: 'Pending', message });
+}
+
+/** Chooses the backup and asks for the safety backup; true once the Restore is BackingUp. */
+async function begin(ws: Workspace, r: RestoreObject, d: RestoreDeps): Promise<boolean> {
+  if (!d.verifyCronJob) {
+    await pending(r, d.notScheduled, d);
+    return false;
+  }
   const chosen = chooseBackup(
     r.spec!,
     d.backups.map((b) => ({ name: b.metadata.name, ...(b.status ? { status: b.status } : {}) })),
   );
-  if ('error' in chosen)
-    return patchStatus(d.rest, r, { phase: 'Failed', completedAt: d.now.toISOString(), message: chosen.error });
+  if ('error' in chosen) {
+    await patchStatus(d.rest, r, { phase: 'Failed', completedAt: d.now.toISOString(), message: chosen.error });
+    return false;
+  }
   const safety = safetyBackupName(r.metadata.name);
   await askForBackup(d.rest, ws, safety, 'BeforeRestore');
   await patchStatus(d.rest, r, {
@@ -131,17 +141,22 @@ async function begin(ws: Workspace, r: RestoreObject, all: RestoreObject[], d: R
     progress: 'safety backup',
     message: `taking backup ${safety} of the data that backup ${chosen.backup} will replace`,
   });
+  return true;
 }
 
 async function afterSafetyBackup(r: RestoreObject, d: RestoreDeps): Promise<void> {
   const s = r.status!;
-  const safety = d.backups.find((b) => b.metadata.name === s.safetyBackup);
-  const phase = safety?.status?.phase;
-  if (phase === 'Failed' || !safety)
+  const ns = r.metadata.namespace;
+  let safety = d.backups.find((b) => b.metadata.name === s.safetyBackup);
+  // Asked for in the reconcile that began this Restore: the cache may not have it yet.
+  safety ??= await d.rest.find<BackupObject>(objectPath('Backup', s.safetyBackup ?? '', ns));
+  if (!safety) return;
+  const phase = safety.status?.phase;
+  if (phase === 'Failed')
     return patchStatus(d.rest, r, {
       phase: 'Failed',
       completedAt: d.now.toISOString(),
-      message: `the safety backup ${s.safetyBackup} ${safety ? `failed (${safety.status?.message ?? 'no reason given'})` : 'is gone'}: nothing was restored, the database is as it was`,
+      message: `the safety backup ${s.safetyBackup} failed (${safety.status?.message ?? 'no reason given'}): nothing was restored, the database is as it was`,
     });
   if (phase !== 'Succeeded') return;
   if (!d.verifyCronJob) return;
@@ -167,7 +182,8 @@ async function afterSafetyBackup(r: RestoreObject, d: RestoreDeps): Promise<void
 async function failIfJobEnded(r: RestoreObject, d: RestoreDeps): Promise<void> {
   const jobName = r.status?.job;
   if (!jobName) return;
-  const job = d.job(jobName);
+  // Just created, the Job may not be in the cache yet: asked for before it is called gone.
+  const job = d.job(jobName) ?? (await d.rest.find<KubeObject>(objectPath('Job', jobName, r.metadata.namespace)));
   const ours = job?.metadata.ownerReferences?.some((o) => o.uid === r.metadata.uid) ? job : undefined;
   const ended = (ours?.status as JobStatus | undefined)?.conditions?.find(
     (c) => (c.type === 'Failed' || c.type === 'Complete') && c.status === 'True',
@@ -184,7 +200,7 @@ async function failIfJobEnded(r: RestoreObject, d: RestoreDeps): Promise<void> {
   await patchStatus(d.rest, fresh, {
     phase: 'Failed',
     completedAt: d.now.toISOString(),
-    message: `${why}; a restore commits at its end only, so the database is as it was before. See kubectl logs -n ${r.metadata.namespace} job/${jobName}`,
+    message: `${why}; a restore commits only at its end, so unless its log says it committed, the database is as it was. See kubectl logs -n ${r.metadata.namespace} job/${jobName}`,
   });
 }
 

@@ -11,6 +11,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
@@ -371,6 +372,78 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     } finally {
       for (const c of copies) await flip(c);
     }
+  });
+
+  it('two Restores asked for at once run one after the other, each bringing the Dedicated database back', async () => {
+    // The workspace's PostgreSQL 17, reached from this machine on its Service address, as its app does.
+    await w.waitForCondition(name, 'BackupScheduled', 'True', 240_000);
+    const ws = await w.waitForCondition(name, 'Ready', 'True', 240_000);
+    const db = ws.status!.database!;
+    const secret = await w.rest.get<{ data: Record<string, string> }>(objectPath('Secret', db.secretName!, ns));
+    const service = await w.rest.get<{ spec: { clusterIP: string } }>(objectPath('Service', 'db', ns));
+    const app = () =>
+      postgres({
+        host: service.spec.clusterIP,
+        port: db.port!,
+        database: db.name!,
+        username: db.user!,
+        password: Buffer.from(secret.data.password!, 'base64').toString(),
+        ssl: { ca: Buffer.from(secret.data['ca.crt']!, 'base64').toString(), servername: db.host! },
+        max: 1,
+        onnotice: () => undefined,
+      });
+    const rows = async () => {
+      const sql = app();
+      try {
+        const [r] = await sql`select count(*)::int as n, sum(h)::int as s from hours`;
+        return r;
+      } finally {
+        await sql.end();
+      }
+    };
+    const sql = app();
+    await sql`create table hours (id serial primary key, h int)`;
+    await sql`insert into hours (h) select g % 9 from generate_series(1, 500) g`;
+    await sql.end();
+    const backedUp = await rows();
+    const now = await plugin('backup', 'now', name);
+    expect(now.code, now.stdout).toBe(0);
+    const taken = /^backup (\S+) asked for in namespace/m.exec(now.stdout)![1]!;
+    const changer = app();
+    await changer`delete from hours where id > 300`;
+    await changer.end();
+    expect((await rows())!.n).toBe(300);
+
+    // Both at once: the second waits for the first, then restores again the same backup.
+    const names = [uniqueName(`${name}-restore-a`), uniqueName(`${name}-restore-b`)];
+    await Promise.all(
+      names.map((restore) =>
+        w.rest.request('POST', collectionPath('Restore', ns), {
+          body: {
+            apiVersion: 'holdfast.io/v1alpha1',
+            kind: 'Restore',
+            metadata: { name: restore, namespace: ns },
+            spec: { workspace: name, backup: taken },
+          },
+        }),
+      ),
+    );
+    type Restore = KubeObject & {
+      status?: { phase?: string; startedAt?: string; completedAt?: string; message?: string };
+    };
+    const done = await eventually(
+      'both Restores finished',
+      async () => {
+        const all = await Promise.all(names.map((n) => w.rest.get<Restore>(objectPath('Restore', n, ns))));
+        const failed = all.find((r) => r.status?.phase === 'Failed');
+        if (failed) throw new Error(`restore ${failed.metadata.name} failed: ${failed.status!.message}`);
+        return all.every((r) => r.status?.phase === 'Succeeded') ? all : undefined;
+      },
+      300_000,
+    );
+    const [first, second] = done.sort((a, b) => a.status!.startedAt!.localeCompare(b.status!.startedAt!));
+    expect(Date.parse(second!.status!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(first!.status!.completedAt!));
+    expect(await rows()).toEqual(backedUp);
   });
 
   it('a Backup left Running by a Job that failed is marked Failed, naming the Job and its log', async () => {
