@@ -1,5 +1,5 @@
 // `kubectl holdfast status | backups | backup now`: what a platform engineer
-// asks about one workspace, answered from its Workspace and Backup resources.
+// asks about one workspace, answered from its Workspace, Backup and Restore resources.
 import { ApiError, collectionPath, isNotFound, objectPath, type Rest } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import {
@@ -12,7 +12,7 @@ import {
 import { backupName } from '../../operator/backup/artifact.js';
 import { nextRun } from '../../operator/backup/cron.js';
 import { askForBackup } from '../../operator/workspace/backup-requests.js';
-import type { BackupObject } from '../../operator/workspace/deps.js';
+import type { BackupObject, RestoreObject } from '../../operator/workspace/deps.js';
 
 type Out = NodeJS.WritableStream;
 
@@ -138,6 +138,16 @@ export async function status(rest: Rest, name: string, out: Out, now = new Date(
   row('Next backup', `${at(st.backup?.nextScheduleTime, now)} (schedule "${spec.schedule}")`);
   if (st.backup?.lastFailure) row('Last failure', `${at(st.backup.lastFailureTime, now)}: ${st.backup.lastFailure}`);
   row('Last drill', `${at(st.lastVerifiedTime, now)} (schedule "${spec.verify.schedule}")`);
+  const restore = await lastRestore(rest, name);
+  if (restore) {
+    const r = restore.status ?? {};
+    row(
+      'Last restore',
+      `${restore.metadata.name}: ${r.phase ?? 'Pending'}${r.progress && (r.phase === 'BackingUp' || r.phase === 'Restoring') ? ` ${r.progress}` : ''}` +
+        `${r.backup ? `, backup ${r.backup}` : ''}${r.completedAt ? `, ${at(r.completedAt, now)}` : ''}` +
+        `${r.safetyBackup ? ` (the data before in ${r.safetyBackup})` : ''}${r.phase === 'Failed' && r.message ? `: ${r.message}` : ''}`,
+    );
+  }
   row('Destinations', spec.destinations?.map((d) => d.name).join(', ') || 'none: backups are not scheduled');
   lines.push('');
   lines.push(
@@ -154,6 +164,19 @@ export async function status(rest: Rest, name: string, out: Out, now = new Date(
   );
   out.write(`${lines.join('\n')}\n`);
   return 0;
+}
+
+/** The workspace's newest Restore, if the caller may list them (a 403 is no answer, not an error). */
+async function lastRestore(rest: Rest, ws: string): Promise<RestoreObject | undefined> {
+  try {
+    const list = await rest.get<{ items: RestoreObject[] }>(collectionPath('Restore', namespaceOf(ws)));
+    return list.items
+      .filter((r) => r.spec?.workspace === ws)
+      .sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''))[0];
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 403) return undefined;
+    throw err;
+  }
 }
 
 function describe(b: BackupObject): string {

@@ -228,6 +228,14 @@ describe('Shared databases: backups, drills and restores on the real node', { ti
       await eventually('the RestoreFailed Event', async () =>
         (await w.events(shared)).find((e) => e.reason === 'RestoreFailed' && e.type === 'Warning'),
       );
+      // kubectl holdfast status tells of the last one.
+      const badName = /^restore (\S+) asked for/m.exec(bad.stdout)![1]!;
+      expect((await plugin('status', shared)).stdout).toMatch(
+        new RegExp(
+          `^Last restore ${badName}: Failed, backup ${shared}-now, \\S+ \\(\\d+\\w+ ago\\) \\(the data before in ${badName}-before\\): .*chunk does not authenticate`,
+          'm',
+        ),
+      );
       // The first Restore's safety backup outlived the second's pruning: it stays while its Restore does.
       expect(
         (await w.rest.get<BackupObject>(objectPath('Backup', `${restoreName}-before`, sharedNs))).status?.phase,
