@@ -150,14 +150,18 @@ async function afterSafetyBackup(r: RestoreObject, d: RestoreDeps): Promise<void
   let safety = d.backups.find((b) => b.metadata.name === s.safetyBackup);
   // Asked for in the reconcile that began this Restore: the cache may not have it yet.
   safety ??= await d.rest.find<BackupObject>(objectPath('Backup', s.safetyBackup ?? '', ns));
-  if (!safety) return;
-  const phase = safety.status?.phase;
-  if (phase === 'Failed')
-    return patchStatus(d.rest, r, {
+  const fail = (why: string) =>
+    patchStatus(d.rest, r, {
       phase: 'Failed',
       completedAt: d.now.toISOString(),
-      message: `the safety backup ${s.safetyBackup} failed (${safety.status?.message ?? 'no reason given'}): nothing was restored, the database is as it was`,
+      message: `the safety backup ${s.safetyBackup} ${why}: nothing was restored, the database is as it was`,
     });
+  if (!safety) return fail('is gone (deleted before it finished)');
+  // One of that name left by an earlier Restore of this name holds older data.
+  if (Date.parse(safety.metadata.creationTimestamp ?? '') < Date.parse(r.metadata.creationTimestamp ?? ''))
+    return fail('is older than this Restore (a Restore of the same name made it): delete it, or name the Restore anew');
+  const phase = safety.status?.phase;
+  if (phase === 'Failed') return fail(`failed (${safety.status?.message ?? 'no reason given'})`);
   if (phase !== 'Succeeded') return;
   if (!d.verifyCronJob) return;
   const job = restoreJob(d.verifyCronJob, {
