@@ -359,12 +359,17 @@ export function destinationSecret(
 /** The most a Job's name may be: the Job controller puts it in a label of its pods. */
 const MAX_JOB_NAME = 63;
 
+/** `<prefix>-<name>`, cut to a Job name's 63 characters with a hash of the name when longer. */
+function jobName(prefix: string, of: string): string {
+  const name = `${prefix}-${of}`;
+  if (name.length <= MAX_JOB_NAME) return name;
+  const hash = createHash('sha256').update(of).digest('hex').slice(0, 8);
+  return `${name.slice(0, MAX_JOB_NAME - 9).replace(/-+$/, '')}-${hash}`;
+}
+
 /** The name of the Job that takes a requested Backup. */
 export function requestJobName(backup: string): string {
-  const name = `${BACKUP_CRONJOB}-${backup}`;
-  if (name.length <= MAX_JOB_NAME) return name;
-  const hash = createHash('sha256').update(backup).digest('hex').slice(0, 8);
-  return `${name.slice(0, MAX_JOB_NAME - 9).replace(/-+$/, '')}-${hash}`;
+  return jobName(BACKUP_CRONJOB, backup);
 }
 
 /**
@@ -407,10 +412,7 @@ interface JobSpec {
 
 /** The name of the Job that runs a Restore. */
 export function restoreJobName(restore: string): string {
-  const name = `restore-${restore}`;
-  if (name.length <= MAX_JOB_NAME) return name;
-  const hash = createHash('sha256').update(restore).digest('hex').slice(0, 8);
-  return `${name.slice(0, MAX_JOB_NAME - 9).replace(/-+$/, '')}-${hash}`;
+  return jobName('restore', restore);
 }
 
 /**
