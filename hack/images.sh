@@ -289,9 +289,11 @@ build_holdfast() { # <out>
   # As its user, the entry point loads the backup command and all it imports,
   # and refuses a missing configuration: no production dependency is missing,
   # pg_dump is PostgreSQL 17's, and Debian's Node.js satisfies package.json.
+  # With no network: buildah's default one makes a CNI bridge and firewall
+  # chains on this machine and leaves them there.
   c=$(buildah_ from --pull=never "$ref")
-  node=$(buildah_ run "$c" -- node --version)
-  smoke=$(buildah_ run "$c" -- sh -c 'id -u; pg_dump --version; node /app/dist/cli/main.js backup --config /nonexistent 2>&1' 2>/dev/null || true)
+  node=$(buildah_ run --network none "$c" -- node --version)
+  smoke=$(buildah_ run --network none "$c" -- sh -c 'id -u; pg_dump --version; node /app/dist/cli/main.js backup --config /nonexistent 2>&1' 2>/dev/null || true)
   buildah_ rm "$c" >/dev/null
   node "$ROOT/node_modules/semver/bin/semver.js" -r "$(jq -r .engines.node "$ROOT/package.json")" "$node" >/dev/null ||
     { echo "Debian's Node.js $node does not satisfy package.json engines.node" >&2; return 1; }
