@@ -213,7 +213,7 @@ buildah_() {
 # documentation, manual pages or translations; apt keeps no .debs, caches or
 # package lists; services never start in a build).
 slim_rootfs() { # <rootfs>
-  local r=$1
+  local r=${1:?slim_rootfs needs the rootfs directory}
   cat >"$r/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
