@@ -13,14 +13,15 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { PassThrough, Writable } from 'node:stream';
+import type { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { BackupReason, CopyStatus } from '../api/backup.js';
 import { encryptStream } from './age-stream.js';
 import { connect, countRows, libpqEnvironment, type DatabaseTarget } from './database.js';
 import { artifactKey, humanSize, MANIFEST_FORMAT, manifestKey, type Manifest } from './artifact.js';
-import type { Destination, Expected } from './destinations.js';
+import type { Destination } from './destinations.js';
+import { distribute } from './fan-out.js';
 
 export type { DatabaseTarget } from './database.js';
 
@@ -89,69 +90,6 @@ const ARCHIVE_MAGIC = Buffer.from('PGDMP');
 
 const major = (version: string): number => Number.parseInt(version, 10);
 
-/** Fans one stream out to every destination's upload; a failed branch is dropped, not the others. */
-class FanOut extends Writable {
-  private readonly hash = createHash('sha256');
-  size = 0;
-  /** Size and sha256 of everything written, once the writer has ended; rejected if it is destroyed first. */
-  readonly expected: Promise<Expected>;
-  private settle!: { resolve: (e: Expected) => void; reject: (err: Error) => void };
-
-  constructor(private readonly branches: { name: string; stream: PassThrough; error?: unknown }[]) {
-    super({ highWaterMark: 1 << 20 });
-    this.expected = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
-    this.expected.catch(() => undefined);
-  }
-
-  /** Branches still taking data: a failed upload may have destroyed its stream before its error is known here. */
-  private live() {
-    return this.branches.filter((b) => b.error === undefined && !b.stream.destroyed);
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.hash.update(chunk);
-    this.size += chunk.length;
-    const live = this.live();
-    if (live.length === 0) {
-      const why = this.branches
-        .map((b) => `${b.name}: ${b.error instanceof Error ? b.error.message : 'its upload stopped'}`)
-        .join('; ');
-      done(new Error(`no destination could take the backup (${why})`));
-      return;
-    }
-    const waits: Promise<void>[] = [];
-    for (const b of live) {
-      if (b.stream.write(chunk)) continue;
-      waits.push(
-        new Promise((resolve) => {
-          const go = () => {
-            b.stream.off('drain', go);
-            b.stream.off('close', go);
-            resolve();
-          };
-          b.stream.on('drain', go);
-          b.stream.on('close', go);
-          // Destroyed already: 'close' may have gone by.
-          if (b.stream.destroyed) go();
-        }),
-      );
-    }
-    if (waits.length === 0) done();
-    else void Promise.all(waits).then(() => done());
-  }
-
-  override _final(done: (err?: Error | null) => void): void {
-    this.settle.resolve({ size: this.size, sha256: this.hash.digest('hex') });
-    for (const b of this.live()) b.stream.end();
-    done();
-  }
-
-  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
-    this.settle.reject(err ?? new Error('the backup stream was closed before its end'));
-    done(err);
-  }
-}
-
 export async function runBackup(job: BackupJob): Promise<BackupResult> {
   const { log } = job;
   const started = job.startedAt ?? new Date();
@@ -195,99 +133,26 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
       await record({ serverVersion });
       log.info({ artifact, serverVersion, pgDump: toolVersion }, 'backup started');
 
-      const branches = job.destinations.map(
-        (d): { name: string; stream: PassThrough; error?: unknown; dest: Destination } => {
-          // A branch is destroyed with the reason the backup failed; its upload
-          // reports that reason, even one that had read to the end already.
-          const stream = new PassThrough({ highWaterMark: 1 << 20 }).on('error', () => undefined);
-          return { name: d.name, stream, dest: d };
-        },
-      );
-      const fan = new FanOut(branches);
+      // Counted while pg_dump reads, in the same snapshot.
+      const counting = countRows(reserved);
+      counting.catch(() => undefined);
       // Made before pg_dump starts: its output must be piped in the tick it is
       // spawned. Node discards the unread output of a child that has exited,
       // so a small dump would otherwise be lost while the header is made.
       const encrypt = await encryptStream(job.recipients);
-      const dump = spawn(pgDump, ['--format=custom', `--snapshot=${snapshot}`, '--no-password'], {
-        env: libpqEnvironment(job.database) as NodeJS.ProcessEnv,
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const { expected, stored, failed } = await distribute({
+        key: artifact,
+        destinations: job.destinations,
+        what: 'backup',
+        log,
+        onCopy: async (i, outcome) => {
+          copies[i] = { ...copies[i]!, ...outcome };
+          await record({ copies, copiesText: copiesText() });
+        },
+        produce: (sink) => dumpInto(sink, encrypt, pgDump, snapshot, job.database),
       });
-      const piped = pipeline(dump.stdout, encrypt, fan);
-      piped.catch(() => undefined);
-      // A custom-format archive starts with its magic; anything else (nothing
-      // at all, for one) is no backup, whatever pg_dump's exit code says.
-      let head = Buffer.alloc(0);
-      const readHead = (d: Buffer) => {
-        head = Buffer.concat([head, d]).subarray(0, ARCHIVE_MAGIC.length);
-        if (head.length === ARCHIVE_MAGIC.length) dump.stdout.off('data', readHead);
-      };
-      dump.stdout.on('data', readHead);
-      let stderr = '';
-      dump.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-      const exited = new Promise<void>((resolve, reject) => {
-        dump.on('error', reject);
-        dump.on('close', (code, signal) => {
-          if (code !== 0)
-            reject(new Error(`pg_dump failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`));
-          else if (!head.equals(ARCHIVE_MAGIC))
-            reject(
-              new Error(
-                `pg_dump exited 0 but wrote ${head.length === 0 ? 'nothing' : 'no custom-format archive'}: ${stderr.trim() || 'no message'}`,
-              ),
-            );
-          else resolve();
-        });
-      });
-      exited.catch(() => undefined);
-
-      // Counted while pg_dump reads, in the same snapshot.
-      const counting = countRows(reserved);
-      counting.catch(() => undefined);
-
-      // A copy is made final only once pg_dump has exited 0 and every byte
-      // has passed the fan-out: a dump that failed after writing part of its
-      // output must not look complete. pg_dump may exit before its last bytes
-      // have been encrypted, so both are awaited.
-      const verdict = Promise.all([exited, fan.expected]).then(([, expected]) => expected);
-      verdict.catch(() => undefined);
-      const uploads = branches.map((b, i) =>
-        b.dest
-          .upload(artifact, b.stream, () => verdict)
-          .then(async () => {
-            copies[i] = { ...copies[i]!, phase: 'Stored' };
-            await record({ copies, copiesText: copiesText() });
-          })
-          .catch(async (err: unknown) => {
-            b.error = err;
-            b.stream.destroy();
-            copies[i] = { ...copies[i]!, phase: 'Failed', message: (err as Error).message };
-            log.warn({ destination: b.name, err }, 'a copy of the backup failed');
-            await record({ copies, copiesText: copiesText() });
-          }),
-      );
-      try {
-        await piped;
-        await exited;
-      } catch (err) {
-        dump.kill('SIGKILL');
-        // Uploads not yet failed are ended short and their verdict is a rejection: nothing is made final.
-        for (const b of branches) if (b.error === undefined) b.stream.destroy(err as Error);
-        await Promise.allSettled(uploads);
-        throw err;
-      }
-      await Promise.all(uploads);
-      const expected = await fan.expected;
       const rowCounts = await counting;
       await reserved`commit`;
-
-      const stored = branches.filter((b) => b.error === undefined);
-      const failed = branches
-        .filter((b) => b.error !== undefined)
-        .map((b) => ({ destination: b.name, message: (b.error as Error).message }));
-      if (stored.length === 0)
-        throw new Error(
-          `no copy of the backup was stored: ${failed.map((f) => `${f.destination}: ${f.message}`).join('; ')}`,
-        );
 
       const completedAt = new Date();
       const rows = Object.values(rowCounts).reduce((a, b) => a + b, 0);
@@ -305,18 +170,18 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
         tools: { pgDump: toolVersion, holdfast: HOLDFAST_VERSION },
         startedAt: started.toISOString(),
         completedAt: completedAt.toISOString(),
-        copies: stored.map((b) => ({ destination: b.name, location: b.dest.location(artifact) })),
+        copies: stored.map((d) => ({ destination: d.name, location: d.location(artifact) })),
       };
       const text = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
-      for (const b of stored) {
-        const i = branches.indexOf(b);
-        await b.dest.put(manifestKey(artifact), text).catch((err: unknown) => {
+      for (const d of stored) {
+        const i = job.destinations.indexOf(d);
+        await d.put(manifestKey(artifact), text).catch((err: unknown) => {
           // Without its manifest a copy is not complete: it counts as failed.
           copies[i] = { ...copies[i]!, phase: 'Failed', message: `manifest: ${(err as Error).message}` };
-          failed.push({ destination: b.name, message: `manifest: ${(err as Error).message}` });
+          failed.push({ destination: d.name, message: `manifest: ${(err as Error).message}` });
         });
       }
-      if (failed.length === branches.length) throw new Error(`no manifest could be written: ${failed[0]!.message}`);
+      if (failed.length === job.destinations.length) throw new Error(`no manifest could be written: ${failed[0]!.message}`);
       await record({
         phase: 'Succeeded',
         completedAt: manifest.completedAt,
@@ -344,6 +209,57 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
     throw err;
   } finally {
     await sql.end({ timeout: 5 });
+  }
+}
+
+/**
+ * pg_dump of the exported snapshot, encrypted, into `sink`; resolves once
+ * pg_dump exited 0 having written a custom-format archive and every byte has
+ * gone into the sink.
+ */
+async function dumpInto(
+  sink: Writable,
+  encrypt: Transform,
+  pgDump: string,
+  snapshot: string,
+  database: DatabaseTarget,
+): Promise<void> {
+  const dump = spawn(pgDump, ['--format=custom', `--snapshot=${snapshot}`, '--no-password'], {
+    env: libpqEnvironment(database) as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const piped = pipeline(dump.stdout, encrypt, sink);
+  piped.catch(() => undefined);
+  // A custom-format archive starts with its magic; anything else (nothing
+  // at all, for one) is no backup, whatever pg_dump's exit code says.
+  let head = Buffer.alloc(0);
+  const readHead = (d: Buffer) => {
+    head = Buffer.concat([head, d]).subarray(0, ARCHIVE_MAGIC.length);
+    if (head.length === ARCHIVE_MAGIC.length) dump.stdout.off('data', readHead);
+  };
+  dump.stdout.on('data', readHead);
+  let stderr = '';
+  dump.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve, reject) => {
+    dump.on('error', reject);
+    dump.on('close', (code, signal) => {
+      if (code !== 0) reject(new Error(`pg_dump failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`));
+      else if (!head.equals(ARCHIVE_MAGIC))
+        reject(
+          new Error(
+            `pg_dump exited 0 but wrote ${head.length === 0 ? 'nothing' : 'no custom-format archive'}: ${stderr.trim() || 'no message'}`,
+          ),
+        );
+      else resolve();
+    });
+  });
+  exited.catch(() => undefined);
+  try {
+    await piped;
+    await exited;
+  } catch (err) {
+    dump.kill('SIGKILL');
+    throw err;
   }
 }
 
