@@ -12,18 +12,11 @@ import { createLogger } from '../kube/log.js';
 import { BackupReason, type BackupResourceStatus } from '../operator/api/backup.js';
 import type { RestoreStatus } from '../operator/api/restore.js';
 import { backupName, backupNameOfJob } from '../operator/backup/artifact.js';
-import {
-  databaseTarget,
-  destinationsOf,
-  loadJobConfig,
-  recipientsOf,
-  type JobConfig,
-} from '../operator/backup/job-config.js';
+import { databaseTarget, openJob, recipientsOf, type JobConfig } from '../operator/backup/job-config.js';
+import type { Destination } from '../operator/backup/destinations.js';
 import { pruneBackups } from '../operator/backup/prune.js';
 import { KubeBackupRecorder, WORKSPACE_LABEL } from '../operator/backup/record.js';
 import { runBackup } from '../operator/backup/runner.js';
-
-const DEFAULT_CONFIG = '/etc/holdfast/backup.json';
 
 function kube(): Rest | undefined {
   if (!process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG) return undefined;
@@ -35,17 +28,9 @@ function kube(): Rest | undefined {
 export async function run(args: string[]): Promise<number> {
   const log = createLogger('backup');
   const i = args.indexOf('--config');
-  const file = i >= 0 ? args[i + 1]! : (process.env.HOLDFAST_BACKUP_CONFIG ?? DEFAULT_CONFIG);
-  let config: JobConfig;
-  let destinations: Awaited<ReturnType<typeof destinationsOf>>;
-  try {
-    config = await loadJobConfig(file);
-    destinations = await destinationsOf(config);
-  } catch (err) {
-    // Nothing started: one line in the Job's log that says which file and why.
-    log.error(`backup not started: ${(err as Error).message}`);
-    return 1;
-  }
+  const opened = await openJob(i >= 0 ? args[i + 1] : undefined, 'backup', log);
+  if (!opened) return 1;
+  const { config, destinations } = opened;
   const rest = kube();
   const startedAt = new Date();
   const job = process.env.HOLDFAST_JOB_NAME || undefined;
@@ -87,8 +72,8 @@ export async function run(args: string[]): Promise<number> {
 
 async function prune(
   rest: Rest,
-  config: Awaited<ReturnType<typeof loadJobConfig>>,
-  destinations: Awaited<ReturnType<typeof destinationsOf>>,
+  config: JobConfig,
+  destinations: Destination[],
   log: ReturnType<typeof createLogger>,
 ): Promise<void> {
   const list = await rest.get<{ items: { metadata: { name: string }; status?: BackupResourceStatus }[] }>(

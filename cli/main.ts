@@ -11,6 +11,7 @@ const commands: Record<
   crds: { usage: 'crds', load: () => import('./crds.js') },
   audit: { usage: 'audit verify FILE [--public-key KEY]', load: () => import('./audit.js') },
   backup: { usage: 'backup [--config FILE] [--no-prune]', load: () => import('./backup.js') },
+  export: { usage: 'export [--config FILE]', load: () => import('./export.js') },
   restore: { usage: 'restore [--config FILE] --restore NAME', load: () => import('./restore.js') },
   verify: { usage: 'verify [--config FILE] [--backup NAME] [--destination NAME]', load: () => import('./verify.js') },
 };

@@ -11,10 +11,9 @@ import { createLogger } from '../kube/log.js';
 import { MERGE_PATCH, Rest, objectPath } from '../kube/rest.js';
 import type { BackupResourceStatus } from '../operator/api/backup.js';
 import type { RestoreSpec, RestoreStatus } from '../operator/api/restore.js';
-import { databaseTarget, destinationsOf, identitiesOf, loadJobConfig } from '../operator/backup/job-config.js';
+import { databaseTarget, identitiesOf, openJob } from '../operator/backup/job-config.js';
 import { RestoredUncounted, restoreInPlace, type InPlaceProgress } from '../operator/backup/restore.js';
 
-const DEFAULT_CONFIG = '/etc/holdfast/backup.json';
 /** How often progress is written to the Restore. */
 const PROGRESS_EVERY_MS = 2000;
 
@@ -26,21 +25,14 @@ export function progressText(p: InPlaceProgress): string {
 export async function run(args: string[]): Promise<number> {
   const log = createLogger('restore');
   const { values } = parseArgs({ args, options: { config: { type: 'string' }, restore: { type: 'string' } } });
-  const file = values.config ?? process.env.HOLDFAST_BACKUP_CONFIG ?? DEFAULT_CONFIG;
   const name = values.restore ?? process.env.HOLDFAST_RESTORE_NAME;
   if (!name) {
     log.error('restore not started: name the Restore with --restore NAME (or HOLDFAST_RESTORE_NAME)');
     return 1;
   }
-  let config: Awaited<ReturnType<typeof loadJobConfig>>;
-  let destinations: Awaited<ReturnType<typeof destinationsOf>>;
-  try {
-    config = await loadJobConfig(file);
-    destinations = await destinationsOf(config);
-  } catch (err) {
-    log.error(`restore not started: ${(err as Error).message}`);
-    return 1;
-  }
+  const opened = await openJob(values.config, 'restore', log);
+  if (!opened) return 1;
+  const { config, destinations } = opened;
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
   const rest = new Rest(kc);

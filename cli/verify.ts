@@ -14,11 +14,10 @@ import { createLogger } from '../kube/log.js';
 import { MERGE_PATCH, Rest, collectionPath, objectPath } from '../kube/rest.js';
 import type { BackupResourceStatus, Verification } from '../operator/api/backup.js';
 import { SCRATCH_PORT } from '../operator/backup/schedule.js';
-import { destinationsOf, identitiesOf, loadJobConfig } from '../operator/backup/job-config.js';
+import { identitiesOf, openJob } from '../operator/backup/job-config.js';
 import { WORKSPACE_LABEL } from '../operator/backup/record.js';
 import { restoreArtifact } from '../operator/backup/restore.js';
 
-const DEFAULT_CONFIG = '/etc/holdfast/backup.json';
 const WEEK = 7 * 86_400_000;
 const SCRATCH = { user: 'drill', password: 'scratch', database: 'drill' };
 
@@ -61,17 +60,9 @@ export async function run(args: string[]): Promise<number> {
     args,
     options: { config: { type: 'string' }, backup: { type: 'string' }, destination: { type: 'string' } },
   });
-  const file = values.config ?? process.env.HOLDFAST_BACKUP_CONFIG ?? DEFAULT_CONFIG;
-  let config: Awaited<ReturnType<typeof loadJobConfig>>;
-  let destinations: Awaited<ReturnType<typeof destinationsOf>>;
-  try {
-    config = await loadJobConfig(file);
-    destinations = await destinationsOf(config);
-  } catch (err) {
-    // Nothing started: one line in the Job's log that says which file and why.
-    log.error(`restore drill not started: ${(err as Error).message}`);
-    return 1;
-  }
+  const opened = await openJob(values.config, 'restore drill', log);
+  if (!opened) return 1;
+  const { config, destinations } = opened;
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
   const rest = new Rest(kc);

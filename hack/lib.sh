@@ -10,8 +10,9 @@ export HOLDFAST_CACHE=${HOLDFAST_CACHE:-$HOME/.cache/holdfast}
 HOLDFAST_NODE_DEBS=(containerd runc containernetworking-plugins iptables nftables conntrack ipset nfacct
   debootstrap gcc libc6-dev jq buildah)
 HOLDFAST_DEBS=(postgresql openssl curl ca-certificates "${HOLDFAST_NODE_DEBS[@]}")
-# And for the suite: chromium drives the console's browser tests; age checks backup interop.
-HOLDFAST_TEST_DEBS=("${HOLDFAST_DEBS[@]}" chromium fonts-dejavu-core age)
+# And for the suite: chromium drives the console's browser tests; age checks
+# backup interop; LibreOffice Calc (headless) and unzip open the daily exports.
+HOLDFAST_TEST_DEBS=("${HOLDFAST_DEBS[@]}" chromium fonts-dejavu-core age libreoffice-calc-nogui unzip)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

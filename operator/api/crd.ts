@@ -135,6 +135,7 @@ export function workspaceCrd(): V1CustomResourceDefinition {
       { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
       { name: 'Last Backup', type: 'date', jsonPath: '.status.lastBackupTime' },
       { name: 'Last Verified', type: 'date', jsonPath: '.status.lastVerifiedTime' },
+      { name: 'Last Export', type: 'date', priority: 1, jsonPath: '.status.lastExportTime' },
       { name: 'Reason', type: 'string', priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
       { name: 'Namespace', type: 'string', priority: 1, jsonPath: '.status.namespace' },
     ],

@@ -99,12 +99,14 @@ export async function distribute(opts: {
   log: Logger;
 }): Promise<Distributed> {
   const { key, what, log } = opts;
-  const branches = opts.destinations.map((d): { name: string; stream: PassThrough; error?: unknown; dest: Destination } => {
-    // A branch is destroyed with the reason the artifact failed; its upload
-    // reports that reason, even one that had read to the end already.
-    const stream = new PassThrough({ highWaterMark: 1 << 20 }).on('error', () => undefined);
-    return { name: d.name, stream, dest: d };
-  });
+  const branches = opts.destinations.map(
+    (d): { name: string; stream: PassThrough; error?: unknown; dest: Destination } => {
+      // A branch is destroyed with the reason the artifact failed; its upload
+      // reports that reason, even one that had read to the end already.
+      const stream = new PassThrough({ highWaterMark: 1 << 20 }).on('error', () => undefined);
+      return { name: d.name, stream, dest: d };
+    },
+  );
   const fan = new FanOut(branches, what);
   // The producer starts in this tick: a child's output must be piped the tick it is spawned.
   const produced = opts.produce(fan);
@@ -138,6 +140,8 @@ export async function distribute(opts: {
     .filter((b) => b.error !== undefined)
     .map((b) => ({ destination: b.name, message: (b.error as Error).message }));
   if (stored.length === 0)
-    throw new Error(`no copy of the ${what} was stored: ${failed.map((f) => `${f.destination}: ${f.message}`).join('; ')}`);
+    throw new Error(
+      `no copy of the ${what} was stored: ${failed.map((f) => `${f.destination}: ${f.message}`).join('; ')}`,
+    );
   return { expected, stored: stored.map((b) => b.dest), failed };
 }

@@ -48,6 +48,8 @@ export const JobConfig = z.object({
   retention: z.partialRecord(z.enum(TIERS), z.int().min(0)),
   timeZone: z.string().default('UTC'),
   reason: z.enum(BACKUP_REASONS).default('Scheduled'),
+  /** Daily exports older than this are deleted once a new one is stored. */
+  exportRetentionDays: z.int().min(1).default(365),
 });
 export type JobConfig = z.output<typeof JobConfig>;
 
@@ -61,6 +63,29 @@ export async function loadJobConfig(file: string): Promise<JobConfig> {
       `the backup configuration ${file} is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   return parsed.data;
+}
+
+/** Where the operator mounts the job's configuration. */
+export const DEFAULT_JOB_CONFIG = '/etc/holdfast/backup.json';
+
+/**
+ * The configuration and destinations of a job's pod: from `file`, else
+ * HOLDFAST_BACKUP_CONFIG, else the mounted file. When they cannot be read,
+ * one line in the Job's log says which file and why ("<what> not started:
+ * …") and the result is undefined: nothing was started.
+ */
+export async function openJob(
+  file: string | undefined,
+  what: string,
+  log: { error(msg: string): void },
+): Promise<{ config: JobConfig; destinations: Destination[] } | undefined> {
+  try {
+    const config = await loadJobConfig(file ?? process.env.HOLDFAST_BACKUP_CONFIG ?? DEFAULT_JOB_CONFIG);
+    return { config, destinations: await destinationsOf(config) };
+  } catch (err) {
+    log.error(`${what} not started: ${(err as Error).message}`);
+    return undefined;
+  }
 }
 
 const readTrimmed = async (file: string) => (await readFile(file, 'utf8')).trim();

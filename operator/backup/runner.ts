@@ -181,7 +181,8 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
           failed.push({ destination: d.name, message: `manifest: ${(err as Error).message}` });
         });
       }
-      if (failed.length === job.destinations.length) throw new Error(`no manifest could be written: ${failed[0]!.message}`);
+      if (failed.length === job.destinations.length)
+        throw new Error(`no manifest could be written: ${failed[0]!.message}`);
       await record({
         phase: 'Succeeded',
         completedAt: manifest.completedAt,
@@ -243,7 +244,8 @@ async function dumpInto(
   const exited = new Promise<void>((resolve, reject) => {
     dump.on('error', reject);
     dump.on('close', (code, signal) => {
-      if (code !== 0) reject(new Error(`pg_dump failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`));
+      if (code !== 0)
+        reject(new Error(`pg_dump failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`));
       else if (!head.equals(ARCHIVE_MAGIC))
         reject(
           new Error(

@@ -217,6 +217,48 @@ describe('the restore drill CronJob', () => {
   });
 });
 
+describe('the daily export CronJob', () => {
+  const exp = byKind('CronJob').find((c) => c.metadata.name === 'export') as unknown as {
+    spec: {
+      schedule: string;
+      suspend: boolean;
+      jobTemplate: {
+        spec: {
+          podFailurePolicy: { rules: Record<string, unknown>[] };
+          template: {
+            metadata: { labels: Record<string, string> };
+            spec: Pod & { automountServiceAccountToken: boolean };
+          };
+        };
+      };
+    };
+  };
+  const pod = exp.spec.jobTemplate.spec.template.spec;
+
+  it('runs holdfast export on spec.backup.export.schedule with the backup pod mounts, and no API token', () => {
+    expect(exp.spec).toMatchObject({ schedule: '30 4 * * *', suspend: false });
+    expect(exp.spec.jobTemplate.spec.template.metadata.labels['holdfast.io/component']).toBe('export');
+    expect(pod.containers[0]).toMatchObject({ image: 'registry.example/holdfast:1.0.0', args: ['export'] });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const backupPod = (
+      byKind('CronJob')[0] as unknown as { spec: { jobTemplate: { spec: { template: { spec: Pod } } } } }
+    ).spec.jobTemplate.spec.template.spec;
+    expect(pod.volumes).toEqual(backupPod.volumes);
+    expect(pod.containers[0]!.volumeMounts).toEqual(backupPod.containers[0]!.volumeMounts);
+    expect(exp.spec.jobTemplate.spec.podFailurePolicy.rules).toContainEqual({
+      action: 'FailJob',
+      onExitCodes: { containerName: 'export', operator: 'In', values: [3] },
+    });
+  });
+
+  it('tells the job how many days exports are kept', () => {
+    const config = JobConfig.parse(
+      JSON.parse((byKind('ConfigMap')[0] as unknown as { data: Record<string, string> }).data['backup.json']!),
+    );
+    expect(config.exportRetentionDays).toBe(365);
+  });
+});
+
 describe('the Job of a Restore', () => {
   const verify = byKind('CronJob').find((c) => c.metadata.name === 'verify')!;
   const job = restoreJob(verify, {

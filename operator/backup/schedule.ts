@@ -22,6 +22,7 @@ import type { JobConfig } from './job-config.js';
 
 export const BACKUP_CRONJOB = 'backup';
 export const VERIFY_CRONJOB = 'verify';
+export const EXPORT_CRONJOB = 'export';
 /** Where the drill's scratch PostgreSQL listens, inside the drill's pod only. */
 export const SCRATCH_PORT = 5432;
 /** The operator's image, which backup jobs run too (HOLDFAST_IMAGE; the chart sets it). */
@@ -87,6 +88,7 @@ export function jobConfig(input: ScheduleInput): JobConfig {
     retention: ws.spec.backup.retention,
     timeZone: 'UTC',
     reason: 'Scheduled',
+    exportRetentionDays: ws.spec.backup.export.retentionDays,
   };
 }
 
@@ -237,8 +239,44 @@ export function desiredBackupObjects(input: ScheduleInput): KubeObject[] {
       },
     },
   });
-  objects.push(verifyCronJob(ws, objects.at(-1)!, input.scratchImage, destinations.length === 0));
+  const backup = objects.at(-1)!;
+  objects.push(verifyCronJob(ws, backup, input.scratchImage, destinations.length === 0));
+  objects.push(exportCronJob(ws, backup));
   return objects;
+}
+
+/**
+ * The daily export: the backup pod's mounts (the database, the recipients,
+ * the destinations) running `holdfast export`. It needs nothing of the
+ * Kubernetes API, so its pod gets no token.
+ */
+function exportCronJob(ws: Workspace, backup: KubeObject): KubeObject {
+  const spec = structuredClone(backup.spec) as {
+    schedule: string;
+    jobTemplate: {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        podFailurePolicy: { rules: { onExitCodes?: { containerName: string } }[] };
+        template: {
+          metadata: { labels: Record<string, string> };
+          spec: PodSpec & { automountServiceAccountToken?: boolean };
+        };
+      };
+    };
+  };
+  spec.schedule = ws.spec.backup.export.schedule;
+  spec.jobTemplate.metadata.labels[COMPONENT_LABEL] = 'export';
+  const job = spec.jobTemplate.spec;
+  // Exit 3: stored, but not everywhere; a retry would only write the same day's export again.
+  for (const rule of job.podFailurePolicy.rules) if (rule.onExitCodes) rule.onExitCodes.containerName = 'export';
+  job.template.metadata.labels[COMPONENT_LABEL] = 'export';
+  const pod = job.template.spec;
+  pod.automountServiceAccountToken = false;
+  const main = pod.containers[0]!;
+  main.name = 'export';
+  main.args = ['export'];
+  main.env = [{ name: 'HOLDFAST_BACKUP_CONFIG', value: `${CONFIG_DIR}/backup.json` }];
+  return { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { ...backup.metadata, name: EXPORT_CRONJOB }, spec };
 }
 
 /**

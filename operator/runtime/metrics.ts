@@ -69,6 +69,12 @@ export class Metrics {
     labelNames: ['workspace'] as const,
     registers: [this.registry],
   });
+  readonly lastExport = new Gauge({
+    name: 'holdfast_export_last_success_timestamp_seconds',
+    help: 'When the newest daily export of a workspace was stored everywhere (Unix time); alert when exports stop.',
+    labelNames: ['workspace'] as const,
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: 'holdfast_leader',
     help: '1 while this replica holds the leader lease.',

@@ -221,7 +221,7 @@ export async function finalizeWorkspace(
       }
     }
     // Its gauges go with it: an alert on the age of its recovery point would fire forever.
-    for (const gauge of [d.metrics.lastBackup, d.metrics.recoveryPoint, d.metrics.lastDrill])
+    for (const gauge of [d.metrics.lastBackup, d.metrics.recoveryPoint, d.metrics.lastDrill, d.metrics.lastExport])
       gauge.remove({ workspace: ws.metadata.name });
     await removeFinalizer(ws, d);
   } catch (err) {

@@ -9,6 +9,7 @@ import { objectPath, type KubeObject } from '../../kube/rest.js';
 import { DEFAULT_IMAGE } from '../backup/schedule.js';
 import { nextRun } from '../backup/cron.js';
 import { summarizeBackups } from '../backup/status.js';
+import { summarizeExports } from '../export/status.js';
 import { applyBackupSchedule, type ScheduleDecision } from './backup-schedule.js';
 import { handleBackupRequests } from './backup-requests.js';
 import { handleRestores } from './restore-requests.js';
@@ -17,7 +18,7 @@ import { finalizeInvalid, finalizeWorkspace, FINALIZER, ensureFinalizer } from '
 import { desiredNamespace } from './namespace/desired.js';
 import { desiredNetworkPolicies } from './network/desired.js';
 import { networkPeers } from './network/peers.js';
-import { WORKSPACE_LABEL } from './owner.js';
+import { COMPONENT_LABEL, WORKSPACE_LABEL } from './owner.js';
 import { ownershipProblem } from './ownership.js';
 import { desiredLimitRange, desiredResourceQuota } from './quota/desired.js';
 import { DATA_CLAIM } from './volume/desired.js';
@@ -71,6 +72,7 @@ const EVENTFUL = [
   'DatabaseReady',
   'LastBackupSucceeded',
   'RestoreTestPassed',
+  'LastExportSucceeded',
 ];
 
 export class WorkspaceReconciler {
@@ -240,6 +242,16 @@ export class WorkspaceReconciler {
       if (backups[key]) status[key] = backups[key];
       else delete status[key];
     }
+    // What the export CronJob's runs did; the time stays once their Jobs are gone.
+    const exports = summarizeExports(
+      this.d.caches.jobs
+        .list()
+        .filter((j) => j.metadata.namespace === ns && j.metadata.labels?.[COMPONENT_LABEL] === 'export'),
+      ws.status?.lastExportTime,
+      ws.spec.backup.export.retentionDays,
+    );
+    if (exports.lastExportTime) status.lastExportTime = exports.lastExportTime;
+    else delete status.lastExportTime;
     const next = scheduled.cronJob ? nextRun(ws.spec.backup.schedule, now) : undefined;
     const backupStatus = {
       ...(backups.lastFailureTime
@@ -254,6 +266,7 @@ export class WorkspaceReconciler {
       [this.d.metrics.lastBackup, seconds(backups.lastBackupTime)],
       [this.d.metrics.recoveryPoint, seconds(backups.recoveryPoint)],
       [this.d.metrics.lastDrill, seconds(backups.lastVerifiedTime)],
+      [this.d.metrics.lastExport, seconds(exports.lastExportTime)],
     ] as const) {
       if (at === undefined) gauge.remove({ workspace: name });
       else gauge.set({ workspace: name }, at);
@@ -262,6 +275,7 @@ export class WorkspaceReconciler {
       scheduled.condition,
       backups.condition,
       backups.drill,
+      ...(exports.condition ? [exports.condition] : []),
       ...volume.conditions,
       ...certificate.conditions,
       ...(database?.conditions ?? []),
