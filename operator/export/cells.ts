@@ -48,8 +48,8 @@ export const CELL_TEXT_LIMIT = 32_767;
 export const SHEET_ROW_LIMIT = 1_048_576;
 
 /** Characters XML 1.0 cannot carry at all, even as references: shown as U+FFFD. */
-// eslint-disable-next-line no-control-regex
 const NOT_XML =
+  // eslint-disable-next-line no-control-regex
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 export function xmlText(s: string): string {
