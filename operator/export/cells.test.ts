@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CELL_TEXT_LIMIT, csvLine, entryName, kindOf, sheetName, xmlCell, xmlText } from './cells.js';
-import { expiredExports } from './runner.js';
+import { copyField, expiredExports } from './runner.js';
 
 describe('export cells', () => {
   it('types a column by its category, arrays as text', () => {
@@ -84,6 +84,18 @@ describe('export cells', () => {
     expect(entryName('public', 'time_entries')).toBe('public.time_entries');
     expect(entryName('public', 'Weird "name"/x')).toBe('public.Weird%20%22name%22%2Fx');
     expect(entryName('ü', '.')).toBe('%C3%BC.%2E');
+  });
+});
+
+describe("COPY's text format", () => {
+  it('reads \\N as NULL and undoes the backslash escapes, leaving other text alone', () => {
+    expect(copyField('\\N')).toBeNull();
+    expect(copyField('')).toBe('');
+    expect(copyField('N')).toBe('N');
+    expect(copyField('a\\tb\\nc\\rd\\\\e')).toBe('a\tb\nc\rd\\e');
+    expect(copyField('\\\\N')).toBe('\\N');
+    // bytea's text, as COPY writes it: the backslash doubled.
+    expect(copyField('\\\\x00ff')).toBe('\\x00ff');
   });
 });
 

@@ -52,7 +52,12 @@ const NOT_XML =
   // eslint-disable-next-line no-control-regex
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+/** Anything xmlText changes; most values have none of it. */
+// eslint-disable-next-line no-control-regex
+const XML_SPECIAL = /[&<>"\u0000-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/;
+
 export function xmlText(s: string): string {
+  if (!XML_SPECIAL.test(s)) return s;
   return s
     .replace(NOT_XML, '\uFFFD')
     .replaceAll('&', '&amp;')

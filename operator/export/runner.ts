@@ -6,17 +6,20 @@
 // and kept `retentionDays`. A customer opens it with `age -d` and any unzip.
 //
 // All tables are read in one REPEATABLE READ snapshot, each twice (once per
-// format: a zip's entries follow one another), through a cursor: memory stays
-// flat whatever a table's size, and nothing unencrypted touches a disk.
+// format: a zip's entries follow one another), streamed by psql's COPY at
+// the pace the archive is written: memory stays flat whatever a table's
+// size, and nothing unencrypted touches a disk.
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { Readable, type Transform, type Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type postgres from 'postgres';
 import yazl from 'yazl';
 import { encryptStream } from '../backup/age-stream.js';
 import { humanSize } from '../backup/artifact.js';
-import { connect, userTables, type DatabaseTarget } from '../backup/database.js';
+import { connect, libpqEnvironment, userTables, type DatabaseTarget } from '../backup/database.js';
 import type { Destination } from '../backup/destinations.js';
 import { distribute } from '../backup/fan-out.js';
 import { HOLDFAST_VERSION } from '../backup/runner.js';
@@ -77,6 +80,8 @@ export interface ExportJob {
   retentionDays: number;
   log: Logger;
   startedAt?: Date;
+  /** psql, which reads the tables; the image's unless told otherwise. */
+  psql?: string;
   /** Rows a worksheet holds, its header included: Excel's limit unless told otherwise. */
   sheetRows?: number;
 }
@@ -94,7 +99,21 @@ export const exportKey = (workspace: string, date: string) => `${exportFolder(wo
 export const exportManifestKey = (artifact: string) => artifact.replace(/\.zip\.age$/, '.json');
 
 const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
-const BATCH = 1000;
+
+/** Times as UTC in ISO form, intervals as PostgreSQL writes them, floats exact: the text every file is made from. */
+const SESSION = [
+  "set timezone = 'UTC'",
+  "set datestyle = 'ISO, YMD'",
+  "set intervalstyle = 'postgres'",
+  'set extra_float_digits = 1',
+];
+
+/** One field of COPY's text format: \\N is NULL; a backslash escapes the character after it. */
+const ESCAPED: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+export function copyField(f: string): string | null {
+  if (f === '\\N') return null;
+  return f.includes('\\') ? f.replace(/\\(.)/gs, (_, c: string) => ESCAPED[c] ?? c) : f;
+}
 
 interface Table {
   schema: string;
@@ -115,33 +134,90 @@ async function columnsOf(sql: postgres.ReservedSql, schema: string, name: string
     order by a.attnum`) as unknown as Column[];
 }
 
-/** Every row as PostgreSQL's text, a batch at a time. */
-async function* rowsOf(sql: postgres.ReservedSql, t: Table): AsyncGenerator<(string | null)[][]> {
-  const list = t.columns.map((c) => `${ident(c.name)}::text`).join(', ');
-  const q = sql.unsafe(`select ${list} from ${ident(t.schema)}.${ident(t.name)}`).values();
-  for await (const batch of q.cursor(BATCH)) yield batch;
+/** How a table is read: psql's COPY in the exported snapshot. */
+interface Source {
+  psql: string;
+  database: DatabaseTarget;
+  snapshot: string;
 }
 
-async function* csvOf(sql: postgres.ReservedSql, t: Table): AsyncGenerator<string> {
+/**
+ * Every row as PostgreSQL's text, a batch at a time: psql streams COPY of
+ * the table in the snapshot of the export's transaction (as pg_dump's
+ * workers do), so every read sees the same data; the pipe's backpressure
+ * paces it, and a second core does the reading.
+ */
+async function* rowsOf(source: Source, t: Table): AsyncGenerator<(string | null)[][]> {
+  const list = t.columns.map((c) => `${ident(c.name)}::text`).join(', ');
+  const p = spawn(
+    source.psql,
+    [
+      '-X',
+      '-q',
+      '--no-password',
+      '-v',
+      'ON_ERROR_STOP=1',
+      ...SESSION.flatMap((c) => ['-c', c]),
+      '-c',
+      'begin isolation level repeatable read read only',
+      '-c',
+      `set transaction snapshot '${source.snapshot}'`,
+      '-c',
+      `copy (select ${list} from ${ident(t.schema)}.${ident(t.name)}) to stdout`,
+      '-c',
+      'commit',
+    ],
+    { env: libpqEnvironment(source.database) as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve, reject) => {
+    p.on('error', (err) => reject(new Error(`psql cannot run: ${err.message}`)));
+    p.on('close', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(
+            new Error(`reading ${t.out.name} failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`),
+          ),
+    );
+  });
+  exited.catch(() => undefined);
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  try {
+    for await (const chunk of p.stdout as AsyncIterable<Buffer>) {
+      const lines = (rest + decoder.write(chunk)).split('\n');
+      rest = lines.pop()!;
+      yield t.columns.length === 0 ? lines.map(() => []) : lines.map((l) => l.split('\t').map(copyField));
+    }
+    await exited;
+  } finally {
+    // Abandoned (the archive failed elsewhere): psql goes with it.
+    if (p.exitCode === null) p.kill('SIGKILL');
+  }
+  if (rest + decoder.end() !== '') throw new Error(`the rows of ${t.out.name} ended inside a row`);
+}
+
+async function* csvOf(source: Source, t: Table): AsyncGenerator<string> {
   yield csvLine(
     t.columns.map((c) => c.name),
     t.columns.map(() => 'text'),
   );
   let rows = 0;
-  for await (const batch of rowsOf(sql, t)) {
+  for await (const batch of rowsOf(source, t)) {
     yield batch.map((r) => csvLine(r, t.kinds)).join('');
     rows += batch.length;
   }
   t.out.rows = rows;
 }
 
-async function* xmlOf(sql: postgres.ReservedSql, t: Table, sheetRows: number): AsyncGenerator<string> {
+async function* xmlOf(source: Source, t: Table, sheetRows: number): AsyncGenerator<string> {
   const perSheet = sheetRows - 1; // the header row
   let part = 1;
   let inSheet = 0;
   let cut = 0;
   yield WORKBOOK_HEAD + sheetHead(sheetName(t.name, part), t.columns);
-  for await (const batch of rowsOf(sql, t)) {
+  for await (const batch of rowsOf(source, t)) {
     let chunk = '';
     for (const row of batch) {
       if (inSheet === perSheet) {
@@ -168,7 +244,7 @@ async function* xmlOf(sql: postgres.ReservedSql, t: Table, sheetRows: number): A
 async function zipInto(
   sink: Writable,
   encrypt: Transform,
-  sql: postgres.ReservedSql,
+  source: Source,
   tables: Table[],
   inner: () => object,
   opts: { mtime: Date; sheetRows: number; log: Logger },
@@ -186,10 +262,10 @@ async function zipInto(
       cb(null, rs);
     });
   for (const t of tables) {
-    entry(t.out.csv, () => csvOf(sql, t));
+    entry(t.out.csv, () => csvOf(source, t));
     entry(
       t.out.xml,
-      () => xmlOf(sql, t, opts.sheetRows),
+      () => xmlOf(source, t, opts.sheetRows),
       () => opts.log.info({ table: t.out.name, rows: t.out.rows, worksheets: t.out.worksheets }, 'table exported'),
     );
   }
@@ -217,11 +293,9 @@ export async function runExport(job: ExportJob): Promise<ExportResult> {
         { server_version: string },
       ];
       await reserved`begin isolation level repeatable read read only`;
-      // Times as UTC in ISO form, floats exact: the text every file is made from.
-      await reserved`set local timezone = 'UTC'`;
-      await reserved`set local datestyle = 'ISO, YMD'`;
-      await reserved`set local intervalstyle = 'postgres'`;
-      await reserved`set local extra_float_digits = 1`;
+      const [{ snapshot }] = (await reserved`select pg_export_snapshot() as snapshot`) as unknown as [
+        { snapshot: string },
+      ];
       const tables: Table[] = [];
       for (const t of await userTables(reserved)) {
         const columns = await columnsOf(reserved, t.schema, t.name);
@@ -257,7 +331,7 @@ export async function runExport(job: ExportJob): Promise<ExportResult> {
         what: 'export',
         log,
         produce: (sink) =>
-          zipInto(sink, encrypt, reserved, tables, inner, {
+          zipInto(sink, encrypt, { psql: job.psql ?? 'psql', database: job.database, snapshot }, tables, inner, {
             mtime: started,
             sheetRows: job.sheetRows ?? SHEET_ROW_LIMIT,
             log,
