@@ -7,10 +7,8 @@ import { APPLY_PATCH, FIELD_MANAGER, NotOwnedError, isSubset } from '../../kube/
 import type { Outcome } from '../runtime/queue.js';
 import { objectPath, type KubeObject } from '../../kube/rest.js';
 import { DEFAULT_IMAGE } from '../backup/schedule.js';
-import { nextRun } from '../backup/cron.js';
-import { summarizeBackups } from '../backup/status.js';
-import { summarizeExports } from '../export/status.js';
 import { applyBackupSchedule, type ScheduleDecision } from './backup-schedule.js';
+import { recordBackupStatus } from './backup-status.js';
 import { handleBackupRequests } from './backup-requests.js';
 import { handleRestores } from './restore-requests.js';
 import { findCondition, setCondition, type ConditionInput } from './conditions.js';
@@ -18,7 +16,7 @@ import { finalizeInvalid, finalizeWorkspace, FINALIZER, ensureFinalizer } from '
 import { desiredNamespace } from './namespace/desired.js';
 import { desiredNetworkPolicies } from './network/desired.js';
 import { networkPeers } from './network/peers.js';
-import { COMPONENT_LABEL, WORKSPACE_LABEL } from './owner.js';
+import { WORKSPACE_LABEL } from './owner.js';
 import { ownershipProblem } from './ownership.js';
 import { desiredLimitRange, desiredResourceQuota } from './quota/desired.js';
 import { DATA_CLAIM } from './volume/desired.js';
@@ -232,50 +230,19 @@ export class WorkspaceReconciler {
       notScheduled: `waiting: no backup can run yet (${scheduled.condition.reason}: ${scheduled.condition.message})`,
       now,
     });
-    // What the backup jobs recorded, as Backup resources in the namespace.
-    const backups = summarizeBackups(
-      inNamespace
-        .filter((b) => b.spec?.workspace === name)
-        .map((b) => ({ name: b.metadata.name, ...(b.status ? { status: b.status } : {}) })),
-    );
-    for (const key of ['lastBackupTime', 'recoveryPoint', 'lastVerifiedTime'] as const) {
-      if (backups[key]) status[key] = backups[key];
-      else delete status[key];
-    }
-    // What the export CronJob's runs did; the time stays once their Jobs are gone.
-    const exports = summarizeExports(
-      this.d.caches.jobs
-        .list()
-        .filter((j) => j.metadata.namespace === ns && j.metadata.labels?.[COMPONENT_LABEL] === 'export'),
-      ws.status?.lastExportTime,
-      ws.spec.backup.export.retentionDays,
-    );
-    if (exports.lastExportTime) status.lastExportTime = exports.lastExportTime;
-    else delete status.lastExportTime;
-    const next = scheduled.cronJob ? nextRun(ws.spec.backup.schedule, now) : undefined;
-    const backupStatus = {
-      ...(backups.lastFailureTime
-        ? { lastFailureTime: backups.lastFailureTime, lastFailure: backups.lastFailure }
-        : {}),
-      ...(next ? { nextScheduleTime: next.toISOString() } : {}),
-    };
-    if (Object.keys(backupStatus).length > 0) status.backup = backupStatus;
-    else delete status.backup;
-    const seconds = (t: string | undefined) => (t ? Date.parse(t) / 1000 : undefined);
-    for (const [gauge, at] of [
-      [this.d.metrics.lastBackup, seconds(backups.lastBackupTime)],
-      [this.d.metrics.recoveryPoint, seconds(backups.recoveryPoint)],
-      [this.d.metrics.lastDrill, seconds(backups.lastVerifiedTime)],
-      [this.d.metrics.lastExport, seconds(exports.lastExportTime)],
-    ] as const) {
-      if (at === undefined) gauge.remove({ workspace: name });
-      else gauge.set({ workspace: name }, at);
-    }
+    // What the jobs recorded: Backup resources, and the export CronJob's Jobs.
+    const recorded = recordBackupStatus({
+      ws,
+      status,
+      backups: inNamespace.filter((b) => b.spec?.workspace === name),
+      jobs: this.d.caches.jobs.list().filter((j) => j.metadata.namespace === ns),
+      scheduled: scheduled.cronJob !== undefined,
+      now,
+      metrics: this.d.metrics,
+    });
     const transitions = await this.writeStatus(ws, status, [
       scheduled.condition,
-      backups.condition,
-      backups.drill,
-      ...(exports.condition ? [exports.condition] : []),
+      ...recorded,
       ...volume.conditions,
       ...certificate.conditions,
       ...(database?.conditions ?? []),
