@@ -255,7 +255,7 @@ async function zipInto(
   // yazl pipes each entry without its errors: a failed read must end the archive short.
   const entry = (name: string, make: () => AsyncGenerator<string>, done?: () => void) =>
     zip.addReadStreamLazy(name, { mtime: opts.mtime }, (cb) => {
-      const rs = Readable.from(make(), { objectMode: false }).on('error', (err) =>
+      const rs = Readable.from(make(), { objectMode: false, highWaterMark: 1 << 20 }).on('error', (err) =>
         (zip.outputStream as Readable).destroy(err),
       );
       if (done) rs.on('end', done);
