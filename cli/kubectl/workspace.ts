@@ -138,6 +138,10 @@ export async function status(rest: Rest, name: string, out: Out, now = new Date(
   row('Next backup', `${at(st.backup?.nextScheduleTime, now)} (schedule "${spec.schedule}")`);
   if (st.backup?.lastFailure) row('Last failure', `${at(st.backup.lastFailureTime, now)}: ${st.backup.lastFailure}`);
   row('Last drill', `${at(st.lastVerifiedTime, now)} (schedule "${spec.verify.schedule}")`);
+  row(
+    'Last export',
+    `${at(st.lastExportTime, now)} (schedule "${spec.export.schedule}", kept ${spec.export.retentionDays} days)`,
+  );
   const restore = await lastRestore(rest, name);
   if (restore) {
     const r = restore.status ?? {};

@@ -4,7 +4,7 @@
 // pods as a Dedicated one is, then restored in place by a Restore that
 // `kubectl holdfast restore` creates: a safety backup first, the backup's
 // rows and nothing else after, and a changed copy that fails and changes
-// nothing.
+// nothing. Its daily export runs as a pod too, and opens with the escrow key.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { namespaceOf } from '../../operator/api/workspace.js';
+import { S3Destination } from '../../operator/backup/destinations.js';
 import { TestDestinations } from '../harness/destinations.js';
 import { eventually, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
@@ -63,7 +64,7 @@ describe('Shared databases: backups, drills and restores on the real node', { ti
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('is backed up and proven by a drill by pods, then restored in place by kubectl holdfast restore', async () => {
+  it('is backed up, proven by a drill and exported by pods, then restored in place by kubectl holdfast restore', async () => {
     // A PostgreSQL server on the node's address, as a managed database outside the cluster would be.
     const server = uniqueName('shared');
     await destinations.credentialsSecret(`${server}-admin`, { username: pg.user, password: pg.password });
@@ -135,6 +136,41 @@ describe('Shared databases: backups, drills and restores on the real node', { ti
       );
       expect(proven.status!.verification).toMatchObject({ passed: true, tables: 1, rows: 1234, job: 'drill-shared' });
       await w.waitForCondition(shared, 'RestoreTestPassed', 'True');
+
+      // The daily export, run now: every table as CSV and SpreadsheetML, which the customer's escrow key opens.
+      await kubectl('create', 'job', '--from=cronjob/export', 'export-shared', '-n', sharedNs);
+      const exported = await w.waitForCondition(shared, 'LastExportSucceeded', 'True', 300_000);
+      expect(Date.parse(exported.status!.lastExportTime!)).toBeGreaterThan(Date.parse(done.status!.completedAt!));
+      const offsite = new S3Destination('offsite', {
+        endpoint: s3.endpoint,
+        bucket: BUCKET,
+        prefix: 'cluster-a/',
+        region: s3.region,
+        forcePathStyle: true,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+      });
+      const archives = (await offsite.list(`${shared}/exports/`))
+        .map((o) => o.key)
+        .filter((k) => k.endsWith('.zip.age'));
+      expect(archives).toEqual([`${shared}/exports/${exported.status!.lastExportTime!.slice(0, 10)}.zip.age`]);
+      await writeFile(
+        path.join(dir, 'export.zip.age'),
+        (await (await offsite.get(archives[0]!)).toArray()) as Buffer[],
+      );
+      await run('age', [
+        '-d',
+        '-i',
+        path.join(dir, 'escrow.txt'),
+        '-o',
+        path.join(dir, 'export.zip'),
+        path.join(dir, 'export.zip.age'),
+      ]);
+      const { stdout: hoursCsv } = await run('unzip', ['-p', path.join(dir, 'export.zip'), 'public.hours.csv']);
+      const csvLines = hoursCsv.trimEnd().split('\r\n');
+      expect(csvLines[0]).toBe('id,who,minutes');
+      expect(csvLines).toHaveLength(1 + 1234);
+      expect(csvLines[1]).toBe('1,p1,1');
 
       // Restored in place: rows deleted and changed and a table added since the backup, then
       // `kubectl holdfast restore`; a session of the workspace's role is ended, not waited for.
@@ -228,14 +264,17 @@ describe('Shared databases: backups, drills and restores on the real node', { ti
       await eventually('the RestoreFailed Event', async () =>
         (await w.events(shared)).find((e) => e.reason === 'RestoreFailed' && e.type === 'Warning'),
       );
-      // kubectl holdfast status tells of the last one.
+      // kubectl holdfast status tells of the last one, and of the export.
       const badName = /^restore (\S+) asked for/m.exec(bad.stdout)![1]!;
-      expect((await plugin('status', shared)).stdout).toMatch(
+      const status = (await plugin('status', shared)).stdout;
+      expect(status).toMatch(
         new RegExp(
           `^Last restore ${badName}: Failed, backup ${shared}-now, \\S+ \\(\\d+\\w+ ago\\) \\(the data before in ${badName}-before\\): .*chunk does not authenticate`,
           'm',
         ),
       );
+      expect(status).toContain(`Last export  ${exported.status!.lastExportTime!} (`);
+      expect(status).toMatch(/^Last export .* ago\) \(schedule "30 4 \* \* \*", kept 365 days\)$/m);
       // The first Restore's safety backup outlived the second's pruning: it stays while its Restore does.
       expect(
         (await w.rest.get<BackupObject>(objectPath('Backup', `${restoreName}-before`, sharedNs))).status?.phase,
