@@ -12,7 +12,12 @@ import { MERGE_PATCH, Rest, objectPath } from '../kube/rest.js';
 import type { BackupResourceStatus } from '../operator/api/backup.js';
 import type { RestoreSpec, RestoreStatus } from '../operator/api/restore.js';
 import { databaseTarget, identitiesOf, openJob } from '../operator/backup/job-config.js';
-import { RestoredUncounted, restoreInPlace, type InPlaceProgress } from '../operator/backup/restore.js';
+import {
+  describeMismatches,
+  RestoredUncounted,
+  restoreInPlace,
+  type InPlaceProgress,
+} from '../operator/backup/restore.js';
 
 /** How often progress is written to the Restore. */
 const PROGRESS_EVERY_MS = 2000;
@@ -99,15 +104,12 @@ export async function run(args: string[]): Promise<number> {
       rows,
     };
     if (result.mismatches.length > 0) {
-      const message = `restored, but row counts differ from the manifest: ${result.mismatches
-        .slice(0, 5)
-        .map((m) => `${m.table} ${m.restored ?? 'missing'} (manifest ${m.expected ?? 'missing'})`)
-        .join(', ')}; the data before is in backup ${restore.status?.safetyBackup ?? '?'}`;
+      const message = `restored, but the rows differ from the manifest: ${describeMismatches(result.mismatches)}; the data before is in backup ${restore.status?.safetyBackup ?? '?'}`;
       await record({ phase: 'Failed', message, ...done });
       log.error(message);
       return 1;
     }
-    const message = `restored backup ${backupName}: ${tables} tables, ${rows} rows, as its manifest counted; the data before is in backup ${restore.status?.safetyBackup ?? '?'}`;
+    const message = `restored backup ${backupName}: ${tables} tables, ${rows} rows${result.contentChecked ? ' and their content' : ''}, as its manifest recorded; the data before is in backup ${restore.status?.safetyBackup ?? '?'}`;
     await record({ phase: 'Succeeded', message, ...done });
     log.info({ backup: backupName, tables, rows, durationSeconds: done.durationSeconds }, message);
     return 0;

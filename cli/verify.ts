@@ -16,7 +16,7 @@ import type { BackupResourceStatus, Verification } from '../operator/api/backup.
 import { SCRATCH_PORT } from '../operator/backup/schedule.js';
 import { identitiesOf, openJob } from '../operator/backup/job-config.js';
 import { WORKSPACE_LABEL } from '../operator/backup/record.js';
-import { restoreArtifact } from '../operator/backup/restore.js';
+import { describeMismatches, restoreArtifact } from '../operator/backup/restore.js';
 
 const WEEK = 7 * 86_400_000;
 const SCRATCH = { user: 'drill', password: 'scratch', database: 'drill' };
@@ -128,12 +128,10 @@ export async function run(args: string[]): Promise<number> {
       tables,
       rows,
       durationSeconds: Math.round((Date.now() - started) / 100) / 10,
+      contentChecked: result.contentChecked,
       message: passed
-        ? `${tables} tables, ${rows} rows, as the manifest counted; SHA-256 and every chunk checked`
-        : `row counts differ from the manifest: ${result.mismatches
-            .slice(0, 5)
-            .map((m) => `${m.table} ${m.restored ?? 'missing'} (manifest ${m.expected ?? 'missing'})`)
-            .join(', ')}`,
+        ? `${tables} tables, ${rows} rows${result.contentChecked ? ' and their content' : ''}, as the manifest recorded; SHA-256 and every chunk checked`
+        : `the restored rows differ from the manifest: ${describeMismatches(result.mismatches)}`,
       ...(job ? { job } : {}),
     };
     await record(v);

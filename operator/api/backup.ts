@@ -107,6 +107,8 @@ export const Verification = z.object({
   destination: z.string().optional(),
   tables: z.int().optional(),
   rows: z.int().optional(),
+  /** Each table's content was compared with the digest in the manifest, not only its row count. */
+  contentChecked: z.boolean().optional(),
   durationSeconds: z.number().optional(),
   /** Why it failed, or what it proved. */
   message: z.string().optional(),

@@ -18,6 +18,8 @@ export interface Manifest {
   database: { name: string; serverVersion: string; tables: number; rows: number };
   /** Rows per table (schema.table), counted in the snapshot pg_dump dumped. */
   rowCounts: Record<string, number>;
+  /** A digest of each table's rows, read in the same snapshot; absent in manifests of releases before it. */
+  contentDigests?: { method: string; tables: Record<string, string> };
   tools: { pgDump: string; holdfast: string };
   startedAt: string;
   completedAt: string;

@@ -53,14 +53,50 @@ export async function userTables(sql: postgres.Sql): Promise<{ schema: string; n
     order by 1, 2`) as unknown as { schema: string; name: string }[];
 }
 
-/** Rows per table, "schema.name" → count, in the snapshot of the connection's transaction. */
-export async function countRows(sql: postgres.Sql): Promise<Record<string, number>> {
-  const rows: Record<string, number> = {};
+/**
+ * How a table's content is summed up: each row as text, in the settings
+ * below (so that the same rows give the same text on any server), hashed
+ * with MD5; the digest is the sum of the hashes' first 64 bits. The sum does
+ * not depend on the rows' order, so a restored table gives the same digest
+ * as the table it was dumped from, and any changed, lost or added row
+ * changes it.
+ */
+export const DIGEST_METHOD = 'holdfast.io/row-md5-sum64/v1';
+const FIXED_TEXT = [
+  "set local timezone = 'UTC'",
+  "set local datestyle = 'ISO, YMD'",
+  "set local intervalstyle = 'postgres'",
+  'set local extra_float_digits = 1',
+  "set local bytea_output = 'hex'",
+  "set local lc_monetary = 'C'",
+];
+
+export interface TableContents {
+  /** Rows per table, "schema.name" → count. */
+  rows: Record<string, number>;
+  /** Content digest per table ({@link DIGEST_METHOD}). */
+  digests: Record<string, string>;
+}
+
+/** Rows and a content digest per table, in the snapshot of the caller's transaction (which it must be in). */
+export async function readContents(sql: postgres.Sql): Promise<TableContents> {
+  for (const statement of FIXED_TEXT) await sql.unsafe(statement);
+  const out: TableContents = { rows: {}, digests: {} };
   for (const t of await userTables(sql)) {
-    const [r] = (await sql`select count(*)::bigint as n from ${sql(t.schema)}.${sql(t.name)}`) as unknown as [
-      { n: string },
-    ];
-    rows[`${t.schema}.${t.name}`] = Number(r.n);
+    const [r] = (await sql`
+      select count(*)::bigint as n,
+             coalesce(sum(('x' || left(md5(r::text), 16))::bit(64)::bigint), 0)::text as digest
+      from ${sql(t.schema)}.${sql(t.name)} r`) as unknown as [{ n: string; digest: string }];
+    out.rows[`${t.schema}.${t.name}`] = Number(r.n);
+    out.digests[`${t.schema}.${t.name}`] = r.digest;
   }
-  return rows;
+  return out;
+}
+
+/** Rows and content of a database, read in one transaction of their own. */
+export async function readDatabaseContents(sql: postgres.Sql): Promise<TableContents> {
+  // A transaction's handle queries as the pool's does; its type lacks only the pool's own methods.
+  return sql.begin<TableContents>('isolation level repeatable read read only', (tx) =>
+    readContents(tx as unknown as postgres.Sql),
+  );
 }

@@ -14,7 +14,15 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { decryptStream } from './age-stream.js';
 import { manifestKey, MANIFEST_FORMAT, type Manifest } from './artifact.js';
-import { connect, countRows, libpqEnvironment, userTables, type DatabaseTarget } from './database.js';
+import {
+  connect,
+  DIGEST_METHOD,
+  libpqEnvironment,
+  readDatabaseContents,
+  userTables,
+  type DatabaseTarget,
+  type TableContents,
+} from './database.js';
 import type { Destination } from './destinations.js';
 
 /** Refused before anything was restored: the message says why and what to do. */
@@ -38,8 +46,10 @@ export interface RestoreResult {
   manifest: Manifest;
   /** Rows per table in the restored database. */
   rowCounts: Record<string, number>;
-  /** Tables whose restored row count differs from the manifest's (none when the restore is faithful). */
-  mismatches: { table: string; expected?: number; restored?: number }[];
+  /** Tables whose restored rows differ from the manifest's, in number or content (none when the restore is faithful). */
+  mismatches: Mismatch[];
+  /** The manifest had content digests, and they were compared. */
+  contentChecked: boolean;
   durationMs: number;
   bytes: number;
 }
@@ -160,13 +170,56 @@ function exitOf(child: ChildProcess, what: string): Promise<void> {
   return exited;
 }
 
-function compare(manifest: Manifest, rowCounts: Record<string, number>): RestoreResult['mismatches'] {
-  const tables = new Set([...Object.keys(manifest.rowCounts), ...Object.keys(rowCounts)]);
-  return [...tables]
-    .filter((t) => manifest.rowCounts[t] !== rowCounts[t])
-    .sort()
-    .map((table) => ({ table, expected: manifest.rowCounts[table], restored: rowCounts[table] }));
+export interface Mismatch {
+  table: string;
+  expected?: number;
+  restored?: number;
+  /** The same number of rows, but not the same rows. */
+  contentDiffers?: boolean;
 }
+
+/** What differs between the manifest and the restored database, table by table. */
+export function compare(manifest: Manifest, restored: TableContents): Mismatch[] {
+  const digests = manifest.contentDigests?.method === DIGEST_METHOD ? manifest.contentDigests.tables : undefined;
+  const tables = new Set([...Object.keys(manifest.rowCounts), ...Object.keys(restored.rows)]);
+  return [...tables]
+    .sort()
+    .map((table) => ({
+      table,
+      expected: manifest.rowCounts[table],
+      restored: restored.rows[table],
+      contentDiffers: digests !== undefined && digests[table] !== restored.digests[table],
+    }))
+    .filter((m) => m.expected !== m.restored || m.contentDiffers)
+    .map(({ contentDiffers, ...m }) => (contentDiffers && m.expected === m.restored ? { ...m, contentDiffers } : m));
+}
+
+/** "public.hours 1000 rows (manifest 1234), public.notes: other rows than the manifest's (12 rows)" */
+export function describeMismatches(mismatches: readonly Mismatch[]): string {
+  return mismatches
+    .slice(0, 5)
+    .map((m) =>
+      m.contentDiffers
+        ? `${m.table}: other rows than the backup's (${m.restored} rows, content differs)`
+        : `${m.table} ${m.restored ?? 'missing'} (manifest ${m.expected ?? 'missing'})`,
+    )
+    .join(', ');
+}
+
+const result = (
+  manifest: Manifest,
+  contents: TableContents,
+  mismatches: Mismatch[],
+  durationMs: number,
+  bytes: number,
+): RestoreResult => ({
+  manifest,
+  rowCounts: contents.rows,
+  mismatches,
+  contentChecked: manifest.contentDigests?.method === DIGEST_METHOD,
+  durationMs,
+  bytes,
+});
 
 export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
   const started = Date.now();
@@ -206,14 +259,14 @@ export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
     }
     await exited;
 
-    const rowCounts = await countRows(sql);
-    const mismatches = compare(manifest, rowCounts);
+    const contents = await readDatabaseContents(sql);
+    const mismatches = compare(manifest, contents);
     const durationMs = Date.now() - started;
     job.log.info(
-      { backup: manifest.backup, tables: Object.keys(rowCounts).length, mismatches: mismatches.length, durationMs },
+      { backup: manifest.backup, tables: Object.keys(contents.rows).length, mismatches: mismatches.length, durationMs },
       'backup restored',
     );
-    return { manifest, rowCounts, mismatches, durationMs, bytes };
+    return result(manifest, contents, mismatches, durationMs, bytes);
   } finally {
     await sql.end({ timeout: 5 });
   }
@@ -259,14 +312,14 @@ export async function restoreInPlace(job: InPlaceJob): Promise<RestoreResult> {
   const bytes = await replace(job, manifest, totalTables, v);
   const sql = connect(job.target, ca);
   try {
-    const rowCounts = await countRows(sql);
-    const mismatches = compare(manifest, rowCounts);
+    const contents = await readDatabaseContents(sql);
+    const mismatches = compare(manifest, contents);
     const durationMs = Date.now() - started;
     job.log.info(
-      { backup: manifest.backup, tables: Object.keys(rowCounts).length, mismatches: mismatches.length, durationMs },
+      { backup: manifest.backup, tables: Object.keys(contents.rows).length, mismatches: mismatches.length, durationMs },
       'backup restored in place',
     );
-    return { manifest, rowCounts, mismatches, durationMs, bytes };
+    return result(manifest, contents, mismatches, durationMs, bytes);
   } catch (err) {
     throw new RestoredUncounted(
       `backup ${manifest.backup} was restored and committed, but its rows could not be counted: ${(err as Error).message}`,

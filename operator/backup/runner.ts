@@ -4,9 +4,10 @@
 // few chunks per destination, and a slow destination slows the dump rather
 // than filling memory.
 //
-// Row counts are taken in the very snapshot pg_dump dumps (exported from a
-// REPEATABLE READ transaction and handed to pg_dump with --snapshot), so the
-// manifest's counts are what a restore must show.
+// Row counts and a digest of each table's content are taken in the very
+// snapshot pg_dump dumps (exported from a REPEATABLE READ transaction and
+// handed to pg_dump with --snapshot), so the manifest's counts and digests
+// are what a restore must show.
 //
 // A destination that fails loses only its copy; the others are still
 // written. The manifest goes last, and only next to a copy that was stored.
@@ -18,7 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { BackupReason, CopyStatus } from '../api/backup.js';
 import { encryptStream } from './age-stream.js';
-import { connect, countRows, libpqEnvironment, type DatabaseTarget } from './database.js';
+import { connect, DIGEST_METHOD, libpqEnvironment, readContents, type DatabaseTarget } from './database.js';
 import { artifactKey, humanSize, MANIFEST_FORMAT, manifestKey, type Manifest } from './artifact.js';
 import type { Destination } from './destinations.js';
 import { distribute } from './fan-out.js';
@@ -133,8 +134,8 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
       await record({ serverVersion });
       log.info({ artifact, serverVersion, pgDump: toolVersion }, 'backup started');
 
-      // Counted while pg_dump reads, in the same snapshot.
-      const counting = countRows(reserved);
+      // Counted and summed up while pg_dump reads, in the same snapshot.
+      const counting = readContents(reserved);
       counting.catch(() => undefined);
       // Made before pg_dump starts: its output must be piped in the tick it is
       // spawned. Node discards the unread output of a child that has exited,
@@ -151,7 +152,8 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
         },
         produce: (sink) => dumpInto(sink, encrypt, pgDump, snapshot, job.database),
       });
-      const rowCounts = await counting;
+      const contents = await counting;
+      const rowCounts = contents.rows;
       await reserved`commit`;
 
       const completedAt = new Date();
@@ -167,6 +169,7 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
         encryption: { format: 'age-encryption.org/v1', recipients: [...job.recipients] },
         database: { name: job.database.database, serverVersion, tables: Object.keys(rowCounts).length, rows },
         rowCounts,
+        contentDigests: { method: DIGEST_METHOD, tables: contents.digests },
         tools: { pgDump: toolVersion, holdfast: HOLDFAST_VERSION },
         startedAt: started.toISOString(),
         completedAt: completedAt.toISOString(),

@@ -18,6 +18,7 @@ import { Rest, collectionPath, objectPath } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { manifestKey } from '../../operator/backup/artifact.js';
+import { DIGEST_METHOD } from '../../operator/backup/database.js';
 import { FolderDestination, S3Destination, type Expected } from '../../operator/backup/destinations.js';
 import { pruneBackups } from '../../operator/backup/prune.js';
 import { KubeBackupRecorder } from '../../operator/backup/record.js';
@@ -173,6 +174,10 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
       'public.documents': 1,
     });
     expect(manifest.rowCounts['public.events_2025']! + manifest.rowCounts['public.events_2026']!).toBe(30000);
+    // A digest of every counted table's content, taken in the same snapshot.
+    expect(manifest.contentDigests?.method).toBe(DIGEST_METHOD);
+    expect(Object.keys(manifest.contentDigests!.tables).sort()).toEqual(Object.keys(manifest.rowCounts).sort());
+    expect(manifest.contentDigests!.tables['public.customers']).toMatch(/^-?\d+$/);
     expect(manifest.encryption.recipients).toEqual(recipients);
     expect(manifest.database.serverVersion).toMatch(/^\d+\.\d+/);
 

@@ -17,7 +17,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { manifestKey } from '../../operator/backup/artifact.js';
 import { FolderDestination, S3Destination } from '../../operator/backup/destinations.js';
+import { readDatabaseContents } from '../../operator/backup/database.js';
 import {
+  compare,
+  describeMismatches,
   restoreArtifact,
   restoreInPlace,
   RestoreRefused,
@@ -149,10 +152,34 @@ describe('restoring a backup', { timeout: 600_000 }, () => {
       log,
     });
     expect(result.mismatches).toEqual([]);
+    expect(result.contentChecked).toBe(true);
     expect(result.rowCounts).toEqual(result.manifest.rowCounts);
     expect(result.rowCounts['public.customers']).toBe(30000);
     expect(await fingerprint(pg, into)).toEqual(source);
     expect(result.bytes).toBe(result.manifest.size);
+
+    // One changed value keeps every count and changes its table's digest, even on a database whose
+    // settings would write its rows otherwise.
+    const client = superuserClient(pg, into);
+    try {
+      await client.unsafe(`alter database ${into} set timezone = 'Asia/Tokyo'`);
+      await client.unsafe(`alter database ${into} set extra_float_digits = 0`);
+      await client.unsafe(`alter database ${into} set bytea_output = 'escape'`);
+    } finally {
+      await client.end();
+    }
+    const again = superuserClient(pg, into);
+    try {
+      expect(compare(result.manifest, await readDatabaseContents(again))).toEqual([]);
+      await again.unsafe("update customers set name = name || '!' where id = 7");
+      const changed = compare(result.manifest, await readDatabaseContents(again));
+      expect(changed).toEqual([{ table: 'public.customers', expected: 30000, restored: 30000, contentDiffers: true }]);
+      expect(describeMismatches(changed)).toBe(
+        "public.customers: other rows than the backup's (30000 rows, content differs)",
+      );
+    } finally {
+      await again.end();
+    }
   });
 
   it('refuses what is not this workspace’s, or a database that is not empty, before restoring anything', async () => {
