@@ -26,14 +26,18 @@ import { API_VERSION, WORKSPACE_KIND, namespaceOf, type Workspace } from '../api
 import { requestJob } from '../backup/schedule.js';
 import type { Metrics } from '../runtime/metrics.js';
 import type { BackupObject } from './deps.js';
+import {
+  failedText,
+  JOB_GONE_AFTER_MS,
+  jobEnded,
+  markReported,
+  patchStatusAsRead,
+  REPORT_WITHIN_MS,
+  REPORTED_ANNOTATION,
+} from './job-carried.js';
 import { MANAGED_BY, WORKSPACE_LABEL } from './owner.js';
 
 export const BACKUP_NOW_ANNOTATION = 'holdfast.io/backup-now';
-export const REPORTED_ANNOTATION = 'holdfast.io/reported';
-/** A Job gone from the cache this long after its Backup started is gone for good. */
-const JOB_GONE_AFTER_MS = 10 * 60_000;
-/** Backups finished longer ago than this get no Event when first seen (an operator upgrade, a restart). */
-const REPORT_WITHIN_MS = 60 * 60_000;
 
 export interface RequestDeps {
   rest: Rest;
@@ -48,8 +52,6 @@ export interface RequestDeps {
   notScheduled: string;
   now: Date;
 }
-
-type JobStatus = { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 
 /**
  * The name a Backup asked for by annotation gets: one per setting of the
@@ -193,22 +195,20 @@ async function failIfJobEnded(b: BackupObject, d: RequestDeps): Promise<void> {
   const found = d.job(jobName);
   // The Job of an earlier Backup of the same name says nothing about this one.
   const job = found && ownsJob(b, found) ? found : undefined;
-  const ended = (job?.status as JobStatus | undefined)?.conditions?.find(
-    (c) => (c.type === 'Failed' || c.type === 'Complete') && c.status === 'True',
-  );
+  const ended = jobEnded(job);
   const started = Date.parse(b.status?.startedAt ?? b.metadata.creationTimestamp ?? '') || d.now.getTime();
   let why: string;
   if (ended)
     why =
       ended.type === 'Failed'
-        ? `its Job ${jobName} failed (${ended.reason ?? 'Failed'}${ended.message ? `: ${ended.message}` : ''})`
+        ? `its Job ${jobName} ${failedText(ended)}`
         : `its Job ${jobName} completed without finishing it (a retried pod took another backup)`;
   else if (!job && d.now.getTime() - started > JOB_GONE_AFTER_MS) why = `its Job ${jobName} is gone`;
   else return;
   // Read again: the pod's last write may not have reached the cache yet.
   const fresh = await d.rest.find<BackupObject>(objectPath('Backup', b.metadata.name, b.metadata.namespace));
   if (!fresh || (fresh.status?.phase !== 'Running' && fresh.status?.phase !== 'Pending')) return;
-  await patchStatus(d.rest, fresh, {
+  await patchStatusAsRead(d.rest, 'Backup', fresh, {
     phase: 'Failed',
     completedAt: d.now.toISOString(),
     message: `${why} before the backup was stored; nothing of it was made final. See kubectl logs -n ${b.metadata.namespace} job/${jobName}`,
@@ -220,21 +220,8 @@ async function report(ws: Workspace, b: BackupObject, d: RequestDeps): Promise<v
   const completed = Date.parse(s.completedAt ?? '') || 0;
   const copies = s.copies ?? [];
   const result = s.phase === 'Failed' ? 'failed' : copies.some((c) => c.phase !== 'Stored') ? 'partial' : 'succeeded';
-  // Marked first, on the version read: a reconcile that read it before is refused here, so it is reported once.
-  const marked = await d.rest
-    .request('PATCH', objectPath('Backup', b.metadata.name, b.metadata.namespace), {
-      body: {
-        metadata: { resourceVersion: b.metadata.resourceVersion, annotations: { [REPORTED_ANNOTATION]: s.phase } },
-      },
-      contentType: MERGE_PATCH,
-    })
-    .then(
-      () => true,
-      (err: unknown) => {
-        if (isConflict(err)) return false;
-        throw err;
-      },
-    );
+  // Marked first: reported once.
+  const marked = await markReported(d.rest, 'Backup', b, s.phase!);
   if (marked && d.now.getTime() - completed <= REPORT_WITHIN_MS) {
     d.metrics.backups.inc({ workspace: ws.metadata.name, result });
     const related = { apiVersion: BACKUP_API, kind: BACKUP_KIND, metadata: b.metadata };
@@ -266,15 +253,5 @@ function ownsJob(b: BackupObject, job: KubeObject): boolean {
   return owner?.kind === BACKUP_KIND ? owner.uid === b.metadata.uid : true;
 }
 
-async function patchStatus(rest: Rest, b: BackupObject, status: Record<string, unknown>): Promise<void> {
-  await rest
-    .request('PATCH', `${objectPath('Backup', b.metadata.name, b.metadata.namespace)}/status`, {
-      // The resourceVersion makes it conditional: a pod's newer write wins,
-      // and its change brings the Backup back here.
-      body: { metadata: { resourceVersion: b.metadata.resourceVersion }, status },
-      contentType: MERGE_PATCH,
-    })
-    .catch((err: unknown) => {
-      if (!isConflict(err)) throw err;
-    });
-}
+const patchStatus = (rest: Rest, b: BackupObject, status: Record<string, unknown>) =>
+  patchStatusAsRead(rest, 'Backup', b, status);

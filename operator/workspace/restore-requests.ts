@@ -11,13 +11,22 @@
 //     the database is as it was).
 //   - finished: one Event on the Workspace and holdfast_restores_total, once.
 import { createHash } from 'node:crypto';
-import { MERGE_PATCH, collectionPath, isConflict, objectPath, type KubeObject, type Rest } from '../../kube/rest.js';
+import { collectionPath, isConflict, objectPath, type KubeObject, type Rest } from '../../kube/rest.js';
 import type { EventRecorder } from '../../kube/events.js';
 import { RESTORE_API, RESTORE_KIND, type RestoreSpec, type RestoreStatus } from '../api/restore.js';
 import { API_VERSION, WORKSPACE_KIND, namespaceOf, type Workspace } from '../api/workspace.js';
 import { restoreJob } from '../backup/schedule.js';
 import type { Metrics } from '../runtime/metrics.js';
-import { REPORTED_ANNOTATION, askForBackup } from './backup-requests.js';
+import { askForBackup } from './backup-requests.js';
+import {
+  failedText,
+  JOB_GONE_AFTER_MS,
+  jobEnded,
+  markReported,
+  patchStatusAsRead,
+  REPORT_WITHIN_MS,
+  REPORTED_ANNOTATION,
+} from './job-carried.js';
 import type { BackupObject } from './deps.js';
 
 export type RestoreObject = KubeObject & { spec?: RestoreSpec; status?: RestoreStatus };
@@ -38,12 +47,6 @@ export interface RestoreDeps {
 }
 
 const ACTIVE = new Set(['BackingUp', 'Restoring']);
-/** A Job gone from the cache this long after its Restore started is gone for good. */
-const JOB_GONE_AFTER_MS = 10 * 60_000;
-/** Restores finished longer ago than this get no Event when first seen. */
-const REPORT_WITHIN_MS = 60 * 60_000;
-
-type JobStatus = { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 
 /**
  * The Backup a Restore asks for: the one named, or the newest Succeeded one
@@ -189,13 +192,10 @@ async function failIfJobEnded(r: RestoreObject, d: RestoreDeps): Promise<void> {
   // Just created, the Job may not be in the cache yet: asked for before it is called gone.
   const job = d.job(jobName) ?? (await d.rest.find<KubeObject>(objectPath('Job', jobName, r.metadata.namespace)));
   const ours = job?.metadata.ownerReferences?.some((o) => o.uid === r.metadata.uid) ? job : undefined;
-  const ended = (ours?.status as JobStatus | undefined)?.conditions?.find(
-    (c) => (c.type === 'Failed' || c.type === 'Complete') && c.status === 'True',
-  );
+  const ended = jobEnded(ours);
   const started = Date.parse(r.status?.startedAt ?? '') || d.now.getTime();
   let why: string;
-  if (ended)
-    why = `its Job ${jobName} ${ended.type === 'Failed' ? `failed (${ended.reason ?? 'Failed'}${ended.message ? `: ${ended.message}` : ''})` : 'completed without reporting'}`;
+  if (ended) why = `its Job ${jobName} ${ended.type === 'Failed' ? failedText(ended) : 'completed without reporting'}`;
   else if (!ours && d.now.getTime() - started > JOB_GONE_AFTER_MS) why = `its Job ${jobName} is gone`;
   else return;
   // Read again: the pod's last write may not have reached the cache yet.
@@ -210,20 +210,7 @@ async function failIfJobEnded(r: RestoreObject, d: RestoreDeps): Promise<void> {
 
 async function report(ws: Workspace, r: RestoreObject, d: RestoreDeps): Promise<void> {
   const s = r.status!;
-  const marked = await d.rest
-    .request('PATCH', objectPath('Restore', r.metadata.name, r.metadata.namespace), {
-      body: {
-        metadata: { resourceVersion: r.metadata.resourceVersion, annotations: { [REPORTED_ANNOTATION]: s.phase } },
-      },
-      contentType: MERGE_PATCH,
-    })
-    .then(
-      () => true,
-      (err: unknown) => {
-        if (isConflict(err)) return false;
-        throw err;
-      },
-    );
+  const marked = await markReported(d.rest, 'Restore', r, s.phase!);
   if (!marked || d.now.getTime() - (Date.parse(s.completedAt ?? '') || 0) > REPORT_WITHIN_MS) return;
   const ok = s.phase === 'Succeeded';
   d.metrics.restores.inc({ workspace: ws.metadata.name, result: ok ? 'succeeded' : 'failed' });
@@ -237,14 +224,5 @@ async function report(ws: Workspace, r: RestoreObject, d: RestoreDeps): Promise<
   );
 }
 
-async function patchStatus(rest: Rest, r: RestoreObject, status: Partial<RestoreStatus>): Promise<void> {
-  await rest
-    .request('PATCH', `${objectPath('Restore', r.metadata.name, r.metadata.namespace)}/status`, {
-      // Conditional on the version read: the Job's newer write wins and brings the Restore back here.
-      body: { metadata: { resourceVersion: r.metadata.resourceVersion }, status },
-      contentType: MERGE_PATCH,
-    })
-    .catch((err: unknown) => {
-      if (!isConflict(err)) throw err;
-    });
-}
+const patchStatus = (rest: Rest, r: RestoreObject, status: Partial<RestoreStatus>) =>
+  patchStatusAsRead(rest, 'Restore', r, status);
