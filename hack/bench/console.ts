@@ -16,14 +16,11 @@ import { openDatabase } from '../../console/db/client.js';
 import { assembleConsole, loadRemixBuild } from '../../console/main.js';
 import { SecretBox } from '../../console/secret-box.js';
 import { DEFAULT_SETTINGS } from '../../console/services.js';
+import { numberArg } from './args.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const REQUESTS = arg('requests', 2000);
-const CONCURRENCY = arg('concurrency', 8);
-const TENANTS = arg('tenants', 50);
+const REQUESTS = numberArg('requests', 2000);
+const CONCURRENCY = numberArg('concurrency', 8);
+const TENANTS = numberArg('tenants', 50);
 const CLIENT = { ip: '127.0.0.1', userAgent: 'holdfast-bench' };
 
 interface Result {

@@ -30,13 +30,10 @@ import { runBackup, type DatabaseTarget } from '../../operator/backup/runner.js'
 import { postgresBinDir, startPostgres, superuserClient } from '../../test/harness/postgres.js';
 import { startS3 } from '../../test/harness/s3.js';
 import { makeBenchDatabase } from './database.js';
+import { numberArg } from './args.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const SIZE_MB = arg('size-mb', 1024);
-const RUNS = arg('runs', 3);
+const SIZE_MB = numberArg('size-mb', 1024);
+const RUNS = numberArg('runs', 3);
 const MB = 1024 * 1024;
 
 const pg = await startPostgres();

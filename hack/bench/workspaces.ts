@@ -34,15 +34,12 @@ import { LOCAL_POSTGRES_IMAGE } from '../../operator/workspace/database/dedicate
 import { freePort, startPostgres } from '../../test/harness/postgres.js';
 import { connect, generatePassword, provisionTenancy, sharedIdentifier } from '../../operator/database/shared.js';
 import { toBase64 } from '../../kube/secret-data.js';
+import { numberArg } from './args.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const COUNT = arg('count', 100);
-const QUIET_S = arg('quiet-seconds', 300);
+const COUNT = numberArg('count', 100);
+const QUIET_S = numberArg('quiet-seconds', 300);
 const CONCURRENCY = 10;
 const BENCH_DATABASE = { cpu: '10m', memory: '160Mi' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -260,7 +257,7 @@ async function sharedBench(rest: Rest): Promise<void> {
         },
       },
     });
-    const count = arg('count', 50);
+    const count = numberArg('count', 50);
     const names = Array.from({ length: count }, (_, i) => `shared-${String(i).padStart(3, '0')}`);
     const t0 = performance.now();
     await pool(names, CONCURRENCY, async (name) => {
