@@ -21,7 +21,7 @@ import { pino } from 'pino';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { S3Destination } from '../../operator/backup/destinations.js';
 import { runBackup } from '../../operator/backup/runner.js';
-import { postgresBinDir, startPostgres } from '../../test/harness/postgres.js';
+import { jobTarget, postgresBinDir, startPostgres } from '../../test/harness/postgres.js';
 import { startS3 } from '../../test/harness/s3.js';
 import { makeBenchDatabase } from './database.js';
 import { numberArg } from './args.js';
@@ -74,15 +74,7 @@ try {
       workspace: 'bench',
       backup: `bench-${run}`,
       reason: 'OnDemand',
-      database: {
-        host: '127.0.0.1',
-        port: pg.port,
-        database: 'bench',
-        user: pg.user,
-        password: pg.password,
-        sslmode: 'verify-full',
-        caFile: path.join(pg.dir, 'ca.crt'),
-      },
+      database: jobTarget(pg, 'bench'),
       recipients,
       destinations: [
         new S3Destination('bench', {

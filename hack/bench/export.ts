@@ -19,7 +19,7 @@ import { pino } from 'pino';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { S3Destination } from '../../operator/backup/destinations.js';
 import { runExport } from '../../operator/export/runner.js';
-import { postgresBinDir, startPostgres, superuserClient } from '../../test/harness/postgres.js';
+import { jobTarget, postgresBinDir, startPostgres, superuserClient } from '../../test/harness/postgres.js';
 import { startS3 } from '../../test/harness/s3.js';
 import { makeBenchDatabase } from './database.js';
 import { numberArg } from './args.js';
@@ -82,15 +82,7 @@ try {
     const started = process.hrtime.bigint();
     const { manifest } = await runExport({
       workspace: 'bench',
-      database: {
-        host: '127.0.0.1',
-        port: pg.port,
-        database: 'bench',
-        user: pg.user,
-        password: pg.password,
-        sslmode: 'verify-full',
-        caFile: path.join(pg.dir, 'ca.crt'),
-      },
+      database: jobTarget(pg, 'bench'),
       recipients,
       destinations: [destination],
       retentionDays: 365,

@@ -27,7 +27,7 @@ import { generateIdentity, identityToRecipient } from '../../operator/backup/age
 import { S3Destination } from '../../operator/backup/destinations.js';
 import { restoreArtifact, restoreInPlace } from '../../operator/backup/restore.js';
 import { runBackup, type DatabaseTarget } from '../../operator/backup/runner.js';
-import { postgresBinDir, startPostgres, superuserClient } from '../../test/harness/postgres.js';
+import { jobTarget, postgresBinDir, startPostgres, superuserClient } from '../../test/harness/postgres.js';
 import { startS3 } from '../../test/harness/s3.js';
 import { makeBenchDatabase } from './database.js';
 import { numberArg } from './args.js';
@@ -53,15 +53,7 @@ try {
     PGSSLMODE: 'verify-full',
     PGSSLROOTCERT: path.join(pg.dir, 'ca.crt'),
   };
-  const target = (database: string): DatabaseTarget => ({
-    host: '127.0.0.1',
-    port: pg.port,
-    database,
-    user: pg.user,
-    password: pg.password,
-    sslmode: 'verify-full',
-    caFile: path.join(pg.dir, 'ca.crt'),
-  });
+  const target = (database: string): DatabaseTarget => jobTarget(pg, database);
   const bin = (tool: string) => path.join(postgresBinDir(), tool);
   const run = (tool: string, args: string[], database: string) =>
     new Promise<void>((resolve, reject) => {

@@ -9,6 +9,7 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
+import type { DatabaseTarget } from '../../operator/backup/database.js';
 
 const run = promisify(execFile);
 
@@ -275,4 +276,26 @@ export function superuserClient(pg: TestPostgres, database = 'postgres'): postgr
     max: 1,
     onnotice: () => undefined,
   });
+}
+
+/** How a job (backup, restore, export) reaches `database` on the harness server: as its superuser, over verify-full TLS. */
+export function jobTarget(pg: TestPostgres, database: string): DatabaseTarget {
+  return {
+    host: '127.0.0.1',
+    port: pg.port,
+    database,
+    user: pg.user,
+    password: pg.password,
+    sslmode: 'verify-full',
+    caFile: path.join(pg.dir, 'ca.crt'),
+  };
+}
+
+/** Creates `database` on the harness server and runs `schema` in it. */
+export async function createDatabase(pg: TestPostgres, database: string, schema?: string): Promise<void> {
+  const admin = superuserClient(pg);
+  await admin.unsafe(`create database "${database}"`).finally(() => admin.end());
+  if (!schema) return;
+  const sql = superuserClient(pg, database);
+  await sql.unsafe(schema).finally(() => sql.end());
 }

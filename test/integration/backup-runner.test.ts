@@ -32,7 +32,14 @@ import {
 import { adminConfig, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds } from '../harness/operator.js';
-import { postgresBinDir, startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
+import {
+  createDatabase,
+  jobTarget,
+  postgresBinDir,
+  startPostgres,
+  superuserClient,
+  type TestPostgres,
+} from '../harness/postgres.js';
 import { startS3, testS3Client, type TestS3 } from '../harness/s3.js';
 
 const run = promisify(execFile);
@@ -105,21 +112,8 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
     [pg, s3] = await Promise.all([startPostgres(), startS3()]);
     await s3.bucket(BUCKET);
     dir = await mkdtemp(path.join(tmpdir(), 'holdfast-backup-'));
-    const admin = superuser();
-    await admin.unsafe('create database shop');
-    await admin.end();
-    const shop = superuser('shop');
-    await shop.unsafe(SCHEMA);
-    await shop.end();
-    db = {
-      host: '127.0.0.1',
-      port: pg.port,
-      database: 'shop',
-      user: pg.user,
-      password: pg.password,
-      sslmode: 'verify-full',
-      caFile: path.join(pg.dir, 'ca.crt'),
-    };
+    await createDatabase(pg, 'shop', SCHEMA);
+    db = jobTarget(pg, 'shop');
     // The workspace's own key, and the customer's escrow key made with the age CLI.
     identity = await generateIdentity();
     escrowFile = path.join(dir, 'escrow.txt');

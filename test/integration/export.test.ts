@@ -16,7 +16,7 @@ import { generateIdentity, identityToRecipient } from '../../operator/backup/age
 import type { DatabaseTarget } from '../../operator/backup/database.js';
 import { FolderDestination, S3Destination } from '../../operator/backup/destinations.js';
 import { runExport, type ExportManifest } from '../../operator/export/runner.js';
-import { startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
+import { createDatabase, jobTarget, startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
 
 const run = promisify(execFile);
@@ -67,21 +67,8 @@ describe('holdfast export', { timeout: 600_000 }, () => {
     [pg, s3] = await Promise.all([startPostgres(), startS3()]);
     await s3.bucket(BUCKET);
     dir = await mkdtemp(path.join(tmpdir(), 'holdfast-export-'));
-    const admin = superuserClient(pg);
-    await admin.unsafe('create database shop');
-    await admin.end();
-    const shop = superuserClient(pg, 'shop');
-    await shop.unsafe(SCHEMA);
-    await shop.end();
-    db = {
-      host: '127.0.0.1',
-      port: pg.port,
-      database: 'shop',
-      user: pg.user,
-      password: pg.password,
-      sslmode: 'verify-full',
-      caFile: path.join(pg.dir, 'ca.crt'),
-    };
+    await createDatabase(pg, 'shop', SCHEMA);
+    db = jobTarget(pg, 'shop');
     const identity = await generateIdentity();
     identityFile = path.join(dir, 'key.txt');
     await writeFile(identityFile, `${identity}\n`);

@@ -28,7 +28,7 @@ import {
 } from '../../operator/backup/restore.js';
 import { runBackup, type DatabaseTarget } from '../../operator/backup/runner.js';
 import { uniqueName } from '../harness/names.js';
-import { startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
+import { createDatabase, jobTarget, startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
 
 const run = promisify(execFile);
@@ -80,15 +80,7 @@ describe('restoring a backup', { timeout: 600_000 }, () => {
   let offsite: S3Destination;
   let source: Record<string, string>;
 
-  const target = (database: string): DatabaseTarget => ({
-    host: '127.0.0.1',
-    port: pg.port,
-    database,
-    user: pg.user,
-    password: pg.password,
-    sslmode: 'verify-full',
-    caFile: path.join(pg.dir, 'ca.crt'),
-  });
+  const target = (database: string): DatabaseTarget => jobTarget(pg, database);
   const emptyDatabase = async () => {
     const name = uniqueName('restored').replaceAll('-', '_');
     const admin = superuserClient(pg);
@@ -101,12 +93,7 @@ describe('restoring a backup', { timeout: 600_000 }, () => {
     [pg, s3] = await Promise.all([startPostgres(), startS3()]);
     await s3.bucket(BUCKET);
     dir = await mkdtemp(path.join(tmpdir(), 'holdfast-restore-'));
-    const admin = superuserClient(pg);
-    await admin.unsafe('create database shop');
-    await admin.end();
-    const shop = superuserClient(pg, 'shop');
-    await shop.unsafe(SCHEMA);
-    await shop.end();
+    await createDatabase(pg, 'shop', SCHEMA);
     source = await fingerprint(pg, 'shop');
 
     identity = await generateIdentity();
