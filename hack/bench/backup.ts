@@ -19,10 +19,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
-import { S3Destination } from '../../operator/backup/destinations.js';
 import { runBackup } from '../../operator/backup/runner.js';
 import { jobTarget, postgresBinDir, startPostgres } from '../../test/harness/postgres.js';
-import { startS3 } from '../../test/harness/s3.js';
+import { s3Destination, startS3 } from '../../test/harness/s3.js';
+import { libpqEnvironment } from '../../operator/backup/database.js';
 import { makeBenchDatabase } from './database.js';
 import { numberArg } from './args.js';
 
@@ -37,16 +37,7 @@ try {
   await s3.bucket('bench-backups');
   const dbMb = await makeBenchDatabase(pg, SIZE_MB);
 
-  const pgEnv = {
-    ...process.env,
-    PGHOST: '127.0.0.1',
-    PGPORT: String(pg.port),
-    PGUSER: pg.user,
-    PGPASSWORD: pg.password,
-    PGDATABASE: 'bench',
-    PGSSLMODE: 'verify-full',
-    PGSSLROOTCERT: path.join(pg.dir, 'ca.crt'),
-  };
+  const pgEnv = { ...process.env, ...libpqEnvironment(jobTarget(pg, 'bench')) };
   const pgDump = path.join(postgresBinDir(), 'pg_dump');
 
   // Raw baseline: pg_dump alone, its output thrown away.
@@ -76,17 +67,7 @@ try {
       reason: 'OnDemand',
       database: jobTarget(pg, 'bench'),
       recipients,
-      destinations: [
-        new S3Destination('bench', {
-          endpoint: s3.endpoint,
-          bucket: 'bench-backups',
-          prefix: '',
-          region: s3.region,
-          forcePathStyle: true,
-          accessKeyId: s3.accessKeyId,
-          secretAccessKey: s3.secretAccessKey,
-        }),
-      ],
+      destinations: [s3Destination(s3, 'bench-backups', { name: 'bench' })],
       pgDump,
       log: pino({ level: 'silent' }),
     }));

@@ -17,10 +17,10 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { pino } from 'pino';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
-import { S3Destination } from '../../operator/backup/destinations.js';
 import { runExport } from '../../operator/export/runner.js';
 import { jobTarget, postgresBinDir, startPostgres, superuserClient } from '../../test/harness/postgres.js';
-import { startS3 } from '../../test/harness/s3.js';
+import { s3Destination, startS3 } from '../../test/harness/s3.js';
+import { libpqEnvironment } from '../../operator/backup/database.js';
 import { makeBenchDatabase } from './database.js';
 import { numberArg } from './args.js';
 
@@ -45,16 +45,7 @@ try {
         path.join(postgresBinDir(), 'psql'),
         ['-X', '-q', '-c', 'copy entries to stdout (format csv, header)'],
         {
-          env: {
-            ...process.env,
-            PGHOST: '127.0.0.1',
-            PGPORT: String(pg.port),
-            PGUSER: pg.user,
-            PGPASSWORD: pg.password,
-            PGDATABASE: 'bench',
-            PGSSLMODE: 'verify-full',
-            PGSSLROOTCERT: path.join(pg.dir, 'ca.crt'),
-          },
+          env: { ...process.env, ...libpqEnvironment(jobTarget(pg, 'bench')) },
           stdio: ['ignore', 'pipe', 'inherit'],
         },
       );
@@ -65,15 +56,7 @@ try {
       );
     });
 
-  const destination = new S3Destination('bench', {
-    endpoint: s3.endpoint,
-    bucket: 'bench-exports',
-    prefix: '',
-    region: s3.region,
-    forcePathStyle: true,
-    accessKeyId: s3.accessKeyId,
-    secretAccessKey: s3.secretAccessKey,
-  });
+  const destination = s3Destination(s3, 'bench-exports', { name: 'bench' });
   const recipients = [await identityToRecipient(await generateIdentity())];
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);

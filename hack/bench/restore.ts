@@ -24,11 +24,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
-import { S3Destination } from '../../operator/backup/destinations.js';
 import { restoreArtifact, restoreInPlace } from '../../operator/backup/restore.js';
 import { runBackup, type DatabaseTarget } from '../../operator/backup/runner.js';
 import { jobTarget, postgresBinDir, startPostgres, superuserClient } from '../../test/harness/postgres.js';
-import { startS3 } from '../../test/harness/s3.js';
+import { s3Destination, startS3 } from '../../test/harness/s3.js';
+import { libpqEnvironment } from '../../operator/backup/database.js';
 import { makeBenchDatabase } from './database.js';
 import { numberArg } from './args.js';
 
@@ -43,16 +43,7 @@ try {
   await s3.bucket('bench-backups');
   const dbMb = await makeBenchDatabase(pg, SIZE_MB);
 
-  const pgEnv = {
-    ...process.env,
-    PGHOST: '127.0.0.1',
-    PGPORT: String(pg.port),
-    PGUSER: pg.user,
-    PGPASSWORD: pg.password,
-    PGDATABASE: 'bench',
-    PGSSLMODE: 'verify-full',
-    PGSSLROOTCERT: path.join(pg.dir, 'ca.crt'),
-  };
+  const pgEnv = { ...process.env, ...libpqEnvironment(jobTarget(pg, 'bench')) };
   const target = (database: string): DatabaseTarget => jobTarget(pg, database);
   const bin = (tool: string) => path.join(postgresBinDir(), tool);
   const run = (tool: string, args: string[], database: string) =>
@@ -79,15 +70,7 @@ try {
   // The two backups: a plain archive on disk, and Holdfast's artifact in S3.
   const plain = path.join(dir, 'bench.dump');
   await run('pg_dump', ['--format=custom', '-f', plain], 'bench');
-  const destination = new S3Destination('bench', {
-    endpoint: s3.endpoint,
-    bucket: 'bench-backups',
-    prefix: '',
-    region: s3.region,
-    forcePathStyle: true,
-    accessKeyId: s3.accessKeyId,
-    secretAccessKey: s3.secretAccessKey,
-  });
+  const destination = s3Destination(s3, 'bench-backups', { name: 'bench' });
   const identity = await generateIdentity();
   const { manifest } = await runBackup({
     workspace: 'bench',

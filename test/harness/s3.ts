@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Destination } from '../../operator/backup/destinations.js';
 import { freePort } from './postgres.js';
 
 const run = promisify(execFile);
@@ -177,4 +178,22 @@ export async function startS3(opts: StartS3Options = {}): Promise<TestS3> {
     },
   };
   return s3;
+}
+
+/** Holdfast's own S3 destination on a bucket of the test server, as a BackupDestination would make it. */
+export function s3Destination(
+  s3: TestS3,
+  bucket: string,
+  opts: { name?: string; prefix?: string; partSize?: number } = {},
+): S3Destination {
+  return new S3Destination(opts.name ?? 'offsite', {
+    endpoint: s3.endpoint,
+    bucket,
+    prefix: opts.prefix ?? '',
+    region: s3.region,
+    forcePathStyle: true,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    ...(opts.partSize ? { partSize: opts.partSize } : {}),
+  });
 }

@@ -19,7 +19,7 @@ import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { manifestKey } from '../../operator/backup/artifact.js';
 import { DIGEST_METHOD } from '../../operator/backup/database.js';
-import { FolderDestination, S3Destination, type Expected } from '../../operator/backup/destinations.js';
+import { FolderDestination, type Expected } from '../../operator/backup/destinations.js';
 import { pruneBackups } from '../../operator/backup/prune.js';
 import { KubeBackupRecorder } from '../../operator/backup/record.js';
 import {
@@ -40,7 +40,7 @@ import {
   superuserClient,
   type TestPostgres,
 } from '../harness/postgres.js';
-import { startS3, testS3Client, type TestS3 } from '../harness/s3.js';
+import { s3Destination, startS3, testS3Client, type TestS3 } from '../harness/s3.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -93,15 +93,10 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
   const namespace = uniqueName('ws-backup');
   let mounted: string | undefined;
 
-  const s3Destination = (name = 'offsite') =>
-    new S3Destination(name, {
-      endpoint: s3.endpoint,
-      bucket: BUCKET,
+  const offsiteOf = (name = 'offsite') =>
+    s3Destination(s3, BUCKET, {
+      name,
       prefix: 'holdfast/',
-      region: s3.region,
-      forcePathStyle: true,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
       // Small parts, so that the test's dump spans several.
       partSize: 5 * 1024 * 1024,
     });
@@ -145,7 +140,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
 
   it('writes an artifact the age CLI decrypts and pg_restore restores, with the row counts of its manifest', async () => {
     const folder = new FolderDestination('local', path.join(dir, 'local'));
-    const offsite = s3Destination();
+    const offsite = offsiteOf();
     const name = uniqueName('shop');
     const seen: BackupProgress[] = [];
     const recorder = new KubeBackupRecorder(rest, namespace, name, 'shop', 'OnDemand');
@@ -328,7 +323,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
         reason: 'Scheduled',
         database: db,
         recipients,
-        destinations: [folder, s3Destination()],
+        destinations: [folder, offsiteOf()],
         log,
         recorder: { update: async (p) => void progress.push(p) },
       });
@@ -363,12 +358,12 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
         reason: 'Scheduled',
         database: db,
         recipients,
-        destinations: [new FolderDestination('small', small), s3Destination()],
+        destinations: [new FolderDestination('small', small), offsiteOf()],
         log,
       });
       expect(failed).toEqual([{ destination: 'small', message: expect.stringContaining('ENOSPC') as string }]);
       expect(await files(small)).toEqual([]);
-      expect(await checkCopy(s3Destination(), manifest)).toEqual({ ok: true });
+      expect(await checkCopy(offsiteOf(), manifest)).toEqual({ ok: true });
     } finally {
       await run('umount', [small]);
       mounted = undefined;
@@ -411,7 +406,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
         reason: 'Scheduled',
         database: db,
         recipients,
-        destinations: [new FolderDestination('local', folder), s3Destination()],
+        destinations: [new FolderDestination('local', folder), offsiteOf()],
         pgDump: failing,
         log,
         recorder: { update: async (p) => void cut.push(p) },
@@ -419,7 +414,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
     ).rejects.toThrow(/pg_dump failed \(exit 1\)/);
     expect(cut.at(-1)).toMatchObject({ phase: 'Failed' });
     expect(await files(folder)).toEqual([]);
-    expect(await s3Destination().list('cut/')).toEqual([]);
+    expect(await offsiteOf().list('cut/')).toEqual([]);
 
     // A pg_dump of an older major than the server: refused before dumping.
     const old = path.join(dir, 'pg_dump_14');
@@ -489,7 +484,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
           reason: 'Scheduled',
           database: db,
           recipients,
-          destinations: [new FolderDestination('local', empty), s3Destination()],
+          destinations: [new FolderDestination('local', empty), offsiteOf()],
           pgDump: silent,
           log,
           recorder: { update: async (p) => void progress.push(p) },
@@ -497,7 +492,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
       ).rejects.toThrow(why);
       expect(progress.at(-1)).toMatchObject({ phase: 'Failed', message: expect.stringMatching(why) as string });
       expect(await files(empty)).toEqual([]);
-      expect(await s3Destination().list('silent/')).toEqual([]);
+      expect(await offsiteOf().list('silent/')).toEqual([]);
     }
   });
 
@@ -610,7 +605,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
     await new Promise((r) => job.once('exit', r));
 
     expect((await files(path.join(dir, 'killed'))).filter((f) => !f.includes('.partial-'))).toEqual([]);
-    expect(await s3Destination().list('killed/')).toEqual([]);
+    expect(await offsiteOf().list('killed/')).toEqual([]);
     const uploads = await testS3Client(s3).send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
     expect(uploads.Uploads?.length ?? 0).toBeGreaterThan(0);
 
@@ -619,7 +614,7 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
       env: { ...process.env, KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '' },
     });
     expect(again.stdout).toContain('backup finished');
-    const stored = await s3Destination().list('killed/');
+    const stored = await offsiteOf().list('killed/');
     expect(stored.map((o) => o.key.replace(/.*\./, ''))).toEqual(['age', 'json']);
   });
 });

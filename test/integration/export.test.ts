@@ -14,10 +14,10 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import type { DatabaseTarget } from '../../operator/backup/database.js';
-import { FolderDestination, S3Destination } from '../../operator/backup/destinations.js';
+import { FolderDestination } from '../../operator/backup/destinations.js';
 import { runExport, type ExportManifest } from '../../operator/export/runner.js';
 import { createDatabase, jobTarget, startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
-import { startS3, type TestS3 } from '../harness/s3.js';
+import { s3Destination, startS3, type TestS3 } from '../harness/s3.js';
 
 const run = promisify(execFile);
 const log = pino({ level: 'silent' });
@@ -52,16 +52,7 @@ describe('holdfast export', { timeout: 600_000 }, () => {
   let identityFile: string;
   let recipients: string[];
 
-  const s3Destination = () =>
-    new S3Destination('offsite', {
-      endpoint: s3.endpoint,
-      bucket: BUCKET,
-      prefix: 'holdfast/',
-      region: s3.region,
-      forcePathStyle: true,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
-    });
+  const offsiteOf = () => s3Destination(s3, BUCKET, { prefix: 'holdfast/' });
 
   beforeAll(async () => {
     [pg, s3] = await Promise.all([startPostgres(), startS3()]);
@@ -120,7 +111,7 @@ describe('holdfast export', { timeout: 600_000 }, () => {
       workspace: 'shop',
       database: db,
       recipients,
-      destinations: [folder, s3Destination()],
+      destinations: [folder, offsiteOf()],
       retentionDays: 365,
       log,
       sheetRows: 1000,
@@ -146,7 +137,7 @@ describe('holdfast export', { timeout: 600_000 }, () => {
     ) as ExportManifest;
     expect(stored.sha256).toBe(manifest.sha256);
     const fromS3 = path.join(dir, 'from-s3.zip.age');
-    await writeFile(fromS3, (await (await s3Destination().get(manifest.artifact)).toArray()) as Buffer[]);
+    await writeFile(fromS3, (await (await offsiteOf().get(manifest.artifact)).toArray()) as Buffer[]);
     const files = await open(fromS3, path.join(dir, 'opened'));
     expect((await readdir(files)).sort()).toEqual(
       [
@@ -225,7 +216,7 @@ describe('holdfast export', { timeout: 600_000 }, () => {
   it('a failed export stores nothing final and deletes nothing; a good one drops exports past retentionDays', async () => {
     const root = path.join(dir, 'retention');
     const folder = new FolderDestination('local', root);
-    const offsite = s3Destination();
+    const offsite = offsiteOf();
     const day = (ago: number) => new Date(Date.now() - ago * 86_400_000).toISOString().slice(0, 10);
     const today = day(0);
     const earlier = [day(400), day(31), day(29)].flatMap((d) => [`${d}.zip.age`, `${d}.json`]);

@@ -16,7 +16,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { manifestKey } from '../../operator/backup/artifact.js';
-import { FolderDestination, S3Destination } from '../../operator/backup/destinations.js';
+import { FolderDestination, type S3Destination } from '../../operator/backup/destinations.js';
 import { readDatabaseContents } from '../../operator/backup/database.js';
 import {
   compare,
@@ -29,7 +29,7 @@ import {
 import { runBackup, type DatabaseTarget } from '../../operator/backup/runner.js';
 import { uniqueName } from '../harness/names.js';
 import { createDatabase, jobTarget, startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
-import { startS3, type TestS3 } from '../harness/s3.js';
+import { s3Destination, startS3, type TestS3 } from '../harness/s3.js';
 
 const run = promisify(execFile);
 const log = pino({ level: 'silent' });
@@ -102,16 +102,7 @@ describe('restoring a backup', { timeout: 600_000 }, () => {
     escrowIdentity = (await readFile(escrowFile, 'utf8')).split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'))!;
     const escrow = (await readFile(escrowFile, 'utf8')).match(/public key: (age1\S+)/)![1]!;
     folder = new FolderDestination('local', path.join(dir, 'local'));
-    offsite = new S3Destination('offsite', {
-      endpoint: s3.endpoint,
-      bucket: BUCKET,
-      prefix: 'holdfast/',
-      region: s3.region,
-      forcePathStyle: true,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
-      partSize: 5 * 1024 * 1024,
-    });
+    offsite = s3Destination(s3, BUCKET, { prefix: 'holdfast/', partSize: 5 * 1024 * 1024 });
     const { manifest } = await runBackup({
       workspace: 'shop',
       backup: 'shop-20261130-040000',

@@ -14,14 +14,13 @@ import { promisify } from 'node:util';
 import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { namespaceOf } from '../../operator/api/workspace.js';
-import { S3Destination } from '../../operator/backup/destinations.js';
 import { TestDestinations } from '../harness/destinations.js';
 import { eventually, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { kubectlHoldfast } from '../harness/plugin.js';
 import { startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
-import { startS3, type TestS3 } from '../harness/s3.js';
+import { s3Destination, startS3, type TestS3 } from '../harness/s3.js';
 import { Workspaces } from '../harness/workspaces.js';
 
 const run = promisify(execFile);
@@ -148,15 +147,7 @@ describe('Shared databases: backups, drills and restores on the real node', { ti
       await kubectl('create', 'job', '--from=cronjob/export', 'export-shared', '-n', sharedNs);
       const exported = await w.waitForCondition(shared, 'LastExportSucceeded', 'True', 300_000);
       expect(Date.parse(exported.status!.lastExportTime!)).toBeGreaterThan(Date.parse(done.status!.completedAt!));
-      const offsite = new S3Destination('offsite', {
-        endpoint: s3.endpoint,
-        bucket: BUCKET,
-        prefix: 'cluster-a/',
-        region: s3.region,
-        forcePathStyle: true,
-        accessKeyId: s3.accessKeyId,
-        secretAccessKey: s3.secretAccessKey,
-      });
+      const offsite = s3Destination(s3, BUCKET, { prefix: 'cluster-a/' });
       const archives = (await offsite.list(`${shared}/exports/`))
         .map((o) => o.key)
         .filter((k) => k.endsWith('.zip.age'));
