@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test control plane (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl), the node (kubelet, kube-proxy, CoreDNS, crictl,
-# kube-router), helm and versitygw (the tests' S3 server) from their Go
-# modules, pinned in hack/versions.env, into
+# kube-router), helm, versitygw (the tests' S3 server) and CloudNativePG's
+# operator from their Go modules, pinned in hack/versions.env, into
 # ~/.cache/holdfast/bin/<component>-<version>/.
 # A component whose directory holds a .complete marker is reused as is.
 #
@@ -28,7 +28,8 @@ bin_dir() {
     versitygw) echo "$CACHE/bin/versitygw-$VERSITYGW_VERSION" ;;
     cert-manager-crds) echo "$CACHE/crds/cert-manager-$CERT_MANAGER_VERSION" ;;
     cloudnative-pg-crds) echo "$CACHE/crds/cloudnative-pg-$CLOUDNATIVE_PG_VERSION" ;;
-    *) echo "unknown component: $1 (kubernetes, kubernetes-node, etcd, coredns, crictl, kube-router, helm, versitygw, cert-manager-crds, cloudnative-pg-crds)" >&2; return 2 ;;
+    cloudnative-pg) echo "$CACHE/bin/cloudnative-pg-$CLOUDNATIVE_PG_VERSION" ;;
+    *) echo "unknown component: $1 (kubernetes, kubernetes-node, etcd, coredns, crictl, kube-router, helm, versitygw, cert-manager-crds, cloudnative-pg-crds, cloudnative-pg)" >&2; return 2 ;;
   esac
 }
 
@@ -161,6 +162,19 @@ build_cloudnative-pg-crds() {
   chmod u+w "$out"/*.yaml
 }
 
+# CloudNativePG's operator (its `manager`, which is also the instance manager
+# it copies into every PostgreSQL pod) and the release manifest its module
+# ships. hack/images.sh makes the operator's image from it.
+build_cloudnative-pg() {
+  build_go_tool "$1" cloudnative-pg github.com/cloudnative-pg/cloudnative-pg "$CLOUDNATIVE_PG_VERSION" \
+    github.com/cloudnative-pg/cloudnative-pg/cmd/manager manager \
+    "-X github.com/cloudnative-pg/cloudnative-pg/pkg/versions.buildVersion=$CLOUDNATIVE_PG_VERSION"
+  local dir
+  dir=$(go mod download -json "github.com/cloudnative-pg/cloudnative-pg@v$CLOUDNATIVE_PG_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  cp "$dir/releases/cnpg-$CLOUDNATIVE_PG_VERSION.yaml" "$1/"
+  chmod u+w "$1"/*.yaml
+}
+
 build() { # <component>
   local c=$1 out start
   out=$(bin_dir "$c")
@@ -175,5 +189,5 @@ build() { # <component>
 }
 
 mkdir -p "$CACHE/bin" "$CACHE/build" "$CACHE/crds"
-components=("$@"); [[ ${#components[@]} -gt 0 ]] || components=(etcd kubernetes kubernetes-node coredns crictl kube-router helm versitygw cert-manager-crds cloudnative-pg-crds)
+components=("$@"); [[ ${#components[@]} -gt 0 ]] || components=(etcd kubernetes kubernetes-node coredns crictl kube-router helm versitygw cert-manager-crds cloudnative-pg-crds cloudnative-pg)
 for c in "${components[@]}"; do build "$c"; done

@@ -15,6 +15,9 @@
 #   localhost/coredns:$COREDNS_VERSION     the static CoreDNS of hack/build-tools.sh, user nonroot 65532
 #   localhost/holdfast-postgres:15         PostgreSQL 15 from Debian bookworm
 #   localhost/holdfast-postgres:17         PostgreSQL 17 from Debian trixie
+#   localhost/cloudnative-pg:$CLOUDNATIVE_PG_VERSION
+#                                          CloudNativePG's operator (hack/build-tools.sh cloudnative-pg)
+#   localhost/cloudnative-pg-postgresql:17 PostgreSQL 17 from Debian trixie as CloudNativePG runs it
 #   localhost/holdfast:dev                 the Dockerfile, built by buildah from this checkout:
 #                                          `holdfast` on Debian trixie's Node.js and PostgreSQL 17 client
 # PostgreSQL 16 is in no Debian release, so there is no local 16 image.
@@ -34,7 +37,7 @@ source "$HACK/versions.env"
 CACHE=${HOLDFAST_CACHE:-$HOME/.cache/holdfast}
 IMAGES="$CACHE/images"
 DEBIAN_MIRROR=${HOLDFAST_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-ALL=(pause coredns postgres-15 postgres-17 holdfast)
+ALL=(pause coredns postgres-15 postgres-17 cloudnative-pg cnpg-postgres-17 holdfast)
 
 log() { printf '[images] %s\n' "$*" >&2; }
 
@@ -43,6 +46,8 @@ ref_of() {
     pause) echo "localhost/pause:$PAUSE_VERSION" ;;
     coredns) echo "localhost/coredns:$COREDNS_VERSION" ;;
     postgres-15 | postgres-17) echo "localhost/holdfast-postgres:${1#postgres-}" ;;
+    cloudnative-pg) echo "localhost/cloudnative-pg:$CLOUDNATIVE_PG_VERSION" ;;
+    cnpg-postgres-17) echo "localhost/cloudnative-pg-postgresql:17" ;;
     holdfast) echo "localhost/holdfast:dev" ;;
     *) echo "unknown image: $1 (${ALL[*]})" >&2; return 2 ;;
   esac
@@ -195,6 +200,47 @@ build_postgres() { # <out> <major> <suite>
 build_postgres-15() { build_postgres "$1" 15 bookworm; }
 build_postgres-17() { build_postgres "$1" 17 trixie; }
 
+# CloudNativePG's operator image as its own Dockerfile lays it out: at start
+# the operator globs the relative path operator/manager_* to learn which
+# instance managers it can hand to PostgreSQL pods (without it every Cluster
+# keeps an empty status), and /manager is also the init container that copies
+# itself into each instance pod.
+build_cloudnative-pg() { # <out>
+  local r=$1.rootfs bin
+  bin=$("$HACK/build-tools.sh" --print-dir cloudnative-pg)
+  "$HACK/build-tools.sh" cloudnative-pg
+  rm -rf "$r"; mkdir -p "$r/operator" "$r/tmp"; chmod 1777 "$r/tmp"
+  cp "$bin/manager" "$r/operator/manager_amd64"
+  ln -s operator/manager_amd64 "$r/manager"
+  passwd_files "$r" nonroot 10001
+  mkimage "$r" "$(ref_of cloudnative-pg)" '{"Entrypoint":["/manager"],"User":"10001:10001","WorkingDir":"/"}' "$1"
+  rm -rf "$r"
+}
+
+# The PostgreSQL 17 packages of localhost/holdfast-postgres:17 as CloudNativePG
+# runs them: its pods run as uid and gid 26 and initdb wants a passwd entry for
+# its uid (Debian's gid 26 is "tape", which gives way), and its instance
+# manager runs initdb, pg_ctl and postgres from PATH, where Debian's
+# /usr/bin has perl wrappers. The tag is what CloudNativePG reads the major
+# version from.
+build_cnpg-postgres-17() { # <out>
+  local out=$1 r=$1.rootfs base
+  mkdir -p "$IMAGES/rootfs"
+  base=$(apt_rootfs postgres-17 trixie prepare_postgres postgresql-17 ca-certificates)
+  rm -rf "$r"; mkdir -p "$r"
+  tar -C "$r" --numeric-owner -xf "$base"
+  sed -i -e '/^tape:/d' -e 's/^postgres:x:999:/postgres:x:26:/' "$r/etc/group"
+  sed -i -e 's/^postgres:x:999:999:/postgres:x:26:26:/' "$r/etc/passwd"
+  find "$r" -xdev -uid 999 -exec chown -h 26 {} +
+  find "$r" -xdev -gid 999 -exec chgrp -h 26 {} +
+  install -d -o 26 -g 26 -m 3775 "$r/run/postgresql"
+  mkimage "$r" "$(ref_of cnpg-postgres-17)" '{
+    "User": "26:26", "Cmd": ["postgres"], "StopSignal": "SIGINT",
+    "Env": ["PATH=/usr/lib/postgresql/17/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PG_MAJOR=17", "LANG=C.UTF-8"]}' "$out"
+  rm -rf "$r"
+}
+
 # The Holdfast image: the Dockerfile at the repository root, built by Debian's
 # buildah without a daemon, in a store of its own under the cache. Its FROM
 # debian:trixie-slim is made here from Debian packages and imported under that
@@ -310,6 +356,8 @@ key_of() {
       pause) echo "$KUBERNETES_VERSION $PAUSE_VERSION" ;;
       coredns) echo "$COREDNS_VERSION" ;;
       postgres-*) declare -f build_postgres apt_rootfs debian_base unmount_in prepare_postgres; cat "$ENTRYPOINT"; echo "$DEBIAN_MIRROR" ;;
+      cloudnative-pg) echo "$CLOUDNATIVE_PG_VERSION" ;;
+      cnpg-postgres-*) declare -f apt_rootfs debian_base unmount_in prepare_postgres; echo "$DEBIAN_MIRROR" ;;
       holdfast)
         declare -f buildah_ slim_base slim_rootfs debian_base unmount_in holdfast_sources
         buildah --version; echo "$DEBIAN_MIRROR"; holdfast_sources ;;

@@ -1,11 +1,21 @@
 // provider: cloudnative-pg against CloudNativePG's real CRDs: the Cluster the
-// operator writes is accepted, and its status (set here as CloudNativePG's
-// controller would, since its pods cannot run) becomes DatabaseReady.
+// operator writes is accepted, and its status (set first as CloudNativePG's
+// controller would) becomes DatabaseReady. Then the real CloudNativePG
+// operator on the run's node: the Cluster runs PostgreSQL 17 in a pod, a
+// client connects with db-app over verify-full through the workspace's
+// NetworkPolicies, and the backup CronJob's Job backs it up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespaceOf } from '../../operator/api/workspace.js';
-import { collectionPath, objectPath } from '../../kube/rest.js';
-import { eventually } from '../harness/kube.js';
+import type { BackupResourceStatus } from '../../operator/api/backup.js';
+import { APP_SECRET } from '../../operator/workspace/database/shared.js';
+import { DATABASE_ACCESS_LABEL } from '../../operator/workspace/network/desired.js';
+import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
+import { installCloudNativePG, LOCAL_CNPG_POSTGRES, type InstalledCloudNativePG } from '../harness/cloudnative-pg.js';
+import { TestDestinations } from '../harness/destinations.js';
+import { eventually, kubectl } from '../harness/kube.js';
+import { uniqueName } from '../harness/names.js';
 import { installCrds, installThirdPartyCrds, startOperator, type RunningOperator } from '../harness/operator.js';
+import { runPod } from '../harness/pods.js';
 import { Workspaces } from '../harness/workspaces.js';
 
 describe('CloudNativePG provider', () => {
@@ -144,5 +154,133 @@ describe('CloudNativePG provider', () => {
     expect(kept?.metadata.annotations?.['holdfast.io/retained-from']).toBe(
       `${name}/${cluster.metadata.ownerReferences![0]!.uid}`,
     );
+  });
+});
+
+// After the tests above in this file: they check what happens while
+// CloudNativePG's CRDs are absent, and its operator installs them all.
+describe('CloudNativePG provider with the real CloudNativePG operator on the node', { timeout: 600_000 }, () => {
+  const w = new Workspaces();
+  const destinations = new TestDestinations(w.rest);
+  // Named ahead: the CloudNativePG operator watches this workspace's namespace only.
+  const name = uniqueName('cnpgrun');
+  const ns = namespaceOf(name);
+  let operator: RunningOperator | undefined;
+  let cnpg: InstalledCloudNativePG | undefined;
+  let onVolume: string;
+  let storageClassName: string;
+
+  beforeAll(async () => {
+    await installCrds();
+    storageClassName = await w.storageClass({ encrypted: true });
+    onVolume = await destinations.volume(storageClassName);
+    const started = Date.now();
+    cnpg = await installCloudNativePG([ns]);
+    console.log(`CloudNativePG ${cnpg.version}: operator available with its webhooks ${Date.now() - started} ms after apply`);
+    operator = await startOperator({
+      selector: w.selector,
+      leaseName: w.run,
+      name: 'cnpg-real',
+      env: {
+        HOLDFAST_CNPG_IMAGE: LOCAL_CNPG_POSTGRES,
+        HOLDFAST_IMAGE: process.env.HOLDFAST_TEST_IMAGE ?? 'localhost/holdfast:dev',
+      },
+    });
+  });
+  afterAll(async () => {
+    await w.delete(name);
+    await w.waitGone(name, 120_000).catch(() => undefined);
+    await operator?.stop();
+    await cnpg?.remove();
+    await destinations.remove();
+  });
+
+  it('runs the Cluster as a PostgreSQL pod, reached with db-app over verify-full', async () => {
+    const started = Date.now();
+    await w.createNamed(name, {
+      database: { provider: 'cloudnative-pg', instances: 1, storage: '1Gi', version: '17' },
+      volume: { storageClassName },
+      deletionPolicy: 'Delete',
+      backup: { destinations: [{ name: onVolume }] },
+    });
+    const ready = await w.waitForCondition(name, 'Ready', 'True', 300_000);
+    const readyMs = Date.now() - started;
+    expect(w.condition(ready, 'DatabaseReady')?.message).toContain('1/1 instances ready');
+
+    // CloudNativePG's own pod, from the local image, on a volume of the workspace's class.
+    const pod = (await w.object('Pod', 'db-1', ns)) as
+      | (KubeObject & { spec: { containers: { image: string }[] }; status: { phase: string } })
+      | undefined;
+    expect(pod?.spec.containers[0]?.image).toBe(`${LOCAL_CNPG_POSTGRES}:17`);
+    expect(pod?.status.phase).toBe('Running');
+    const claim = (await w.object('PersistentVolumeClaim', 'db-1', ns)) as
+      | (KubeObject & { spec: { storageClassName: string }; status: { phase: string } })
+      | undefined;
+    expect(claim?.spec.storageClassName).toBe(storageClassName);
+    expect(claim?.status.phase).toBe('Bound');
+
+    const client = await runPod({
+      namespace: ns,
+      name: 'client',
+      labels: { [DATABASE_ACCESS_LABEL]: 'true' },
+      env: [
+        { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: APP_SECRET, key: 'uri' } } },
+        { name: 'PGSSLROOTCERT', value: '/etc/db/ca.crt' },
+        { name: 'PGCONNECT_TIMEOUT', value: '3' },
+      ],
+      secretMounts: [{ secretName: APP_SECRET, mountPath: '/etc/db' }],
+      // A new pod is missing from kube-router's allow-lists for up to a second: retry.
+      script: `for i in $(seq 40); do
+        psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -tA \
+          -c "select ssl from pg_stat_ssl where pid = pg_backend_pid()" \
+          -c "select current_user, current_database(), current_setting('server_version_num')" \
+          -c "create table hours (id int primary key, note text)" \
+          -c "insert into hours select g, 'hour ' || g from generate_series(1, 1234) g" && exit 0
+        sleep 0.25
+      done; exit 1`,
+    });
+    expect(client.phase, client.log).toBe('Succeeded');
+    expect(client.log).toMatch(/^t$/m);
+    expect(client.log).toMatch(/^app\|app\|17\d{4}$/m);
+    expect(client.log).toMatch(/^INSERT 0 1234$/m);
+
+    // Without the label, the workspace's policies keep a pod of its own
+    // namespace out (kube-router rejects): no password prompt, where the
+    // client above, at the same address, was let in.
+    const stranger = await runPod({
+      namespace: ns,
+      name: 'stranger',
+      script: `psql "host=db-rw.${ns}.svc dbname=app user=nobody sslmode=require connect_timeout=2" -c 'select 1' 2>&1 </dev/null; exit 0`,
+    });
+    expect(stranger.log).toMatch(/Connection refused|timeout expired/);
+    expect(stranger.log).not.toMatch(/password|authentication/);
+
+    const created = await w.rest.get<KubeObject & { metadata: { creationTimestamp: string } }>(
+      objectPath('Cluster', 'db', ns),
+    );
+    console.log(
+      `CloudNativePG workspace Ready ${readyMs} ms after create (Cluster created ${created.metadata.creationTimestamp});` +
+        ` client pod started in ${client.startMs} ms`,
+    );
+  });
+
+  it('backs the Cluster up from a Job made from the backup CronJob', async () => {
+    await w.waitForCondition(name, 'BackupScheduled', 'True', 120_000);
+    await kubectl('create', 'job', '--from=cronjob/backup', 'backup-now', '-n', ns);
+    const done = await eventually(
+      'a finished Backup',
+      async () => {
+        const b = (await w.rest.get<{ items: (KubeObject & { status?: BackupResourceStatus })[] }>(
+          collectionPath('Backup', ns),
+        )).items[0];
+        if (b?.status?.phase === 'Failed') throw new Error(`the backup failed: ${b.status.message}`);
+        return b?.status?.phase === 'Succeeded' ? b : undefined;
+      },
+      300_000,
+    );
+    expect(done.status).toMatchObject({ copiesText: '1/1', rows: 1234, tables: 1 });
+    expect(done.status?.serverVersion).toMatch(/^17\./);
+    const ws = await w.waitForCondition(name, 'LastBackupSucceeded', 'True');
+    expect(ws.status?.lastBackupTime).toBe(done.status!.completedAt);
   });
 });
