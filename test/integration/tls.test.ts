@@ -434,4 +434,32 @@ describe('workspace certificates', () => {
     await pg.useCertificate(leaf.certPem, leaf.keyPem);
     await handshake(pg, ca.certPem, 'db.acme.example.com');
   });
+
+  // Garbage collection deletes what still has the Workspace as owner, and
+  // cert-manager would then issue no more: Retain releases the Certificate
+  // like every other object in the namespace, whatever its API group.
+  it('deletionPolicy Retain keeps the cert-manager Certificate, released from the Workspace', async () => {
+    await installThirdPartyCrds('cert-manager-crds');
+    const w = new Workspaces();
+    await operator(w);
+    const name = await w.create('cm-keep', {
+      volume: { storageClassName: encrypted },
+      deletionPolicy: 'Retain',
+      tls: { issuer: 'CertManager', issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } },
+    });
+    const ns = namespaceOf(name);
+    const made = await eventually('the Certificate', () => w.object('Certificate', 'db-tls', ns));
+    expect(made.metadata.ownerReferences?.[0]?.name).toBe(name);
+
+    await w.delete(name);
+    await w.waitGone(name);
+    // The garbage collector acts within a second or two on what still has an owner.
+    await new Promise((r) => setTimeout(r, 5000));
+    const kept = await w.object('Certificate', 'db-tls', ns);
+    expect(kept?.metadata.deletionTimestamp).toBeUndefined();
+    expect(kept?.metadata.ownerReferences ?? []).toEqual([]);
+    expect(kept?.metadata.annotations?.['holdfast.io/retained-from']).toBe(
+      `${name}/${made.metadata.ownerReferences![0]!.uid}`,
+    );
+  });
 });
