@@ -7,7 +7,7 @@ import { collectionPath, objectPath } from '../../kube/rest.js';
 import { eventually } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
-import { startPostgres, type TestPostgres } from '../harness/postgres.js';
+import { startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
 import { Workspaces } from '../harness/workspaces.js';
 
 interface App {
@@ -193,6 +193,29 @@ describe('Shared databases', () => {
     expect((await w.events(name)).find((e) => e.reason === 'DatabaseDropped')?.note).toContain(
       `role ${id} on SharedDatabaseServer ${server} was not created by this Workspace and was left alone`,
     );
+  });
+
+  it('leaves a database it did not create alone: no role made for it, its data kept after delete', async () => {
+    const name = uniqueName('dbbyhand');
+    const id = `ws_${name.replace(/-/g, '_')}`;
+    await admin.unsafe(`create database "${id}"`);
+    const theirs = superuserClient(pg, id);
+    await theirs`create table ledger (n int)`;
+    await theirs`insert into ledger values (1), (2), (3)`;
+    await theirs.end();
+    await w.createNamed(name, { ...shared(), deletionPolicy: 'Delete' });
+    const ws = await w.waitForCondition(name, 'DatabaseReady', 'False');
+    expect(w.condition(ws, 'DatabaseReady')).toMatchObject({ reason: 'NotOwned' });
+    expect(w.condition(ws, 'DatabaseReady')?.message).toContain(
+      `database ${id} already exists and was not created for this Workspace; nothing was changed`,
+    );
+    expect((await admin`select count(*)::int as n from pg_roles where rolname = ${id}`)[0]?.n).toBe(0);
+
+    await w.delete(name);
+    await w.waitGone(name, 60_000);
+    const still = superuserClient(pg, id);
+    expect((await still<{ n: number }[]>`select count(*)::int as n from ledger`)[0]?.n).toBe(3);
+    await still.end();
   });
 
   it('leaves a role marked for another Workspace uid alone (another installation on the same server)', async () => {
