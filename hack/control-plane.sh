@@ -57,8 +57,31 @@ ETCD_BIN=$("$HACK/build-tools.sh" --print-dir etcd)
 K8S_BIN=$("$HACK/build-tools.sh" --print-dir kubernetes)
 
 mkdir -p "$D"; D=$(cd "$D" && pwd)
-if [[ -f $D/pids ]]; then echo "control plane already running in $D (run: $0 stop $D)" >&2; exit 1; fi
+# Idempotent: a control plane already running here (every process it listed
+# alive, and its node when asked for) is kept; what a crash left is stopped
+# and started again.
+if [[ -f $D/pids && -f $D/kubeconfig ]]; then
+  alive=1
+  # A killed process whose parent is gone can stay a zombie here: alive, not running.
+  for pid in $(awk '{print $2}' "$D/pids"); do
+    grep -qs '^State:[[:space:]]*[^Z]' "/proc/$pid/status" || alive=0
+  done
+  [[ $node == 0 || -f $D/node/pids ]] || alive=0
+  if [[ $alive == 1 ]]; then
+    echo "control plane already running in $D" >&2
+    echo "$D/kubeconfig"
+    exit 0
+  fi
+fi
+stop
 : >"$D/pids"
+# Before anything starts: an owner that dies while this is still starting
+# (Ctrl-C in hack/up) leaves nothing running either.
+if [[ -n $owner ]]; then
+  # The watchdog is not in pids: it ends itself after stopping the rest.
+  setsid bash -c 'while kill -0 "$1" 2>/dev/null && [[ -f "$2/pids" ]]; do sleep 1; done; [[ -f "$2/pids" ]] && exec "$3" stop "$2"' \
+    watchdog "$owner" "$D" "$HACK/control-plane.sh" >/dev/null 2>&1 </dev/null &
+fi
 
 free_ports() { # <n>: n distinct free loopback ports
   node -e '
@@ -220,9 +243,4 @@ if [[ $node == 1 ]]; then
   "$HACK/node.sh" start "$D" || { stop; exit 1; }
 fi
 
-if [[ -n $owner ]]; then
-  # The watchdog is not in pids: it ends itself after stopping the rest.
-  setsid bash -c 'while kill -0 "$1" 2>/dev/null && [[ -f "$2/pids" ]]; do sleep 1; done; [[ -f "$2/pids" ]] && exec "$3" stop "$2"' \
-    watchdog "$owner" "$D" "$HACK/control-plane.sh" >/dev/null 2>&1 </dev/null &
-fi
 echo "$D/kubeconfig"
