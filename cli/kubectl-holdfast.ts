@@ -15,10 +15,14 @@ const USAGE = `kubectl holdfast: Holdfast workspaces from kubectl
   kubectl holdfast status WORKSPACE          conditions, backups, recovery point, drills, certificate
   kubectl holdfast backups WORKSPACE         the workspace's backups, newest first
   kubectl holdfast backup now WORKSPACE      take a backup now and follow it (--detach: only ask for it)
-  kubectl holdfast restore WORKSPACE --backup NAME | --before TIME
+  kubectl holdfast restore WORKSPACE --backup NAME | --before TIME [--to-new-database NAME]
                                              restore the workspace's database in place to a backup (or
                                              the newest good one before TIME), after a safety backup of
-                                             what it replaces; follows it (--detach: only ask for it)
+                                             what it replaces; or into a new database NAME beside it,
+                                             which stays as it is; follows it (--detach: only ask for it)
+  kubectl holdfast restore WORKSPACE --point-in-time TIME
+                                             CloudNativePG with a WAL archive: recover the database as it
+                                             was at TIME into a new Cluster beside the workspace's
   kubectl holdfast decrypt ARTIFACT -i FILE  decrypt a backup artifact (.dump.age) with an age identity
                                              file, no age CLI needed; -o OUT (default: ARTIFACT without
                                              .age; "-" for standard output, e.g. into pg_restore)
@@ -53,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
         detach: { type: 'boolean' },
         backup: { type: 'string' },
         before: { type: 'string' },
+        'to-new-database': { type: 'string' },
+        'point-in-time': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -85,7 +91,12 @@ async function main(argv: string[]): Promise<number> {
         return await restore(
           kube(values.context),
           one('WORKSPACE', rest),
-          { ...(values.backup ? { backup: values.backup } : {}), ...(values.before ? { before: values.before } : {}) },
+          {
+            ...(values.backup ? { backup: values.backup } : {}),
+            ...(values.before ? { before: values.before } : {}),
+            ...(values['to-new-database'] ? { newDatabase: values['to-new-database'] } : {}),
+            ...(values['point-in-time'] ? { pointInTime: values['point-in-time'] } : {}),
+          },
           out,
           { detach: values.detach ?? false },
         );

@@ -217,16 +217,16 @@ build_cloudnative-pg() { # <out>
   rm -rf "$r"
 }
 
-# The PostgreSQL 17 packages of localhost/holdfast-postgres:17 as CloudNativePG
-# runs them: its pods run as uid and gid 26 and initdb wants a passwd entry for
-# its uid (Debian's gid 26 is "tape", which gives way), and its instance
-# manager runs initdb, pg_ctl and postgres from PATH, where Debian's
-# /usr/bin has perl wrappers. The tag is what CloudNativePG reads the major
-# version from.
+# Debian trixie's PostgreSQL 17 as CloudNativePG runs it: its pods run as uid
+# and gid 26 and initdb wants a passwd entry for its uid (Debian's gid 26 is
+# "tape", which gives way), and its instance manager runs initdb, pg_ctl and
+# postgres from PATH, where Debian's /usr/bin has perl wrappers. Barman's
+# cloud tools archive WAL and take base backups to S3 (point-in-time
+# recovery). The tag is what CloudNativePG reads the major version from.
 build_cnpg-postgres-17() { # <out>
   local out=$1 r=$1.rootfs base
   mkdir -p "$IMAGES/rootfs"
-  base=$(apt_rootfs postgres-17 trixie prepare_postgres postgresql-17 ca-certificates)
+  base=$(apt_rootfs cnpg-postgres-17 trixie prepare_postgres postgresql-17 ca-certificates barman-cli-cloud)
   rm -rf "$r"; mkdir -p "$r"
   tar -C "$r" --numeric-owner -xf "$base"
   sed -i -e '/^tape:/d' -e 's/^postgres:x:999:/postgres:x:26:/' "$r/etc/group"

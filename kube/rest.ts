@@ -151,6 +151,7 @@ export const RESOURCES = {
   ConfigMap: { apiVersion: 'v1', plural: 'configmaps', namespaced: true },
   ServiceAccount: { apiVersion: 'v1', plural: 'serviceaccounts', namespaced: true },
   Cluster: { apiVersion: 'postgresql.cnpg.io/v1', plural: 'clusters', namespaced: true },
+  ScheduledBackup: { apiVersion: 'postgresql.cnpg.io/v1', plural: 'scheduledbackups', namespaced: true },
   CustomResourceDefinition: {
     apiVersion: 'apiextensions.k8s.io/v1',
     plural: 'customresourcedefinitions',

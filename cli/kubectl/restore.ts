@@ -1,6 +1,9 @@
-// `kubectl holdfast restore WORKSPACE --backup NAME | --before TIME`: creates
-// a Restore (the operator takes a safety backup, then its Job restores in
-// place) and follows it to its end, printing each step and the progress.
+// `kubectl holdfast restore WORKSPACE --backup NAME | --before TIME
+// [--to-new-database NAME] | --point-in-time TIME`: creates a Restore (the
+// operator takes a safety backup, then its Job restores in place; or its Job
+// restores into the new database beside the workspace's; or CloudNativePG
+// recovers a new Cluster to that time) and follows it to its end, printing
+// each step and the progress.
 import { collectionPath, isConflict, objectPath, type Rest } from '../../kube/rest.js';
 import { RESTORE_API, RESTORE_KIND, type RestoreSpec, type RestoreStatus } from '../../operator/api/restore.js';
 import { namespaceOf } from '../../operator/api/workspace.js';
@@ -17,25 +20,33 @@ export function restoreName(workspace: string, at: Date): string {
 export async function restore(
   rest: Rest,
   workspace: string,
-  which: { backup?: string; before?: string },
+  which: { backup?: string; before?: string; newDatabase?: string; pointInTime?: string },
   out: Out,
   opts: { detach: boolean; timeoutMs?: number },
 ): Promise<number> {
-  if ((which.backup === undefined) === (which.before === undefined))
-    throw new Error('restore takes one of --backup NAME (kubectl holdfast backups lists them) or --before TIME');
-  let before: string | undefined;
-  if (which.before !== undefined) {
-    const t = Date.parse(which.before);
+  if ([which.backup, which.before, which.pointInTime].filter((w) => w !== undefined).length !== 1)
+    throw new Error(
+      'restore takes one of --backup NAME (kubectl holdfast backups lists them), --before TIME or --point-in-time TIME',
+    );
+  if (which.pointInTime !== undefined && which.newDatabase !== undefined)
+    throw new Error('--point-in-time always recovers into a new Cluster: leave out --to-new-database');
+  const time = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const t = Date.parse(v);
     if (Number.isNaN(t))
-      throw new Error(`--before "${which.before}" is not a time: write it as 2026-11-30T09:00:00Z (or with an offset)`);
-    before = new Date(t).toISOString();
-  }
+      throw new Error(`--${flag} "${v}" is not a time: write it as 2026-11-30T09:00:00Z (or with an offset)`);
+    return new Date(t).toISOString();
+  };
+  const before = time('before', which.before);
+  const pointInTime = time('point-in-time', which.pointInTime);
   const ns = namespaceOf(workspace);
   const name = restoreName(workspace, new Date());
   const spec: RestoreSpec = {
     workspace,
     ...(which.backup ? { backup: which.backup } : {}),
     ...(before ? { before } : {}),
+    ...(which.newDatabase ? { newDatabase: which.newDatabase } : {}),
+    ...(pointInTime ? { pointInTime } : {}),
   };
   await rest
     .request('POST', collectionPath('Restore', ns), {
@@ -45,7 +56,15 @@ export async function restore(
       if (isConflict(err)) throw new Error(`a Restore named ${name} exists already: try again in a second`);
       throw err;
     });
-  out.write(`restore ${name} asked for in namespace ${ns}: a safety backup first, then the restore in place\n`);
+  out.write(
+    `restore ${name} asked for in namespace ${ns}: ${
+      pointInTime
+        ? `recovering the database as it was at ${pointInTime} into a new Cluster beside the workspace's`
+        : which.newDatabase
+          ? `into the new database ${which.newDatabase}, beside the workspace's, which stays as it is`
+          : 'a safety backup first, then the restore in place'
+    }\n`,
+  );
   if (opts.detach) {
     out.write(`follow it with: kubectl get restore ${name} -n ${ns} -w\n`);
     return 0;
@@ -60,7 +79,11 @@ export async function restore(
     if (line !== said) out.write(`  ${line}\n`);
     said = line;
     if (s.phase === 'Succeeded') {
-      out.write(`restore ${name} succeeded in ${s.durationSeconds ?? '?'} s: ${s.rows ?? '?'} rows\n`);
+      out.write(
+        s.cluster
+          ? `restore ${name} succeeded in ${s.durationSeconds ?? '?'} s: ${s.message ?? ''}\n`
+          : `restore ${name} succeeded in ${s.durationSeconds ?? '?'} s: ${s.rows ?? '?'} rows${which.newDatabase ? ` in database ${which.newDatabase}` : ''}\n`,
+      );
       return 0;
     }
     if (s.phase === 'Failed') {

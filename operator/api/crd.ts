@@ -209,12 +209,14 @@ export function restoreCrd(): V1CustomResourceDefinition {
     scope: 'Namespaced',
     shortNames: ['rst'],
     description:
-      "A restore of a workspace's database to one of its backups, after a safety backup of what it replaces.",
+      "A restore of a workspace's database to one of its backups, in place after a safety backup of what it replaces, or beside it: into a new database, or (CloudNativePG) a new Cluster recovered to a point in time.",
     columns: [
       { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
       { name: 'Backup', type: 'string', jsonPath: '.status.backup' },
       { name: 'Progress', type: 'string', jsonPath: '.status.progress' },
       { name: 'Safety Backup', type: 'string', jsonPath: '.status.safetyBackup' },
+      { name: 'Into', type: 'string', priority: 1, jsonPath: '.spec.newDatabase' },
+      { name: 'Cluster', type: 'string', priority: 1, jsonPath: '.status.cluster' },
       { name: 'Duration', type: 'number', jsonPath: '.status.durationSeconds' },
       { name: 'Message', type: 'string', priority: 1, jsonPath: '.status.message' },
     ],

@@ -20,13 +20,43 @@ export const RestoreSpec = withRules(
       .meta({ format: 'date-time' })
       .optional()
       .describe('Restore the newest Succeeded backup completed at or before this time (RFC 3339).'),
+    pointInTime: z
+      .string()
+      .max(64)
+      .meta({ format: 'date-time' })
+      .optional()
+      .describe(
+        "Recover the workspace's database as it was at this time (RFC 3339) from its WAL archive, into a new CloudNativePG Cluster beside the workspace's (spec.backup.pointInTime of a cloudnative-pg Workspace).",
+      ),
+    newDatabase: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+      .optional()
+      .describe(
+        "Restore into a new, empty database of this name on the workspace's server, beside its database, which stays as it is (no safety backup is needed). Without it, the restore replaces the workspace's database.",
+      ),
   }),
   [
     {
-      cel: 'has(self.backup) != has(self.before)',
+      cel: "!has(self.newDatabase) || !(self.newDatabase in ['app', 'postgres', 'template0', 'template1'])",
       message:
-        'a Restore needs exactly one of spec.backup (a Backup name) or spec.before (a time such as 2026-11-30T09:00:00Z)',
-      test: (s) => (s.backup === undefined) !== (s.before === undefined),
+        'spec.newDatabase names a database every server or workspace already has: choose a new name, such as restored_20261130',
+      test: (s) =>
+        s.newDatabase === undefined || !['app', 'postgres', 'template0', 'template1'].includes(s.newDatabase),
+      fieldPath: '.newDatabase',
+    },
+    {
+      cel: '[has(self.backup), has(self.before), has(self.pointInTime)].filter(x, x).size() == 1',
+      message:
+        'a Restore needs exactly one of spec.backup (a Backup name), spec.before (a time such as 2026-11-30T09:00:00Z) or spec.pointInTime (a time, with a WAL archive)',
+      test: (s) => [s.backup, s.before, s.pointInTime].filter((x) => x !== undefined).length === 1,
+    },
+    {
+      cel: '!has(self.pointInTime) || !has(self.newDatabase)',
+      message:
+        "spec.pointInTime always recovers into a new CloudNativePG Cluster beside the workspace's: remove spec.newDatabase",
+      fieldPath: '.newDatabase',
+      test: (s) => s.pointInTime === undefined || s.newDatabase === undefined,
     },
   ],
 );
@@ -39,6 +69,10 @@ export const RestoreStatus = z.object({
   message: z.string().optional(),
   /** The Backup restored (spec.before resolved). */
   backup: z.string().optional(),
+  /** The database restored into: spec.newDatabase, or the workspace's own. */
+  database: z.string().optional(),
+  /** The recovery Cluster of a Restore to a point in time; its primary is `<cluster>-rw`. */
+  cluster: z.string().optional(),
   /** The Backup taken just before, of the data the restore replaced. */
   safetyBackup: z.string().optional(),
   /** The destination whose copy was read. */

@@ -274,6 +274,18 @@ export const BackupSpec = z.object({
     })
     .prefault({})
     .describe('Daily portable export (SpreadsheetML + CSV).'),
+  pointInTime: z
+    .object({
+      destination: z
+        .string()
+        .min(1)
+        .max(253)
+        .describe('The S3 BackupDestination (one of spec.backup.destinations) WAL and base backups go to.'),
+    })
+    .optional()
+    .describe(
+      'Continuous WAL archiving, for Restores to any point in time (spec.pointInTime of a Restore). Provider cloudnative-pg only.',
+    ),
 });
 
 export const QuotaSpec = z.object({
@@ -283,32 +295,44 @@ export const QuotaSpec = z.object({
   pods: z.int().min(1).max(1000).default(20),
 });
 
-export const WorkspaceSpec = z.object({
-  displayName: z.string().max(128).optional().describe('Name shown in the console.'),
-  tenant: withRules(z.string().max(63), [
+export const WorkspaceSpec = withRules(
+  z.object({
+    displayName: z.string().max(128).optional().describe('Name shown in the console.'),
+    tenant: withRules(z.string().max(63), [
+      {
+        cel: `self.matches(${celRegex(DNS_LABEL)})`,
+        message: 'spec.tenant must be a DNS label such as "acme" (lower case letters, digits and "-")',
+        test: (v) => DNS_LABEL.test(v),
+      },
+    ])
+      .optional()
+      .describe('The console tenant this workspace belongs to.'),
+    database: DatabaseSpec.prefault({}),
+    volume: VolumeSpec.prefault({}),
+    tls: TlsSpec.prefault({}),
+    backup: BackupSpec.prefault({}),
+    quota: QuotaSpec.prefault({}),
+    deletionPolicy: z
+      .enum(['Retain', 'Snapshot', 'Delete'])
+      .default('Snapshot')
+      .describe('What deleting the Workspace does to its data.'),
+    retention: z
+      .object({ afterDeletion: duration('spec.retention.afterDeletion', '8760h').default('8760h') })
+      .prefault({})
+      .describe('How long the final backup is kept after deletion.'),
+    suspend: z.boolean().default(false).describe('Stop all changes (and backups) without deleting anything.'),
+  }),
+  [
     {
-      cel: `self.matches(${celRegex(DNS_LABEL)})`,
-      message: 'spec.tenant must be a DNS label such as "acme" (lower case letters, digits and "-")',
-      test: (v) => DNS_LABEL.test(v),
+      cel: "!has(self.backup) || !has(self.backup.pointInTime) || (has(self.database) && self.database.mode == 'Dedicated' && self.database.provider == 'cloudnative-pg')",
+      message:
+        'spec.backup.pointInTime needs spec.database.provider: cloudnative-pg (a Dedicated database that CloudNativePG runs): remove spec.backup.pointInTime, or use that provider',
+      fieldPath: '.backup.pointInTime',
+      test: (s) =>
+        !s.backup.pointInTime || (s.database.mode === 'Dedicated' && s.database.provider === 'cloudnative-pg'),
     },
-  ])
-    .optional()
-    .describe('The console tenant this workspace belongs to.'),
-  database: DatabaseSpec.prefault({}),
-  volume: VolumeSpec.prefault({}),
-  tls: TlsSpec.prefault({}),
-  backup: BackupSpec.prefault({}),
-  quota: QuotaSpec.prefault({}),
-  deletionPolicy: z
-    .enum(['Retain', 'Snapshot', 'Delete'])
-    .default('Snapshot')
-    .describe('What deleting the Workspace does to its data.'),
-  retention: z
-    .object({ afterDeletion: duration('spec.retention.afterDeletion', '8760h').default('8760h') })
-    .prefault({})
-    .describe('How long the final backup is kept after deletion.'),
-  suspend: z.boolean().default(false).describe('Stop all changes (and backups) without deleting anything.'),
-});
+  ],
+);
 
 export const Condition = z.object({
   type: z.string(),

@@ -6,11 +6,12 @@
 // manifest. pg_restore runs in one transaction, so a copy that fails any of
 // this leaves the target as empty as it was. The restored rows are then
 // counted and compared with the manifest's counts.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { decryptStream } from './age-stream.js';
 import { manifestKey, MANIFEST_FORMAT, type Manifest } from './artifact.js';
@@ -40,6 +41,8 @@ export interface RestoreJob {
   target: DatabaseTarget;
   pgRestore?: string;
   log: Logger;
+  /** Bytes of the stored copy read so far. */
+  onBytes?: (bytes: number) => void;
 }
 
 export interface RestoreResult {
@@ -221,6 +224,78 @@ const result = (
   bytes,
 });
 
+/** pg_restore's major version ("pg_restore (PostgreSQL) 17.7 (Debian …)"). */
+async function pgRestoreMajor(bin: string): Promise<number> {
+  const { stdout } = await promisify(execFile)(bin, ['--version']);
+  return Number(/\(PostgreSQL\) (\d+)/.exec(stdout)?.[1] ?? 0);
+}
+
+/**
+ * pg_restore into an empty database in one transaction. A server of
+ * pg_restore's own major (or newer) is restored into directly; an older one
+ * (a Shared server) gets pg_restore's script with what it does not know left
+ * out, through psql, in one transaction committed only at the end.
+ */
+function restoreInto(
+  job: RestoreJob,
+  serverVersionNum: number,
+  restoreMajor: number,
+): { stdin: NodeJS.WritableStream; exited: Promise<void>; kill: () => void } {
+  const env = libpqEnvironment(job.target) as NodeJS.ProcessEnv;
+  const common = ['--no-owner', '--no-privileges', '--exit-on-error'];
+  if (Math.floor(serverVersionNum / 10000) >= restoreMajor) {
+    const direct = spawn(
+      job.pgRestore ?? 'pg_restore',
+      [...common, '--single-transaction', '-d', job.target.database],
+      {
+        env,
+        stdio: ['pipe', 'ignore', 'pipe'],
+      },
+    );
+    return { stdin: direct.stdin, exited: exitOf(direct, 'pg_restore'), kill: () => direct.kill('SIGTERM') };
+  }
+  const script = spawn(job.pgRestore ?? 'pg_restore', [...common, '-f', '-'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const psql = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', job.target.database, '-o', '/dev/null'], {
+    env,
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  const scripted = exitOf(script, 'pg_restore');
+  const applied = exitOf(psql, 'psql');
+  psql.stdin.write('BEGIN;\n');
+  // COMMIT is written only once pg_restore has read the whole proven copy:
+  // a psql ended without it (the copy failed, kill()) rolls everything back.
+  const piped = pipeline(script.stdout, scriptForServer(serverVersionNum), psql.stdin, { end: false });
+  piped.catch(() => undefined);
+  const why = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  const exited = (async () => {
+    try {
+      await scripted;
+      await piped;
+    } catch (err) {
+      // psql's own message first when it stopped by itself (an SQL error, after which pg_restore fails writing to it).
+      const psqlStopped = psql.exitCode !== null;
+      psql.kill('SIGTERM');
+      const psqlError = await why(applied);
+      throw (psqlStopped ? psqlError : undefined) ?? err;
+    }
+    psql.stdin.end('COMMIT;\n');
+    await applied;
+  })();
+  exited.catch(() => undefined);
+  return {
+    stdin: script.stdin,
+    exited,
+    kill: () => {
+      script.kill('SIGTERM');
+      psql.kill('SIGTERM');
+    },
+  };
+}
+
 export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
   const started = Date.now();
   const manifest = await checkedManifest(job);
@@ -237,20 +312,17 @@ export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
           'restore into an empty database, or restore in place, which keeps a safety backup first',
       );
 
+    const [{ v }] = (await sql`select current_setting('server_version_num')::int as v`) as unknown as [{ v: number }];
     // Piped in the tick it is spawned (Node drops the output of a child it has not read).
-    const restore = spawn(
-      job.pgRestore ?? 'pg_restore',
-      ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', '-d', job.target.database],
-      { env: libpqEnvironment(job.target) as NodeJS.ProcessEnv, stdio: ['pipe', 'ignore', 'pipe'] },
-    );
-    const exited = exitOf(restore, 'pg_restore');
+    const restore = restoreInto(job, v, await pgRestoreMajor(job.pgRestore ?? 'pg_restore'));
+    const exited = restore.exited;
     let bytes: number;
     try {
-      bytes = await streamArchive(job, manifest, restore.stdin);
+      bytes = await streamArchive(job, manifest, restore.stdin, job.onBytes);
     } catch (err) {
       // The copy failed its checks: pg_restore is stopped before it commits.
       // Otherwise pg_restore itself failed, and its message says why.
-      if (copyFailed(err)) restore.kill('SIGTERM');
+      if (copyFailed(err)) restore.kill();
       const failed = await exited.then(
         () => undefined,
         (e: unknown) => e,

@@ -302,6 +302,28 @@ describe('the Job of a Restore', () => {
     expect(pod.volumes).toContainEqual(expect.objectContaining({ name: 'key' }));
     expect(JSON.stringify(pod.volumes)).toContain('"identity"');
     expect(pod.volumes).toContainEqual(expect.objectContaining({ name: 'db' }));
+    expect(JSON.stringify(pod.volumes)).not.toContain('db-superuser');
+  });
+
+  it("mounts the superuser's password only for a restore into a new database on the built-in server", () => {
+    const into = restoreJob(
+      verify,
+      { name: 'r', namespace: 'ws-acme', uid: 'u-2' },
+      { superuserSecret: 'db-superuser' },
+    ).spec as { template: { spec: Pod } };
+    const p = into.template.spec;
+    expect(p.volumes).toContainEqual({
+      name: 'superuser',
+      secret: { secretName: 'db-superuser', items: [{ key: 'password', path: 'password' }] },
+    });
+    expect(p.containers[0]).toMatchObject({
+      volumeMounts: expect.arrayContaining([
+        { name: 'superuser', mountPath: '/var/run/holdfast/superuser', readOnly: true },
+      ]) as unknown,
+      env: expect.arrayContaining([
+        { name: 'HOLDFAST_SUPERUSER_PASSWORD_FILE', value: '/var/run/holdfast/superuser/password' },
+      ]) as unknown,
+    });
   });
 
   it('is named within the 63 characters a Job name may have', () => {

@@ -13,6 +13,7 @@
 // The workspace's own age key (Secret `backup-key`) is made once, elsewhere:
 // it is random, and must never be replaced.
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import type { KubeObject } from '../../kube/rest.js';
 import { BACKUP_API, BACKUP_KIND, type BackupReason, type DestinationSpec } from '../api/backup.js';
 import { RESTORE_API, RESTORE_KIND } from '../api/restore.js';
@@ -51,7 +52,8 @@ export interface ScheduleInput {
   scratchImage: string;
 }
 
-const destSecret = (name: string) => `backup-dest-${name}`;
+/** The copy, in the workspace namespace, of an S3 destination's credentials (keys accessKeyId, secretAccessKey, region, ca.crt). */
+export const destSecret = (name: string) => `backup-dest-${name}`;
 const destClaim = (name: string) => `backup-${name}`;
 
 export function jobConfig(input: ScheduleInput): JobConfig {
@@ -369,17 +371,22 @@ interface PodSpec {
     name: string;
     args: string[];
     env?: { name: string; value?: string; valueFrom?: unknown }[];
+    volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
     resources?: unknown;
   }[];
   initContainers?: unknown[];
-  volumes: { name: string; secret?: { items?: { key: string; path: string }[] }; emptyDir?: unknown }[];
+  volumes: {
+    name: string;
+    secret?: { secretName?: string; items?: { key: string; path: string }[] };
+    emptyDir?: unknown;
+  }[];
 }
 
 /** The copy of an S3 destination's credentials a job in the workspace namespace can mount. */
 export function destinationSecret(
   ws: Workspace,
   destination: string,
-  data: { accessKeyId: string; secretAccessKey: string; ca?: string },
+  data: { accessKeyId: string; secretAccessKey: string; ca?: string; region?: string },
 ): KubeObject {
   return {
     apiVersion: 'v1',
@@ -390,6 +397,7 @@ export function destinationSecret(
       accessKeyId: Buffer.from(data.accessKeyId).toString('base64'),
       secretAccessKey: Buffer.from(data.secretAccessKey).toString('base64'),
       ...(data.ca ? { 'ca.crt': Buffer.from(data.ca).toString('base64') } : {}),
+      ...(data.region ? { region: Buffer.from(data.region).toString('base64') } : {}),
     },
   };
 }
@@ -453,15 +461,22 @@ export function restoreJobName(restore: string): string {
   return jobName('restore', restore);
 }
 
+/** Where a restore into a new database on a built-in server reads the superuser's password. */
+export const SUPERUSER_PASSWORD_FILE = '/var/run/holdfast/superuser/password';
+
 /**
  * The Job that runs a Restore: the drill's pod (its account, the database's
  * credentials and CA, the destinations, the workspace's age identity) without
- * the scratch server, running `holdfast restore` against the workspace's own
- * database, once, owned by the Restore.
+ * the scratch server, running `holdfast restore` against the workspace's
+ * server, once, owned by the Restore. With `superuserSecret` (a restore into
+ * a new database on the built-in server, where only the superuser may create
+ * one) that Secret's password is mounted too; no other pod but the
+ * database's own mounts it.
  */
 export function restoreJob(
   verifyCronJob: KubeObject,
   restore: { name: string; namespace: string; uid: string },
+  opts: { superuserSecret?: string } = {},
 ): KubeObject {
   const template = (
     verifyCronJob.spec as {
@@ -490,6 +505,17 @@ export function restoreJob(
     { name: 'HOLDFAST_BACKUP_CONFIG', value: `${CONFIG_DIR}/backup.json` },
     { name: 'HOLDFAST_RESTORE_NAME', value: restore.name },
   ];
+  if (opts.superuserSecret) {
+    pod.volumes.push({
+      name: 'superuser',
+      secret: { secretName: opts.superuserSecret, items: [{ key: 'password', path: 'password' }] },
+    });
+    main.volumeMounts = [
+      ...(main.volumeMounts ?? []),
+      { name: 'superuser', mountPath: path.posix.dirname(SUPERUSER_PASSWORD_FILE), readOnly: true },
+    ];
+    main.env.push({ name: 'HOLDFAST_SUPERUSER_PASSWORD_FILE', value: SUPERUSER_PASSWORD_FILE });
+  }
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',

@@ -228,14 +228,62 @@ export async function canSignIn(target: ServerTarget, t: Tenancy): Promise<boole
 }
 
 /**
- * Drops the role and database that are marked as `uid`'s; returns what it
- * left alone because it was not (created by hand, by another installation, or
- * by an earlier Workspace of the same name).
+ * A further database of the owner's role (a restore beside its database):
+ * made empty, owned by the role, marked as the owner's, closed to every
+ * other role. A database of that name already there is taken only when it is
+ * the owner's and empty of tables (a retry); otherwise the reason is returned
+ * and nothing is changed.
+ */
+export async function createOwnedDatabase(
+  sql: Sql,
+  database: string,
+  role: string,
+  o: OwnerMark,
+  serverTarget: ServerTarget,
+): Promise<string | undefined> {
+  if (!SAFE_IDENTIFIER.test(database)) return `${database} is not a database name Holdfast makes`;
+  const mark = commentLiteral(o);
+  const [have] = await sql<{ comment: string | null }[]>`
+    select shobj_description(oid, 'pg_database') as comment from pg_database where datname = ${database}`;
+  if (have) {
+    if (parseOwnerComment(have.comment)?.uid !== o.uid)
+      return `database ${database} already exists on the server and is not this workspace's: name another in spec.newDatabase`;
+    const inside = connect(serverTarget, { ...serverTarget, database });
+    try {
+      const [{ n }] = (await inside`
+        select count(*)::int as n from pg_class c join pg_namespace s on s.oid = c.relnamespace
+        where c.relkind in ('r', 'p') and s.nspname not in ('pg_catalog', 'information_schema')
+          and s.nspname not like 'pg_toast%'`) as unknown as [{ n: number }];
+      if (n > 0)
+        return `database ${database} already exists and holds ${n} tables (an earlier restore into it): name another in spec.newDatabase, or drop it first`;
+    } finally {
+      await inside.end({ timeout: 5 });
+    }
+    return undefined;
+  }
+  await sql`create database ${sql(database)} owner ${sql(role)}`;
+  await sql`comment on database ${sql(database)} is ${sql.unsafe(mark)}`;
+  await sql`revoke all on database ${sql(database)} from public`;
+  return undefined;
+}
+
+/**
+ * Drops the role and database that are marked as `uid`'s, and the further
+ * databases of the role marked so (restores beside it); returns what it left
+ * alone because it was not (created by hand, by another installation, or by
+ * an earlier Workspace of the same name).
  */
 export async function dropTenancy(sql: Sql, t: Pick<Tenancy, 'role' | 'database'>, uid: string): Promise<string[]> {
   const have = await existing(sql, t);
   const left: string[] = [];
   const roleMine = parseOwnerComment(have.role?.comment)?.uid === uid;
+  if (roleMine) {
+    const further = await sql<{ datname: string; comment: string | null }[]>`
+      select datname, shobj_description(oid, 'pg_database') as comment from pg_database
+      where datdba = (select oid from pg_roles where rolname = ${t.role}) and datname <> ${t.database}`;
+    for (const d of further)
+      if (parseOwnerComment(d.comment)?.uid === uid) await sql`drop database if exists ${sql(d.datname)} with (force)`;
+  }
   if (have.database) {
     const mine =
       parseOwnerComment(have.database.comment)?.uid === uid ||

@@ -79,7 +79,7 @@ export async function applyBackupSchedule(
         problems.push(credentials);
         continue;
       }
-      secrets.push(destinationSecret(ws, name, credentials));
+      secrets.push(destinationSecret(ws, name, { ...credentials, region: dest.spec.s3.region }));
     }
     destinations.push({ name, spec: dest.spec });
   }

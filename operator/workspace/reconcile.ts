@@ -36,12 +36,22 @@ import {
   desiredDatabaseObjects,
   desiredSuperuserSecret,
 } from './database/dedicated.js';
-import { CLUSTER_NAME, CNPG_MISSING, cnpgCondition, cnpgHost, desiredCluster } from './database/cloudnative-pg.js';
+import {
+  CLUSTER_NAME,
+  CNPG_MISSING,
+  archivingCondition,
+  cnpgCondition,
+  cnpgHost,
+  desiredCluster,
+  desiredScheduledBackup,
+  walArchiveOf,
+} from './database/cloudnative-pg.js';
 import { generatePassword } from '../database/shared.js';
 import { DATABASE_PORT } from './network/desired.js';
 import { chooseStorageClass } from './volume/desired.js';
 import {
   APP_SECRET,
+  createRestoreDatabase,
   desiredAppSecret,
   reconcileShared,
   type DatabaseDecision,
@@ -219,7 +229,7 @@ export class WorkspaceReconciler {
       notScheduled: `waiting: no backup can run yet (${scheduled.condition.reason}: ${scheduled.condition.message})`,
       now,
     });
-    await handleRestores(ws, {
+    const restoresRequeue = await handleRestores(ws, {
       rest: this.d.rest,
       events: this.d.events,
       metrics: this.d.metrics,
@@ -228,6 +238,11 @@ export class WorkspaceReconciler {
       job: (n) => this.d.caches.jobs.get(n, ns),
       verifyCronJob: scheduled.verifyCronJob,
       notScheduled: `waiting: no backup can run yet (${scheduled.condition.reason}: ${scheduled.condition.message})`,
+      ...(ws.spec.database.mode === 'Shared'
+        ? { createSharedDatabase: (db: string) => createRestoreDatabase(ws, db, this.sharedDeps(ws)) }
+        : {}),
+      ...(status.volume?.storageClassName ? { storageClass: status.volume.storageClassName } : {}),
+      destination: (n) => this.d.caches.backupDestinations.get(n),
       now,
     });
     // What the jobs recorded: Backup resources, and the export CronJob's Jobs.
@@ -255,7 +270,9 @@ export class WorkspaceReconciler {
     }
     if (certificate.issued)
       await this.d.events.record(ws, 'Normal', 'CertificateIssued', 'IssueCertificate', certificate.issued);
-    const requeues = [certificate.requeueAfterMs, database?.requeueAfterMs].filter((n): n is number => n !== undefined);
+    const requeues = [certificate.requeueAfterMs, database?.requeueAfterMs, restoresRequeue].filter(
+      (n): n is number => n !== undefined,
+    );
     return requeues.length ? { requeueAfterMs: Math.min(...requeues) } : undefined;
   }
 
@@ -289,16 +306,26 @@ export class WorkspaceReconciler {
     if (!cnpg) return this.applyDedicated(ws);
     const cluster = await this.d.rest.find<KubeObject>(objectPath('Cluster', CLUSTER_NAME, ns));
     const storageClass = chooseStorageClass(ws, this.d.caches.storageClasses.list()).storageClass?.metadata.name;
+    const archive = walArchiveOf(ws, (n) => this.d.caches.backupDestinations.get(n));
     try {
-      await this.apply(ws, desiredCluster(ws, storageClass), cluster);
+      await this.apply(ws, desiredCluster(ws, storageClass, archive.archive), cluster);
+      if (archive.archive) {
+        const scheduled = desiredScheduledBackup(ws);
+        await this.apply(
+          ws,
+          scheduled,
+          await this.d.rest.find<KubeObject>(objectPath('ScheduledBackup', scheduled.metadata.name, ns)),
+        );
+      }
     } catch (err) {
       if (err instanceof ApiError && err.code === 404)
         return { conditions: [CNPG_MISSING], requeueAfterMs: 60_000, events: [] };
       throw err;
     }
     const condition = cnpgCondition(cluster);
+    const pointInTime = archive.condition ?? (archive.archive ? archivingCondition(cluster) : undefined);
     return {
-      conditions: [condition],
+      conditions: [condition, ...(pointInTime ? [pointInTime] : [])],
       status: {
         mode: 'Dedicated',
         provider: 'cloudnative-pg',

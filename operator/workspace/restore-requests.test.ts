@@ -51,6 +51,14 @@ describe('the Restore spec', () => {
       false,
     );
   });
+
+  it('takes a new database name that no server or workspace has already', () => {
+    expect(RestoreSpec.safeParse({ workspace: 'acme', backup: 'b', newDatabase: 'restored_1130' }).success).toBe(true);
+    for (const taken of ['app', 'postgres', 'template1'])
+      expect(RestoreSpec.safeParse({ workspace: 'acme', backup: 'b', newDatabase: taken }).success).toBe(false);
+    for (const bad of ['Restored', 'with-dash', '1st', 'a'.repeat(64)])
+      expect(RestoreSpec.safeParse({ workspace: 'acme', backup: 'b', newDatabase: bad }).success).toBe(false);
+  });
 });
 
 describe('safetyBackupName', () => {

@@ -15,6 +15,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectionPath, objectPath, type KubeObject } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
+import { restoreJobName } from '../../operator/backup/schedule.js';
 import { namespaceOf } from '../../operator/api/workspace.js';
 import { eventually, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
@@ -374,26 +375,26 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     }
   });
 
-  it('two Restores asked for at once run one after the other, each bringing the Dedicated database back', async () => {
+  it('two Restores asked for at once run one after the other, each bringing the Dedicated database back; a third restores beside it', async () => {
     // The workspace's PostgreSQL 17, reached from this machine on its Service address, as its app does.
     await w.waitForCondition(name, 'BackupScheduled', 'True', 240_000);
     const ws = await w.waitForCondition(name, 'Ready', 'True', 240_000);
     const db = ws.status!.database!;
     const secret = await w.rest.get<{ data: Record<string, string> }>(objectPath('Secret', db.secretName!, ns));
     const service = await w.rest.get<{ spec: { clusterIP: string } }>(objectPath('Service', 'db', ns));
-    const app = () =>
+    const app = (database = db.name!) =>
       postgres({
         host: service.spec.clusterIP,
         port: db.port!,
-        database: db.name!,
+        database,
         username: db.user!,
         password: Buffer.from(secret.data.password!, 'base64').toString(),
         ssl: { ca: Buffer.from(secret.data['ca.crt']!, 'base64').toString(), servername: db.host! },
         max: 1,
         onnotice: () => undefined,
       });
-    const rows = async () => {
-      const sql = app();
+    const rows = async (database?: string) => {
+      const sql = app(database);
       try {
         const [r] = await sql`select count(*)::int as n, sum(h)::int as s from hours`;
         return r;
@@ -444,6 +445,35 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
     const [first, second] = done.sort((a, b) => a.status!.startedAt!.localeCompare(b.status!.startedAt!));
     expect(Date.parse(second!.status!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(first!.status!.completedAt!));
     expect(await rows()).toEqual(backedUp);
+
+    // Into a new database beside it: on the built-in server the application role may not
+    // create one, so this Restore's Job (and no other) mounts the superuser's password.
+    const more = app();
+    await more`insert into hours (h) values (100)`;
+    await more.end();
+    const live = await rows();
+    const beside = await plugin('restore', name, '--backup', taken, '--to-new-database', 'restored_here');
+    expect(beside.code, beside.stdout).toBe(0);
+    expect(beside.stdout).toMatch(/succeeded in [\d.]+ s: 500 rows in database restored_here$/m);
+    expect(await rows('restored_here')).toEqual(backedUp);
+    expect(await rows()).toEqual(live);
+    const besideName = /^restore (\S+) asked for/m.exec(beside.stdout)![1]!;
+    type JobObject = KubeObject & { spec: { template: { spec: { volumes: { secret?: { secretName: string } }[] } } } };
+    const mounts = async (restore: string) =>
+      (await w.rest.get<JobObject>(objectPath('Job', restoreJobName(restore), ns))).spec.template.spec.volumes
+        .map((v) => v.secret?.secretName)
+        .filter((n): n is string => n !== undefined);
+    expect(await mounts(besideName)).toContain('db-superuser');
+    expect(await mounts(first!.metadata.name)).not.toContain('db-superuser');
+    // The application role owns it, and no other role of the server may connect.
+    const owner = app('restored_here');
+    try {
+      const [d] = await owner<{ owner: string; acl: string }[]>`
+        select pg_get_userbyid(datdba) as owner, datacl::text as acl from pg_database where datname = current_database()`;
+      expect(d).toEqual({ owner: db.user, acl: `{${db.user}=CTc/${db.user}}` });
+    } finally {
+      await owner.end();
+    }
   });
 
   it('a Backup left Running by a Job that failed is marked Failed, naming the Job and its log', async () => {

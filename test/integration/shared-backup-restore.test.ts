@@ -244,6 +244,47 @@ describe('Shared databases: backups, drills and restores on the real node', { ti
       );
       expect(await operator.metric('holdfast_restores_total', { workspace: shared, result: 'succeeded' })).toBe(1);
 
+      // Into a new database beside the workspace's: the operator makes it on the server (the
+      // workspace's role may not), no safety backup is taken, and the workspace's rows stay.
+      await asRole(`insert into hours (who, minutes) values ('since', 2)`);
+      const live = await state();
+      const beside = await plugin('restore', shared, '--backup', second, '--to-new-database', 'restored_copy');
+      expect(beside.code, beside.stdout).toBe(0);
+      expect(beside.stdout).toMatch(
+        /: into the new database restored_copy, beside the workspace's, which stays as it is$/m,
+      );
+      expect(beside.stdout).not.toMatch(/BackingUp/);
+      expect(beside.stdout).toMatch(/succeeded in [\d.]+ s: 1234 rows in database restored_copy$/m);
+      expect(await state()).toEqual(live);
+      const besideName = /^restore (\S+) asked for/m.exec(beside.stdout)![1]!;
+      const besideStatus = (
+        await w.rest.get<KubeObject & { status: Record<string, unknown> }>(objectPath('Restore', besideName, sharedNs))
+      ).status;
+      expect(besideStatus).toMatchObject({ phase: 'Succeeded', backup: second, database: 'restored_copy', rows: 1234 });
+      expect(besideStatus.safetyBackup).toBeUndefined();
+      expect(besideStatus.message).toContain(`database ${db.name} is as it was`);
+      const copyDb = superuserClient(pg, 'restored_copy');
+      try {
+        const [marks] = await copyDb<{ owner: string; mark: string; n: number; m: number }[]>`
+          select pg_get_userbyid(datdba) as owner, shobj_description(d.oid, 'pg_database') as mark,
+                 (select count(*)::int from hours) as n, (select sum(minutes)::int from hours) as m
+          from pg_database d where datname = 'restored_copy'`;
+        expect(marks).toEqual({
+          owner: db.user,
+          mark: `holdfast.io/workspace=${shared} uid=${ready.metadata.uid}`,
+          n: backedUp!.n,
+          m: backedUp!.m,
+        });
+      } finally {
+        await copyDb.end();
+      }
+      // The same name again: it holds a restore already, so it is refused and nothing changes.
+      const again = await plugin('restore', shared, '--backup', second, '--to-new-database', 'restored_copy');
+      expect(again.code, again.stdout).toBe(1);
+      expect(again.stdout).toMatch(
+        /database restored_copy already exists and holds 1 tables .*; nothing was restored$/m,
+      );
+
       // A restore from a changed copy fails, says why, and leaves the data as it was.
       await asRole(`insert into hours (who, minutes) values ('kept', 1)`);
       const before = await state();
@@ -277,6 +318,39 @@ describe('Shared databases: backups, drills and restores on the real node', { ti
       expect(
         (await w.rest.get<BackupObject>(objectPath('Backup', `${restoreName}-before`, sharedNs))).status?.phase,
       ).toBe('Succeeded');
+      // Into a new database, the changed copy fails the same way, and nothing of it is committed
+      // there: the server is older than pg_restore, so its script goes through psql in one transaction.
+      const badBeside = await plugin(
+        'restore',
+        shared,
+        '--backup',
+        `${shared}-now`,
+        '--to-new-database',
+        'restored_bad',
+      );
+      expect(badBeside.code, badBeside.stdout).toBe(1);
+      expect(badBeside.stdout).toMatch(
+        /^ {2}Failed .*chunk does not authenticate: the file was changed.*; nothing was restored into restored_bad, and database \S+ is as it was$/m,
+      );
+      const empty = superuserClient(pg, 'restored_bad');
+      try {
+        expect(
+          await empty`select relname from pg_class where relkind = 'r' and relnamespace = 'public'::regnamespace`,
+        ).toEqual([]);
+      } finally {
+        await empty.end();
+      }
+      // deletionPolicy Delete drops the databases restored beside the workspace's too.
+      await w.delete(shared);
+      await w.waitGone(shared, 120_000);
+      const left = superuserClient(pg);
+      try {
+        expect(
+          await left`select datname from pg_database where datname in (${db.name!}, 'restored_copy', 'restored_bad')`,
+        ).toEqual([]);
+      } finally {
+        await left.end();
+      }
     } finally {
       await w.delete(shared);
       await w.waitGone(shared, 120_000);

@@ -2,6 +2,7 @@
 // with a message that names the field and says what to do.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RESTORE_PLURAL } from '../../operator/api/restore.js';
 import { API_VERSION, GROUP, VERSION, WORKSPACE_PLURAL } from '../../operator/api/workspace.js';
 import { badWorkspaces } from '../harness/fixtures.js';
 import { adminConfig } from '../harness/kube.js';
@@ -85,5 +86,48 @@ describe('Workspace validation by the apiserver', () => {
     expect(ws.spec.deletionPolicy).toBe('Snapshot');
     expect(ws.spec.volume).toMatchObject({ encryption: 'Required' });
     expect(ws.spec.database).toMatchObject({ mode: 'Dedicated', provider: 'builtin' });
+  });
+});
+
+describe('Restore validation by the apiserver', () => {
+  const custom = adminConfig().makeApiClient(k8s.CustomObjectsApi);
+  beforeAll(async () => installCrds());
+
+  const restore = (spec: Record<string, unknown>) =>
+    rejection(
+      custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: RESTORE_PLURAL,
+        namespace: 'default',
+        dryRun: 'All',
+        fieldValidation: 'Strict',
+        body: {
+          apiVersion: API_VERSION,
+          kind: 'Restore',
+          metadata: { name: uniqueName('restore') },
+          spec: { workspace: 'acme', ...spec },
+        },
+      }),
+    );
+
+  it('takes exactly one of a backup, a time before which, or a point in time', async () => {
+    expect(await restore({ backup: 'acme-1' })).toBe('accepted');
+    expect(await restore({ pointInTime: '2026-11-30T09:00:00Z' })).toBe('accepted');
+    for (const spec of [{}, { backup: 'acme-1', pointInTime: '2026-11-30T09:00:00Z' }])
+      expect(await restore(spec)).toContain(
+        'a Restore needs exactly one of spec.backup (a Backup name), spec.before (a time such as 2026-11-30T09:00:00Z) or spec.pointInTime',
+      );
+  });
+
+  it('takes a new database name no server or workspace already has, and none with a point in time', async () => {
+    expect(await restore({ backup: 'acme-1', newDatabase: 'restored_1130' })).toBe('accepted');
+    expect(await restore({ backup: 'acme-1', newDatabase: 'app' })).toContain(
+      'spec.newDatabase names a database every server or workspace already has',
+    );
+    expect(await restore({ backup: 'acme-1', newDatabase: 'Restored-1' })).toContain('spec.newDatabase');
+    expect(await restore({ pointInTime: '2026-11-30T09:00:00Z', newDatabase: 'restored_1130' })).toContain(
+      'spec.pointInTime always recovers into a new CloudNativePG Cluster',
+    );
   });
 });

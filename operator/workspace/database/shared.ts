@@ -7,6 +7,7 @@ import {
   canSignIn,
   connect,
   dropTenancy,
+  createOwnedDatabase,
   generatePassword,
   provisionTenancy,
   setPassword,
@@ -138,6 +139,33 @@ export async function serverTarget(
       password,
     },
   };
+}
+
+/**
+ * A database beside the workspace's own on its server, for a Restore into a
+ * new database: made by the operator (the workspace's role may not create
+ * databases), owned by the workspace's role and marked as the Workspace's,
+ * so that deletion drops it with the rest. Returns why it cannot, or undefined.
+ */
+export async function createRestoreDatabase(
+  ws: Workspace,
+  database: string,
+  d: SharedDeps,
+): Promise<string | undefined> {
+  const serverName = ws.spec.database.serverRef!;
+  const { target, problem } = await serverTarget(d, serverName);
+  if (!target) return problem!.message;
+  try {
+    return await createOwnedDatabase(
+      d.pool.get(serverName, target),
+      database,
+      sharedIdentifier(ws.metadata.name),
+      { workspace: ws.metadata.name, uid: ws.metadata.uid! },
+      target,
+    );
+  } catch (err) {
+    return `database ${database} could not be made on SharedDatabaseServer ${serverName}: ${(err as Error).message}`;
+  }
 }
 
 export async function reconcileShared(

@@ -49,9 +49,10 @@ export function ipBlock(ip: string): Peer {
   return { ipBlock: { cidr: ip.includes(':') ? `${ip}/128` : `${ip}/32` } };
 }
 
+/** The database's pods: with CloudNativePG, those of every Cluster in the namespace (the workspace's, and recovery Clusters of Restores to a point in time). */
 function databasePodsOf(ws: Workspace): Peer {
   return ws.spec.database.provider === 'cloudnative-pg'
-    ? { matchLabels: { [CNPG_CLUSTER_LABEL]: 'db' } }
+    ? { matchExpressions: [{ key: CNPG_CLUSTER_LABEL, operator: 'Exists' }] }
     : { matchLabels: { [COMPONENT_LABEL]: 'database' } };
 }
 
@@ -130,7 +131,9 @@ export function desiredNetworkPolicies(ws: Workspace, peers: NetworkPeers): Poli
  * outside (checked with real traffic under kube-router): instances and their
  * initdb/join jobs replicate and clone over 5432 and check each other on the
  * status port; the instance manager watches its Cluster on the kube-apiserver;
- * the CloudNativePG operator polls each instance's status port.
+ * the CloudNativePG operator polls each instance's status port. With
+ * spec.backup.pointInTime they also reach the object store, where Barman's
+ * cloud tools archive WAL and base backups and recovery reads them back.
  */
 function cloudNativePgPolicy(ws: Workspace, clusterPods: Peer, peers: NetworkPeers): Policy {
   const own = [{ podSelector: clusterPods }];
@@ -152,6 +155,9 @@ function cloudNativePgPolicy(ws: Workspace, clusterPods: Peer, peers: NetworkPee
     egress: [
       { to: own, ports: tcp(DATABASE_PORT, CNPG_STATUS_PORT) },
       ...peers.apiServer.map((a) => ({ to: [ipBlock(a.ip)], ports: tcp(a.port) })),
+      ...(ws.spec.backup.pointInTime
+        ? [{ ports: tcp(...(peers.objectStorePorts?.length ? peers.objectStorePorts : [443])) }]
+        : []),
     ],
   });
 }
