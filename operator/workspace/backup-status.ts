@@ -21,6 +21,8 @@ export function recordBackupStatus(input: {
   jobs: readonly KubeObject[];
   /** The backup CronJob exists: its next run is worth showing. */
   scheduled: boolean;
+  /** When CloudNativePG's WAL archive last took a segment (spec.backup.pointInTime). */
+  walArchivedAt?: string;
   now: Date;
   metrics: Metrics;
 }): ConditionInput[] {
@@ -29,6 +31,10 @@ export function recordBackupStatus(input: {
   const backups = summarizeBackups(
     input.backups.map((b) => ({ name: b.metadata.name, ...(b.status ? { status: b.status } : {}) })),
   );
+  // With a WAL archive, the data is recoverable up to its last segment when that is newer.
+  const archived = input.walArchivedAt;
+  if (archived && (!backups.recoveryPoint || Date.parse(archived) > Date.parse(backups.recoveryPoint)))
+    backups.recoveryPoint = archived;
   for (const key of ['lastBackupTime', 'recoveryPoint', 'lastVerifiedTime'] as const) {
     if (backups[key]) status[key] = backups[key];
     else delete status[key];

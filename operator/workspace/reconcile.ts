@@ -44,6 +44,7 @@ import {
   cnpgHost,
   desiredCluster,
   desiredScheduledBackup,
+  lastArchivedTime,
   walArchiveOf,
 } from './database/cloudnative-pg.js';
 import { generatePassword } from '../database/shared.js';
@@ -249,6 +250,7 @@ export class WorkspaceReconciler {
     const recorded = recordBackupStatus({
       ws,
       status,
+      ...(database?.walArchivedAt ? { walArchivedAt: database.walArchivedAt } : {}),
       backups: inNamespace.filter((b) => b.spec?.workspace === name),
       jobs: this.d.caches.jobs.list().filter((j) => j.metadata.namespace === ns),
       scheduled: scheduled.cronJob !== undefined,
@@ -324,8 +326,10 @@ export class WorkspaceReconciler {
     }
     const condition = cnpgCondition(cluster);
     const pointInTime = archive.condition ?? (archive.archive ? archivingCondition(cluster) : undefined);
+    const walArchivedAt = archive.archive ? await lastArchivedTime(this.d.rest, ns) : undefined;
     return {
       conditions: [condition, ...(pointInTime ? [pointInTime] : [])],
+      ...(walArchivedAt ? { walArchivedAt } : {}),
       status: {
         mode: 'Dedicated',
         provider: 'cloudnative-pg',
@@ -337,7 +341,8 @@ export class WorkspaceReconciler {
         version: ws.spec.database.version,
       },
       events: [],
-      ...(condition.status === 'True' ? {} : { requeueAfterMs: 15_000 }),
+      // Not ready yet; or archiving, whose progress is the recovery point.
+      ...(condition.status !== 'True' ? { requeueAfterMs: 15_000 } : archive.archive ? { requeueAfterMs: 60_000 } : {}),
     };
   }
 

@@ -347,6 +347,16 @@ describe('CloudNativePG provider with the real CloudNativePG operator on the nod
       120_000,
     );
 
+    // The recovery point follows the archive: past the last backup, to the segment just archived.
+    await eventually(
+      'the recovery point from the WAL archive',
+      async () => {
+        const at = (await w.get(name)).status?.recoveryPoint;
+        return at && Date.parse(at) > Date.parse(pointInTime) ? at : undefined;
+      },
+      150_000,
+    );
+
     const restore = uniqueName(`${name}-pitr`);
     const started = Date.now();
     await w.rest.request('POST', collectionPath('Restore', ns), {

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { WorkspaceSpec, type Workspace } from '../../api/workspace.js';
 import { desiredNetworkPolicies } from '../network/desired.js';
+import type { Rest } from '../../../kube/rest.js';
 import {
+  archivedAt,
   archivingCondition,
+  lastArchivedTime,
   desiredCluster,
   desiredRecoveryCluster,
   desiredScheduledBackup,
@@ -188,5 +191,62 @@ describe('the recovery Cluster of a Restore to a point in time', () => {
       objectStorePorts: [443],
     }).find((p) => p.metadata.name === 'allow-cloudnative-pg')!.spec as { egress: unknown[] };
     expect(withoutArchive.egress).not.toContainEqual({ ports: [{ protocol: 'TCP', port: 443 }] });
+  });
+});
+
+describe("the WAL archive's progress", () => {
+  const page = [
+    '# HELP cnpg_pg_stat_archiver_last_archived_time Epoch of the last time WAL archiving succeeded',
+    '# TYPE cnpg_pg_stat_archiver_last_archived_time gauge',
+    'cnpg_pg_stat_archiver_last_archived_time 1.7964972e+09',
+    'cnpg_pg_stat_archiver_archived_count 12',
+  ].join('\n');
+
+  it("is the archiver's last success on the primary's metrics page", async () => {
+    expect(archivedAt(page)).toBe('2026-12-05T19:00:00.000Z');
+    expect(archivedAt('cnpg_pg_stat_archiver_last_archived_time -1')).toBeUndefined();
+    expect(archivedAt('')).toBeUndefined();
+    const rest = {
+      get: (path: string, query: Record<string, string>) =>
+        Promise.resolve(
+          path === '/apis/discovery.k8s.io/v1/namespaces/ws-acme/endpointslices' &&
+            query.labelSelector === 'kubernetes.io/service-name=db-rw'
+            ? { items: [{ endpoints: [{ addresses: ['10.244.0.7'] }] }] }
+            : { items: [] },
+        ),
+    } as unknown as Rest;
+    const asked: string[] = [];
+    expect(
+      await lastArchivedTime(rest, 'ws-acme', (url) => {
+        asked.push(url);
+        return Promise.resolve(page);
+      }),
+    ).toBe('2026-12-05T19:00:00.000Z');
+    expect(asked).toEqual(['http://10.244.0.7:9187/metrics']);
+    expect(await lastArchivedTime(rest, 'ws-other', () => Promise.resolve(page))).toBeUndefined();
+    // Unreachable: no time, and no failure of the reconcile.
+    expect(await lastArchivedTime(rest, 'ws-acme', () => Promise.reject(new Error('ECONNREFUSED')))).toBeUndefined();
+  });
+
+  it("lets only Holdfast's operator read the instances' metrics, and only with an archive", () => {
+    const peers = { apiServer: [], cnpgNamespace: 'cnpg-system', operatorNamespace: 'holdfast-system' };
+    const ingress = (ws: Workspace) =>
+      (
+        desiredNetworkPolicies(ws, peers).find((p) => p.metadata.name === 'allow-cloudnative-pg')!.spec as {
+          ingress: { from: unknown[]; ports: { port: number }[] }[];
+        }
+      ).ingress;
+    expect(ingress(archived)).toContainEqual({
+      from: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'holdfast-system' } },
+          podSelector: {
+            matchLabels: { 'app.kubernetes.io/name': 'holdfast', 'app.kubernetes.io/component': 'operator' },
+          },
+        },
+      ],
+      ports: [{ protocol: 'TCP', port: 9187 }],
+    });
+    expect(JSON.stringify(ingress(workspace({ database: { provider: 'cloudnative-pg' } })))).not.toContain('9187');
   });
 });

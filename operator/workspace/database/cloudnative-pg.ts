@@ -7,7 +7,8 @@
 // time becomes a recovery Cluster beside the workspace's.
 import type { S3DestinationSpec } from '../../api/backup.js';
 import { namespaceOf, type Workspace } from '../../api/workspace.js';
-import type { KubeObject } from '../../../kube/rest.js';
+import type { KubeObject, Rest } from '../../../kube/rest.js';
+import { CNPG_METRICS_PORT } from '../network/desired.js';
 import { destSecret } from '../../backup/schedule.js';
 import type { ConditionInput } from '../conditions.js';
 import { TLS_SECRET } from '../certificate/internal.js';
@@ -279,4 +280,40 @@ export function archivingCondition(cluster: KubeObject | undefined): ConditionIn
     reason: 'WaitingForArchive',
     message: `waiting for CloudNativePG to archive the first WAL segment of cluster ${CLUSTER_NAME}`,
   };
+}
+
+/**
+ * When the WAL archive last took a segment: CloudNativePG keeps no such time
+ * in the Cluster's status, so it is read from the primary's metrics
+ * (`cnpg_pg_stat_archiver_last_archived_time`, pg_stat_archiver), at the
+ * address the `db-rw` Service's EndpointSlice names. Undefined when it cannot
+ * be read; the recovery point then stays that of the backups.
+ */
+export async function lastArchivedTime(
+  rest: Rest,
+  namespace: string,
+  fetchMetrics: (url: string) => Promise<string> = async (url) => {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+    return res.text();
+  },
+): Promise<string | undefined> {
+  try {
+    const slices = await rest.get<{ items: { endpoints?: { addresses: string[] }[] }[] }>(
+      `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
+      { labelSelector: `kubernetes.io/service-name=${CLUSTER_NAME}-rw` },
+    );
+    const ip = slices.items.flatMap((s) => s.endpoints ?? []).flatMap((e) => e.addresses)[0];
+    if (!ip) return undefined;
+    return archivedAt(await fetchMetrics(`http://${ip.includes(':') ? `[${ip}]` : ip}:${CNPG_METRICS_PORT}/metrics`));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The archiver's last success in a metrics page, as an ISO time (none before the first segment). */
+export function archivedAt(metrics: string): string | undefined {
+  const m = /^cnpg_pg_stat_archiver_last_archived_time(?:\{[^}]*\})? (\S+)$/m.exec(metrics);
+  const seconds = m ? Number(m[1]) : NaN;
+  return Number.isFinite(seconds) && seconds > 0 ? new Date(seconds * 1000).toISOString() : undefined;
 }

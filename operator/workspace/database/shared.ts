@@ -37,6 +37,8 @@ export interface DatabaseDecision {
   status?: NonNullable<WorkspaceStatus['database']>;
   requeueAfterMs?: number;
   events: { type: 'Normal' | 'Warning'; reason: string; message: string }[];
+  /** CloudNativePG's WAL archive took its last segment then: the data is recoverable up to here. */
+  walArchivedAt?: string;
 }
 
 export function desiredAppSecret(

@@ -15,6 +15,13 @@ export const DATABASE_ACCESS_LABEL = 'holdfast.io/database-access';
 export const CNPG_CLUSTER_LABEL = 'cnpg.io/cluster';
 /** The label of the CloudNativePG operator's pods in its release manifest and Helm chart. */
 export const CNPG_OPERATOR_LABELS = { 'app.kubernetes.io/name': 'cloudnative-pg' };
+/** The chart's operator pods. */
+export const HOLDFAST_OPERATOR_LABELS = {
+  'app.kubernetes.io/name': 'holdfast',
+  'app.kubernetes.io/component': 'operator',
+};
+/** Where a CloudNativePG instance serves its Prometheus metrics (plain HTTP). */
+export const CNPG_METRICS_PORT = 9187;
 
 type Policy = KubeObject & { spec: Record<string, unknown> };
 type Peer = Record<string, unknown>;
@@ -33,6 +40,8 @@ export interface NetworkPeers {
   objectStorePorts?: number[];
   /** CloudNativePG: the namespace its operator runs in. */
   cnpgNamespace: string;
+  /** Where Holdfast's operator runs (it reads the WAL archive's progress from CloudNativePG's instances). */
+  operatorNamespace?: string;
 }
 
 function policy(ws: Workspace, name: string, spec: Record<string, unknown>): Policy {
@@ -151,6 +160,20 @@ function cloudNativePgPolicy(ws: Workspace, clusterPods: Peer, peers: NetworkPee
         ],
         ports: tcp(CNPG_STATUS_PORT),
       },
+      // Holdfast's operator reads how far the WAL archive has come from the instances' metrics.
+      ...(ws.spec.backup.pointInTime && peers.operatorNamespace
+        ? [
+            {
+              from: [
+                {
+                  namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': peers.operatorNamespace } },
+                  podSelector: { matchLabels: HOLDFAST_OPERATOR_LABELS },
+                },
+              ],
+              ports: tcp(CNPG_METRICS_PORT),
+            },
+          ]
+        : []),
     ],
     egress: [
       { to: own, ports: tcp(DATABASE_PORT, CNPG_STATUS_PORT) },

@@ -53,6 +53,7 @@ export async function networkPeers(ws: Workspace, s: PeerSources): Promise<Netwo
       ),
     ].sort((a, b) => a - b),
     cnpgNamespace: s.cnpgNamespace ?? process.env.HOLDFAST_CNPG_NAMESPACE ?? 'cnpg-system',
+    operatorNamespace: process.env.HOLDFAST_NAMESPACE ?? 'holdfast-system',
     ...(server ? { sharedServer: await sharedServerPeer(server.spec.host, server.spec.port, s.rest) } : {}),
   };
 }
