@@ -58,9 +58,10 @@ K8S_BIN=$("$HACK/build-tools.sh" --print-dir kubernetes)
 
 mkdir -p "$D"; D=$(cd "$D" && pwd)
 # Idempotent: a control plane already running here (every process it listed
-# alive, and its node when asked for) is kept; what a crash left is stopped
-# and started again.
-if [[ -f $D/pids && -f $D/kubeconfig ]]; then
+# alive, and its node when asked for) is kept, with the watchdog of the
+# owner that started it; what a crash or an interrupted start left is
+# stopped and started again.
+if [[ -s $D/pids && -f $D/kubeconfig ]]; then
   alive=1
   # A killed process whose parent is gone can stay a zombie here: alive, not running.
   for pid in $(awk '{print $2}' "$D/pids"); do

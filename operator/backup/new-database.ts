@@ -17,8 +17,10 @@ export function restoreMark(restore: { name: string; uid: string }): string {
 /**
  * Makes `database` on `app`'s server, owned by `app.user`, as the superuser
  * whose password is in `superuserPasswordFile`. A database of that name made
- * by this same Restore is taken as it is (restoreArtifact refuses it unless
- * empty); any other is refused, and nothing is changed.
+ * by this same Restore (marked, or unmarked and owned by `app.user`: a crash
+ * between CREATE DATABASE and its COMMENT) is taken again, marked and closed
+ * (restoreArtifact refuses it unless empty); any other is refused, and
+ * nothing is changed.
  */
 export async function createRestoreDatabase(
   app: DatabaseTarget,
@@ -32,16 +34,14 @@ export async function createRestoreDatabase(
   const sql = connect({ ...app, user: BUILTIN_SUPERUSER, password, database: 'postgres' }, ca);
   const mark = restoreMark(restore);
   try {
-    const [have] = await sql<{ comment: string | null }[]>`
-      select shobj_description(oid, 'pg_database') as comment from pg_database where datname = ${database}`;
-    if (have) {
-      if (have.comment !== mark)
-        throw new Error(
-          `database ${database} already exists on the workspace's server and this Restore did not make it: name another in spec.newDatabase`,
-        );
-      return;
-    }
-    await sql`create database ${sql(database)} owner ${sql(app.user)}`;
+    const [have] = await sql<{ comment: string | null; owner: string }[]>`
+      select shobj_description(oid, 'pg_database') as comment, pg_get_userbyid(datdba) as owner
+      from pg_database where datname = ${database}`;
+    if (have && (have.comment ? have.comment !== mark : have.owner !== app.user))
+      throw new Error(
+        `database ${database} already exists on the workspace's server and this Restore did not make it: name another in spec.newDatabase`,
+      );
+    if (!have) await sql`create database ${sql(database)} owner ${sql(app.user)}`;
     await sql`comment on database ${sql(database)} is ${sql.unsafe(`'${mark.replace(/'/g, "''")}'`)}`;
     await sql`revoke all on database ${sql(database)} from public`;
   } finally {

@@ -240,7 +240,15 @@ function restoreInto(
   job: RestoreJob,
   serverVersionNum: number,
   restoreMajor: number,
-): { stdin: NodeJS.WritableStream; exited: Promise<void>; kill: () => void } {
+): {
+  stdin: NodeJS.WritableStream;
+  exited: Promise<void>;
+  kill: () => void;
+  /** The copy passed its checks (size, SHA-256): what pg_restore read may be committed. */
+  proven: () => void;
+  /** The copy was not read to its end: nothing may be committed. */
+  unproven: () => void;
+} {
   const env = libpqEnvironment(job.target) as NodeJS.ProcessEnv;
   const common = ['--no-owner', '--no-privileges', '--exit-on-error'];
   if (Math.floor(serverVersionNum / 10000) >= restoreMajor) {
@@ -252,7 +260,14 @@ function restoreInto(
         stdio: ['pipe', 'ignore', 'pipe'],
       },
     );
-    return { stdin: direct.stdin, exited: exitOf(direct, 'pg_restore'), kill: () => direct.kill('SIGTERM') };
+    // pg_restore commits by itself at the end of its input, whose last chunk reaches it only once the copy is proven.
+    return {
+      stdin: direct.stdin,
+      exited: exitOf(direct, 'pg_restore'),
+      kill: () => direct.kill('SIGTERM'),
+      proven: () => undefined,
+      unproven: () => undefined,
+    };
   }
   const script = spawn(job.pgRestore ?? 'pg_restore', [...common, '-f', '-'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const psql = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', job.target.database, '-o', '/dev/null'], {
@@ -262,8 +277,16 @@ function restoreInto(
   const scripted = exitOf(script, 'pg_restore');
   const applied = exitOf(psql, 'psql');
   psql.stdin.write('BEGIN;\n');
-  // COMMIT is written only once pg_restore has read the whole proven copy:
-  // a psql ended without it (the copy failed, kill()) rolls everything back.
+  // COMMIT is written only once pg_restore has read the whole copy and the
+  // copy is proven: a psql ended without it (the copy failed, kill()) rolls
+  // everything back.
+  let prove = () => {};
+  let refuse = (_: Error) => {};
+  const proof = new Promise<void>((resolve, reject) => {
+    prove = resolve;
+    refuse = reject;
+  });
+  proof.catch(() => undefined);
   const piped = pipeline(script.stdout, scriptForServer(serverVersionNum), psql.stdin, { end: false });
   piped.catch(() => undefined);
   const why = (p: Promise<unknown>) =>
@@ -275,6 +298,7 @@ function restoreInto(
     try {
       await scripted;
       await piped;
+      await proof;
     } catch (err) {
       // psql's own message first when it stopped by itself (an SQL error, after which pg_restore fails writing to it).
       const psqlStopped = psql.exitCode !== null;
@@ -290,9 +314,12 @@ function restoreInto(
     stdin: script.stdin,
     exited,
     kill: () => {
+      refuse(new Error('the restore was stopped'));
       script.kill('SIGTERM');
       psql.kill('SIGTERM');
     },
+    proven: () => prove(),
+    unproven: () => refuse(new Error('the copy was not read to its end')),
   };
 }
 
@@ -319,10 +346,12 @@ export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
     let bytes: number;
     try {
       bytes = await streamArchive(job, manifest, restore.stdin, job.onBytes);
+      restore.proven();
     } catch (err) {
       // The copy failed its checks: pg_restore is stopped before it commits.
       // Otherwise pg_restore itself failed, and its message says why.
       if (copyFailed(err)) restore.kill();
+      else restore.unproven();
       const failed = await exited.then(
         () => undefined,
         (e: unknown) => e,
@@ -331,7 +360,13 @@ export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
     }
     await exited;
 
-    const contents = await readDatabaseContents(sql);
+    // Committed: a failure from here on must not say that nothing was restored.
+    const contents = await readDatabaseContents(sql).catch((err: unknown) => {
+      throw new RestoredUncounted(
+        `backup ${manifest.backup} was restored and committed into ${job.target.database}, but its rows could not be counted: ${(err as Error).message}`,
+        { cause: err },
+      );
+    });
     const mismatches = compare(manifest, contents);
     const durationMs = Date.now() - started;
     job.log.info(

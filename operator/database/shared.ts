@@ -231,8 +231,10 @@ export async function canSignIn(target: ServerTarget, t: Tenancy): Promise<boole
  * A further database of the owner's role (a restore beside its database):
  * made empty, owned by the role, marked as the owner's, closed to every
  * other role. A database of that name already there is taken only when it is
- * the owner's and empty of tables (a retry); otherwise the reason is returned
- * and nothing is changed.
+ * the owner's (marked, or unmarked but owned by the role: CREATE DATABASE
+ * cannot share a transaction with its COMMENT, so a crash between them
+ * leaves it so) and empty of tables, a retry; it is then marked and closed
+ * again. Otherwise the reason is returned and nothing is changed.
  */
 export async function createOwnedDatabase(
   sql: Sql,
@@ -243,10 +245,12 @@ export async function createOwnedDatabase(
 ): Promise<string | undefined> {
   if (!SAFE_IDENTIFIER.test(database)) return `${database} is not a database name Holdfast makes`;
   const mark = commentLiteral(o);
-  const [have] = await sql<{ comment: string | null }[]>`
-    select shobj_description(oid, 'pg_database') as comment from pg_database where datname = ${database}`;
+  const [have] = await sql<{ comment: string | null; owner: string }[]>`
+    select shobj_description(oid, 'pg_database') as comment, pg_get_userbyid(datdba) as owner
+    from pg_database where datname = ${database}`;
   if (have) {
-    if (parseOwnerComment(have.comment)?.uid !== o.uid)
+    const ours = have.comment ? parseOwnerComment(have.comment)?.uid === o.uid : have.owner === role;
+    if (!ours)
       return `database ${database} already exists on the server and is not this workspace's: name another in spec.newDatabase`;
     const inside = connect(serverTarget, { ...serverTarget, database });
     try {
@@ -259,9 +263,9 @@ export async function createOwnedDatabase(
     } finally {
       await inside.end({ timeout: 5 });
     }
-    return undefined;
+  } else {
+    await sql`create database ${sql(database)} owner ${sql(role)}`;
   }
-  await sql`create database ${sql(database)} owner ${sql(role)}`;
   await sql`comment on database ${sql(database)} is ${sql.unsafe(mark)}`;
   await sql`revoke all on database ${sql(database)} from public`;
   return undefined;
@@ -281,8 +285,11 @@ export async function dropTenancy(sql: Sql, t: Pick<Tenancy, 'role' | 'database'
     const further = await sql<{ datname: string; comment: string | null }[]>`
       select datname, shobj_description(oid, 'pg_database') as comment from pg_database
       where datdba = (select oid from pg_roles where rolname = ${t.role}) and datname <> ${t.database}`;
+    // Marked as ours, or unmarked (a crash between CREATE DATABASE and its COMMENT): the role may create none itself.
     for (const d of further)
-      if (parseOwnerComment(d.comment)?.uid === uid) await sql`drop database if exists ${sql(d.datname)} with (force)`;
+      if (!d.comment || parseOwnerComment(d.comment)?.uid === uid)
+        await sql`drop database if exists ${sql(d.datname)} with (force)`;
+      else left.push(`database ${d.datname}`);
   }
   if (have.database) {
     const mine =

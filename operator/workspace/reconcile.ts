@@ -17,7 +17,7 @@ import { desiredNamespace } from './namespace/desired.js';
 import { desiredNetworkPolicies } from './network/desired.js';
 import { networkPeers } from './network/peers.js';
 import { WORKSPACE_LABEL } from './owner.js';
-import { ownershipProblem } from './ownership.js';
+import { ownedBy, ownershipProblem } from './ownership.js';
 import { desiredLimitRange, desiredResourceQuota } from './quota/desired.js';
 import { DATA_CLAIM } from './volume/desired.js';
 import { decideVolume } from './volume/check.js';
@@ -310,15 +310,17 @@ export class WorkspaceReconciler {
     const storageClass = chooseStorageClass(ws, this.d.caches.storageClasses.list()).storageClass?.metadata.name;
     const archive = walArchiveOf(ws, (n) => this.d.caches.backupDestinations.get(n));
     try {
-      await this.apply(ws, desiredCluster(ws, storageClass, archive.archive), cluster);
-      if (archive.archive) {
-        const scheduled = desiredScheduledBackup(ws);
-        await this.apply(
-          ws,
-          scheduled,
-          await this.d.rest.find<KubeObject>(objectPath('ScheduledBackup', scheduled.metadata.name, ns)),
-        );
-      }
+      // An archive asked for but not resolvable now (its BackupDestination
+      // being replaced, say) leaves the Cluster as it is: applying it without
+      // its object store would stop archiving and leave a gap in the WAL.
+      if (archive.archive || !ws.spec.backup.pointInTime || !cluster)
+        await this.apply(ws, desiredCluster(ws, storageClass, archive.archive), cluster);
+      const scheduled = desiredScheduledBackup(ws);
+      const current = await this.d.rest.find<KubeObject>(objectPath('ScheduledBackup', scheduled.metadata.name, ns));
+      if (archive.archive) await this.apply(ws, scheduled, current);
+      else if (!ws.spec.backup.pointInTime && current && ownedBy(current, ws.metadata.uid))
+        // Archiving turned off: no more base backups (those taken stay until CloudNativePG's retention).
+        await this.d.rest.request('DELETE', objectPath('ScheduledBackup', scheduled.metadata.name, ns));
     } catch (err) {
       if (err instanceof ApiError && err.code === 404)
         return { conditions: [CNPG_MISSING], requeueAfterMs: 60_000, events: [] };
@@ -326,7 +328,11 @@ export class WorkspaceReconciler {
     }
     const condition = cnpgCondition(cluster);
     const pointInTime = archive.condition ?? (archive.archive ? archivingCondition(cluster) : undefined);
-    const walArchivedAt = archive.archive ? await lastArchivedTime(this.d.rest, ns) : undefined;
+    // The archive counts as the recovery point only while it works and a base backup makes it usable.
+    const recoverable =
+      pointInTime?.status === 'True' &&
+      (cluster?.status as { firstRecoverabilityPoint?: string } | undefined)?.firstRecoverabilityPoint !== undefined;
+    const walArchivedAt = recoverable ? await lastArchivedTime(this.d.rest, ns) : undefined;
     return {
       conditions: [condition, ...(pointInTime ? [pointInTime] : [])],
       ...(walArchivedAt ? { walArchivedAt } : {}),

@@ -255,8 +255,20 @@ async function intoNewDatabase(
     return fail(
       `spec.newDatabase ${database} is the workspace's own database: name a new one, or leave spec.newDatabase out to restore in place`,
     );
+  // ws_<name> is how every Shared workspace's database is named: one may not take another's.
+  if (shared && database.startsWith('ws_') && !database.startsWith(`${current}_`))
+    return fail(
+      `spec.newDatabase ${database} is a name Shared workspaces' databases have: choose one that does not start with ws_ (or starts with ${current}_)`,
+    );
   if (shared) {
-    const problem = await d.createSharedDatabase?.(database);
+    let problem: string | undefined;
+    try {
+      problem = await d.createSharedDatabase?.(database);
+    } catch (err) {
+      // The server out of reach, say: asked again at the next reconcile.
+      await pending(r, `waiting: the database ${database} cannot be made yet: ${(err as Error).message}`, d);
+      return false;
+    }
     if (problem) return fail(`${problem}; nothing was restored`);
   }
   const job = await startJob(r, d.verifyCronJob!, d, shared ? {} : { superuserSecret: SUPERUSER_SECRET });
@@ -401,7 +413,7 @@ async function followRecovery(r: RestoreObject, d: RestoreDeps): Promise<boolean
   if (d.now.getTime() - started > RECOVERY_LIMIT_MS)
     return finish(
       'Failed',
-      `Cluster ${name} is not ready after ${RECOVERY_LIMIT_MS / 3600_000} h (${status?.phase ?? 'no phase'}): kubectl describe cluster -n ${ns} ${name}; cluster db is as it was`,
+      `Cluster ${name} is not ready after ${RECOVERY_LIMIT_MS / 3600_000} h (${status?.phase ?? 'no phase'}): kubectl describe cluster -n ${ns} ${name}; it is left for inspection, and goes with the Restore; cluster db is as it was`,
     );
   const progress = status?.phase ? `recovering: ${status.phase}` : 'recovering';
   if (r.status?.progress !== progress) await patchStatus(d.rest, r, { progress });

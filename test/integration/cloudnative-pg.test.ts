@@ -195,15 +195,17 @@ describe('CloudNativePG provider with the real CloudNativePG operator on the nod
         HOLDFAST_IMAGE: process.env.HOLDFAST_TEST_IMAGE ?? 'localhost/holdfast:dev',
       },
     });
-  });
+    // CloudNativePG's install and the operator's start (tsx compiles it) each take minutes on a busy machine.
+  }, 300_000);
   afterAll(async () => {
     await w.delete(name);
-    await w.waitGone(name, 120_000).catch(() => undefined);
+    // The Workspace's namespace goes with its Clusters, their pods and volumes.
+    await w.waitGone(name, 180_000).catch(() => undefined);
     await operator?.stop();
     await cnpg?.remove();
     await destinations.remove();
     await s3?.stop();
-  });
+  }, 300_000);
 
   it('runs the Cluster as a PostgreSQL pod, reached with db-app over verify-full', async () => {
     const started = Date.now();

@@ -10,10 +10,17 @@ import { collectionPath, objectPath, Rest } from '../../kube/rest.js';
 import { adminConfig, eventually, testNamespace } from '../harness/kube.js';
 import { runPod } from '../harness/pods.js';
 
-/** The first nameserver of this host: outside the machine, and reachable from it. */
+/**
+ * The first nameserver of this host outside the machine (a loopback one,
+ * such as systemd-resolved's, would be the pod's own loopback there).
+ */
 async function hostNameserver(): Promise<string> {
   const conf = await readFile('/etc/resolv.conf', 'utf8');
-  return /^nameserver\s+(\d+\.\d+\.\d+\.\d+)/m.exec(conf)![1]!;
+  const outside = [...conf.matchAll(/^nameserver\s+(\d+\.\d+\.\d+\.\d+)/gm)]
+    .map((m) => m[1]!)
+    .find((ip) => !ip.startsWith('127.'));
+  if (!outside) throw new Error('/etc/resolv.conf names no nameserver outside this machine to test the guard against');
+  return outside;
 }
 
 function tcpOpens(host: string, port: number): Promise<boolean> {

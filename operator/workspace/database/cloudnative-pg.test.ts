@@ -95,6 +95,11 @@ describe('the workspace Cluster with a WAL archive', () => {
       cluster: { name: 'db' },
       method: 'barmanObjectStore',
     });
+    const daily = workspace({
+      database: { provider: 'cloudnative-pg' },
+      backup: { schedule: '@daily', destinations: [{ name: 'offsite' }], pointInTime: { destination: 'offsite' } },
+    });
+    expect(desiredScheduledBackup(daily).spec).toMatchObject({ schedule: '@daily' });
   });
 
   it("reports CloudNativePG's ContinuousArchiving condition, and how far back a Restore may go", () => {

@@ -97,7 +97,8 @@ export const BASE_BACKUP_NAME = 'db-base';
 
 /**
  * Base backups for point-in-time recovery, on the workspace's backup
- * schedule (CloudNativePG's cron has seconds first), the first one at once.
+ * schedule (CloudNativePG's cron has seconds first; macros as they are), the
+ * first one at once.
  */
 export function desiredScheduledBackup(ws: Workspace): KubeObject {
   return {
@@ -105,7 +106,8 @@ export function desiredScheduledBackup(ws: Workspace): KubeObject {
     kind: 'ScheduledBackup',
     metadata: ownedMeta(ws, BASE_BACKUP_NAME, { labels: { 'holdfast.io/component': 'database' } }),
     spec: {
-      schedule: `0 ${ws.spec.backup.schedule}`,
+      // A macro such as @daily is read the same way.
+      schedule: ws.spec.backup.schedule.startsWith('@') ? ws.spec.backup.schedule : `0 ${ws.spec.backup.schedule}`,
       immediate: true,
       backupOwnerReference: 'self',
       cluster: { name: CLUSTER_NAME },

@@ -2,7 +2,8 @@
 // on the workspace's encrypted volume, TLS from the workspace certificate,
 // scram-sha-256 over TLS only, restricted Pod Security. The application role
 // (Secret db-app) owns its database and nothing more; the superuser's
-// password is in Secret db-superuser, which only the database pod mounts.
+// password is in Secret db-superuser, which only the database pod mounts (and
+// the Job of a Restore into a new database, to create it).
 import { namespaceOf, type Workspace } from '../../api/workspace.js';
 import type { KubeObject } from '../../../kube/rest.js';
 import type { ConditionInput } from '../conditions.js';
@@ -53,7 +54,7 @@ export const PG_HBA = [
   '',
 ].join('\n');
 
-/** The bootstrap superuser; its password is in SUPERUSER_SECRET, which only the database pod mounts. */
+/** The bootstrap superuser; its password is in SUPERUSER_SECRET, which only the database pod (and a Restore into a new database) mounts. */
 export const SUPERUSER = 'postgres';
 export const SUPERUSER_SECRET = 'db-superuser';
 const CREDENTIALS = '/etc/holdfast/credentials';

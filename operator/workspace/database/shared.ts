@@ -147,7 +147,8 @@ export async function serverTarget(
  * A database beside the workspace's own on its server, for a Restore into a
  * new database: made by the operator (the workspace's role may not create
  * databases), owned by the workspace's role and marked as the Workspace's,
- * so that deletion drops it with the rest. Returns why it cannot, or undefined.
+ * so that deletion drops it with the rest. Returns why it may not be made, or
+ * undefined; throws when the server cannot be reached (a later try may work).
  */
 export async function createRestoreDatabase(
   ws: Workspace,
@@ -157,17 +158,14 @@ export async function createRestoreDatabase(
   const serverName = ws.spec.database.serverRef!;
   const { target, problem } = await serverTarget(d, serverName);
   if (!target) return problem!.message;
-  try {
-    return await createOwnedDatabase(
-      d.pool.get(serverName, target),
-      database,
-      sharedIdentifier(ws.metadata.name),
-      { workspace: ws.metadata.name, uid: ws.metadata.uid! },
-      target,
-    );
-  } catch (err) {
-    return `database ${database} could not be made on SharedDatabaseServer ${serverName}: ${(err as Error).message}`;
-  }
+  // What the server answers (refused names) is returned; an error reaching it is thrown, to be tried again.
+  return createOwnedDatabase(
+    d.pool.get(serverName, target),
+    database,
+    sharedIdentifier(ws.metadata.name),
+    { workspace: ws.metadata.name, uid: ws.metadata.uid! },
+    target,
+  );
 }
 
 export async function reconcileShared(
