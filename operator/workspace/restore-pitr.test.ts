@@ -225,6 +225,7 @@ describe('a Restore into a new database on a Shared server', () => {
     const waiting = await into('ws_acme_copy', () => Promise.reject(new Error('ECONNREFUSED')));
     expect(waiting.status).toMatchObject({ phase: 'Pending' });
     expect(waiting.status?.message).toContain('ECONNREFUSED');
+    expect(waiting.requeue).toBe(30_000);
     const made = await into('restored_1130', () => Promise.resolve(undefined));
     expect(made.status).toMatchObject({ phase: 'Restoring', database: 'restored_1130', backup: 'acme-1' });
     expect(made.created?.path).toBe('/apis/batch/v1/namespaces/ws-acme/jobs');

@@ -66,6 +66,8 @@ export interface RestoreDeps {
 
 /** How often a recovery Cluster is looked at while it recovers (nothing else wakes the workspace). */
 const RECOVERY_POLL_MS = 10_000;
+/** When a new database that could not be made (its server out of reach) is tried again. */
+const RETRY_MS = 30_000;
 /** A recovery not ready by then has failed for good (the archive has no base backup that old, or WAL is missing). */
 const RECOVERY_LIMIT_MS = 6 * 3600_000;
 
@@ -133,10 +135,15 @@ export async function handleRestores(ws: Workspace, d: RestoreDeps): Promise<num
       // One at a time: the first begun in this pass counts, before the cache shows it.
       const busy = restores.find((o) => o !== r && (ACTIVE.has(o.status?.phase ?? '') || begun.has(o)));
       if (busy) await pending(r, `waiting: Restore ${busy.metadata.name} of this workspace runs first`, d);
-      else if (await begin(ws, r, d)) begun.add(r);
+      else {
+        const started = await begin(ws, r, d);
+        if (started === true) begun.add(r);
+        else if (started === 'retry') requeueAfterMs = Math.min(requeueAfterMs ?? RETRY_MS, RETRY_MS);
+      }
     } else if (phase === 'BackingUp') await afterSafetyBackup(r, d);
     else if (phase === 'Restoring' && r.status?.cluster) {
-      if (!(await followRecovery(r, d))) requeueAfterMs = RECOVERY_POLL_MS;
+      if (!(await followRecovery(r, d)))
+        requeueAfterMs = Math.min(requeueAfterMs ?? RECOVERY_POLL_MS, RECOVERY_POLL_MS);
     } else if (phase === 'Restoring') await failIfJobEnded(r, d);
     else if (r.metadata.annotations?.[REPORTED_ANNOTATION] !== phase) await report(ws, r, d);
   }
@@ -148,8 +155,11 @@ async function pending(r: RestoreObject, message: string, d: RestoreDeps): Promi
     await patchStatus(d.rest, r, { phase: 'Pending', message });
 }
 
-/** Chooses the backup and asks for the safety backup; true once the Restore is BackingUp. */
-async function begin(ws: Workspace, r: RestoreObject, d: RestoreDeps): Promise<boolean> {
+/**
+ * Chooses the backup and asks for the safety backup; true once the Restore
+ * is under way, 'retry' when it waits on something that may pass by itself.
+ */
+async function begin(ws: Workspace, r: RestoreObject, d: RestoreDeps): Promise<boolean | 'retry'> {
   if (r.spec!.pointInTime !== undefined) return recoverToPointInTime(ws, r, r.spec!.pointInTime, d);
   if (!d.verifyCronJob) {
     await pending(r, d.notScheduled, d);
@@ -240,7 +250,7 @@ async function intoNewDatabase(
   backup: string,
   database: string,
   d: RestoreDeps,
-): Promise<boolean> {
+): Promise<boolean | 'retry'> {
   const fail = async (message: string) => {
     await patchStatus(d.rest, r, { phase: 'Failed', completedAt: d.now.toISOString(), backup, message });
     return false;
@@ -267,7 +277,7 @@ async function intoNewDatabase(
     } catch (err) {
       // The server out of reach, say: asked again at the next reconcile.
       await pending(r, `waiting: the database ${database} cannot be made yet: ${(err as Error).message}`, d);
-      return false;
+      return 'retry';
     }
     if (problem) return fail(`${problem}; nothing was restored`);
   }
