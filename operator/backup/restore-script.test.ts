@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
-import { scriptForServer } from './restore.js';
+import { scriptForServer } from './pg-restore.js';
 
 // The prelude pg_restore 17 writes to a script, and the start of what follows.
 const PRELUDE = `--
