@@ -6,6 +6,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
 import { collectionPath, objectPath, Rest, type KubeObject } from '../../kube/rest.js';
+import { APP_SECRET } from '../../operator/workspace/database/shared.js';
+import { DATABASE_ACCESS_LABEL } from '../../operator/workspace/network/desired.js';
 import { adminConfig, eventually } from './kube.js';
 
 const run = promisify(execFile);
@@ -107,4 +109,28 @@ export async function runPod(opts: PodOptions): Promise<PodRun> {
   );
   await rest.request('DELETE', podPath, { query: { gracePeriodSeconds: '0' } }).catch(() => undefined);
   return { phase, log, startMs };
+}
+
+/**
+ * A pod of the workspace's own namespace, let in by the database policy,
+ * that runs `psql "$DATABASE_URL" <psqlArgs>` as an application would: the
+ * db-app Secret's URI (verify-full) and CA. A new pod is missing from
+ * kube-router's allow-lists for up to a second, so it tries for 10 s.
+ */
+export function appClientPod(namespace: string, name: string, psqlArgs: string): Promise<PodRun> {
+  return runPod({
+    namespace,
+    name,
+    labels: { [DATABASE_ACCESS_LABEL]: 'true' },
+    env: [
+      { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: APP_SECRET, key: 'uri' } } },
+      { name: 'PGSSLROOTCERT', value: '/etc/db/ca.crt' },
+      { name: 'PGCONNECT_TIMEOUT', value: '3' },
+    ],
+    secretMounts: [{ secretName: APP_SECRET, mountPath: '/etc/db' }],
+    script: `for i in $(seq 40); do
+        psql "$DATABASE_URL" ${psqlArgs} && exit 0
+        sleep 0.25
+      done; exit 1`,
+  });
 }

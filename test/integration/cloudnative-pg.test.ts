@@ -15,7 +15,7 @@ import { TestDestinations } from '../harness/destinations.js';
 import { eventually, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, installThirdPartyCrds, startOperator, type RunningOperator } from '../harness/operator.js';
-import { runPod } from '../harness/pods.js';
+import { appClientPod, runPod } from '../harness/pods.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
 import { Workspaces } from '../harness/workspaces.js';
 
@@ -229,26 +229,15 @@ describe('CloudNativePG provider with the real CloudNativePG operator on the nod
     expect(claim?.spec.storageClassName).toBe(storageClassName);
     expect(claim?.status.phase).toBe('Bound');
 
-    const client = await runPod({
-      namespace: ns,
-      name: 'client',
-      labels: { [DATABASE_ACCESS_LABEL]: 'true' },
-      env: [
-        { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: APP_SECRET, key: 'uri' } } },
-        { name: 'PGSSLROOTCERT', value: '/etc/db/ca.crt' },
-        { name: 'PGCONNECT_TIMEOUT', value: '3' },
-      ],
-      secretMounts: [{ secretName: APP_SECRET, mountPath: '/etc/db' }],
-      // A new pod is missing from kube-router's allow-lists for up to a second: retry.
-      script: `for i in $(seq 40); do
-        psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -tA \
+    const client = await appClientPod(
+      ns,
+      'client',
+      `-v ON_ERROR_STOP=1 -tA \
           -c "select ssl from pg_stat_ssl where pid = pg_backend_pid()" \
           -c "select current_user, current_database(), current_setting('server_version_num')" \
           -c "create table hours (id int primary key, note text)" \
-          -c "insert into hours select g, 'hour ' || g from generate_series(1, 1234) g" && exit 0
-        sleep 0.25
-      done; exit 1`,
-    });
+          -c "insert into hours select g, 'hour ' || g from generate_series(1, 1234) g"`,
+    );
     expect(client.phase, client.log).toBe('Succeeded');
     expect(client.log).toMatch(/^t$/m);
     expect(client.log).toMatch(/^app\|app\|17\d{4}$/m);

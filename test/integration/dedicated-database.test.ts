@@ -12,13 +12,12 @@ import { APPLY_PATCH } from '../../kube/apply.js';
 import { objectPath, pathOf } from '../../kube/rest.js';
 import { desiredNamespace } from '../../operator/workspace/namespace/desired.js';
 import { desiredDatabaseObjects } from '../../operator/workspace/database/dedicated.js';
-import { APP_SECRET } from '../../operator/workspace/database/shared.js';
 import { DATABASE_ACCESS_LABEL } from '../../operator/workspace/network/desired.js';
 import { DATA_CLAIM } from '../../operator/workspace/volume/desired.js';
 import { eventually, testNamespace } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
-import { runPod } from '../harness/pods.js';
+import { appClientPod, runPod } from '../harness/pods.js';
 import { runLikeThePod, type PodSpec } from '../harness/postgres-pod.js';
 import { Workspaces } from '../harness/workspaces.js';
 
@@ -195,22 +194,11 @@ describe('the built-in Dedicated database on the real node', () => {
     );
     expect((await readFile(path.join(volume.spec.local.path, 'pgdata/PG_VERSION'), 'utf8')).trim()).toBe('17');
 
-    const client = await runPod({
-      namespace: ns,
-      name: 'client',
-      labels: { [DATABASE_ACCESS_LABEL]: 'true' },
-      env: [
-        { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: APP_SECRET, key: 'uri' } } },
-        { name: 'PGSSLROOTCERT', value: '/etc/db/ca.crt' },
-        { name: 'PGCONNECT_TIMEOUT', value: '3' },
-      ],
-      secretMounts: [{ secretName: APP_SECRET, mountPath: '/etc/db' }],
-      // A new pod is missing from kube-router's allow-lists for up to a second: retry.
-      script: `for i in $(seq 40); do
-        psql "$DATABASE_URL" -tAc "select ssl, version from pg_stat_ssl where pid = pg_backend_pid()" -c "select current_user, current_database(), current_setting('server_version_num')" && exit 0
-        sleep 0.25
-      done; exit 1`,
-    });
+    const client = await appClientPod(
+      ns,
+      'client',
+      `-tAc "select ssl, version from pg_stat_ssl where pid = pg_backend_pid()" -c "select current_user, current_database(), current_setting('server_version_num')"`,
+    );
     expect(client.phase, client.log).toBe('Succeeded');
     expect(client.log).toMatch(/^t\|TLSv1\.[23]$/m);
     expect(client.log).toMatch(/^app\|app\|17\d{4}$/m);
