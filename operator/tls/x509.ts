@@ -127,7 +127,8 @@ function signNatively(cert: forge.pki.Certificate, spki: Buffer, signer: KeyObje
 }
 
 // Public in node-forge, missing from its type definitions.
-const { getTBSCertificate } = forge.pki as unknown as { getTBSCertificate(cert: forge.pki.Certificate): Asn1 };
+const getTBSCertificate = (cert: forge.pki.Certificate): Asn1 =>
+  (forge.pki as unknown as { getTBSCertificate(cert: forge.pki.Certificate): Asn1 }).getTBSCertificate(cert);
 
 /** Only to let forge lay out the TBSCertificate; replaced before signing. */
 const PLACEHOLDER = forge.pki.setRsaPublicKey(new forge.jsbn.BigInteger('3'), new forge.jsbn.BigInteger('3'));
