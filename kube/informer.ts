@@ -3,7 +3,7 @@
 // other error, so this restarts it with backoff.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { collectionPath, RESOURCES, Rest, type Kind, type KubeObject } from './rest.js';
+import { apiObserver, collectionPath, RESOURCES, Rest, type Kind, type KubeObject } from './rest.js';
 
 export type ChangeHandler<T> = (obj: T, kind: 'add' | 'update' | 'delete') => void;
 
@@ -38,7 +38,13 @@ export class Informer<T extends KubeObject> {
       for (const item of l.items) Object.assign(item, { apiVersion, kind: spec.kind });
       return l;
     };
-    this.listWatch = new k8s.ListWatch<k8s.KubernetesObject>(path, new k8s.Watch(kc), list, false, spec.labelSelector);
+    const watch = new k8s.Watch(kc);
+    const startWatch = watch.watch.bind(watch);
+    watch.watch = (...args) => {
+      apiObserver.watch?.(spec.kind);
+      return startWatch(...args);
+    };
+    this.listWatch = new k8s.ListWatch<k8s.KubernetesObject>(path, watch, list, false, spec.labelSelector);
     this.listWatch.on(k8s.ADD, (o) => this.emit(o as unknown as T, 'add'));
     this.listWatch.on(k8s.UPDATE, (o) => this.emit(o as unknown as T, 'update'));
     this.listWatch.on(k8s.DELETE, (o) => this.emit(o as unknown as T, 'delete'));

@@ -51,6 +51,13 @@ export interface RequestOptions {
   query?: Record<string, string | undefined>;
 }
 
+/**
+ * Told of every request a Rest makes in this process (by HTTP method, once
+ * the apiserver has answered) and every watch an Informer starts: how the
+ * operator counts its API traffic, whichever part made it.
+ */
+export const apiObserver: { request?: (method: string) => void; watch?: (kind: Kind) => void } = {};
+
 export class Rest {
   private readonly server: URL;
 
@@ -83,6 +90,7 @@ export class Rest {
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
+          apiObserver.request?.(method);
           let parsed: unknown;
           try {
             parsed = text ? JSON.parse(text) : undefined;

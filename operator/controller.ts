@@ -13,7 +13,7 @@ import { Informer } from '../kube/informer.js';
 import { LeaderElector } from './runtime/leader.js';
 import { Metrics } from './runtime/metrics.js';
 import { WorkQueue } from './runtime/queue.js';
-import { Rest, type KubeObject } from '../kube/rest.js';
+import { Rest, apiObserver, type KubeObject } from '../kube/rest.js';
 import { WORKSPACE_LABEL } from './workspace/owner.js';
 import { WorkspaceReconciler } from './workspace/reconcile.js';
 import type { BackupDestinationObject, BackupObject, Caches, RestoreObject } from './workspace/deps.js';
@@ -106,6 +106,8 @@ export class Operator {
 
   private async startControllers(): Promise<void> {
     const { kubeconfig: kc, log } = this.opts;
+    apiObserver.request = (method) => this.metrics.apiRequests.inc({ method });
+    apiObserver.watch = (resource) => this.metrics.watches.inc({ resource });
     const rest = new Rest(kc);
     const owned = { labelSelector: WORKSPACE_LABEL };
     const il = log.child({ part: 'informer' });
@@ -220,7 +222,16 @@ export class Operator {
     this.queue = queue;
 
     // Keys, never payloads: the worker reads the current object from the cache.
-    caches.workspaces.onChange((ws) => queue.add(ws.metadata.name));
+    // A person's edit (or deletion) of a workspace that was reconciled before
+    // goes ahead of the workspaces still being created.
+    caches.workspaces.onChange((ws, kind) =>
+      queue.add(
+        ws.metadata.name,
+        kind === 'update' &&
+          ws.status?.observedGeneration !== undefined &&
+          (ws.metadata.generation !== ws.status.observedGeneration || ws.metadata.deletionTimestamp !== undefined),
+      ),
+    );
     for (const cache of [
       caches.namespaces,
       caches.networkPolicies,

@@ -39,6 +39,18 @@ export class Metrics {
     labelNames: ['kind', 'verb'] as const,
     registers: [this.registry],
   });
+  readonly apiRequests = new Counter({
+    name: 'holdfast_api_requests_total',
+    help: 'Requests the operator made to the Kubernetes API outside its watches, by HTTP method (GET: gets and lists).',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+  });
+  readonly watches = new Counter({
+    name: 'holdfast_api_watches_total',
+    help: 'Lists and watches the operator started, by resource: one of each per cache, and again after a watch fails.',
+    labelNames: ['resource'] as const,
+    registers: [this.registry],
+  });
   readonly backups = new Counter({
     name: 'holdfast_backups_total',
     help: 'Backups finished, by workspace and result (succeeded, partial: some copy failed, failed).',

@@ -125,6 +125,48 @@ describe('WorkQueue', () => {
   });
 });
 
+describe('WorkQueue fairness', () => {
+  it('runs an urgent key before a burst that was queued first, even one already waiting in it', async () => {
+    const seen: string[] = [];
+    const q = new WorkQueue({
+      concurrency: 1,
+      handler: async (k) => {
+        seen.push(k);
+        await tick(1);
+      },
+    });
+    for (let i = 0; i < 100; i++) q.add(`new-${i}`);
+    q.add('new-50', true); // an edit to one already waiting
+    q.add('edited', true);
+    q.add('edited'); // a later ordinary add does not demote it
+    expect(q.depth).toBe(100);
+    await tick(30);
+    expect(seen.slice(0, 3)).toEqual(['new-0', 'new-50', 'edited']);
+    expect(seen.filter((k) => k === 'new-50')).toHaveLength(1);
+    await q.shutdown();
+  });
+
+  it('keeps an urgent add made while the key runs urgent for its rerun', async () => {
+    const seen: string[] = [];
+    let release!: () => void;
+    const q = new WorkQueue({
+      concurrency: 1,
+      handler: async (k) => {
+        seen.push(k);
+        if (seen.length === 1) await new Promise<void>((r) => (release = r));
+      },
+    });
+    q.add('edited');
+    await tick();
+    for (let i = 0; i < 10; i++) q.add(`new-${i}`);
+    q.add('edited', true);
+    release();
+    await tick(20);
+    expect(seen.slice(0, 2)).toEqual(['edited', 'edited']);
+    await q.shutdown();
+  });
+});
+
 describe('WorkQueue far-off requeues', () => {
   it('does not fire a requeue months away at once', async () => {
     let runs = 0;

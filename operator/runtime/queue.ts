@@ -2,6 +2,10 @@
 // once, is never processed by two workers at once (a key added while it is
 // being processed runs again afterwards), failures retry with per-key
 // exponential backoff, and at most `concurrency` keys are processed at a time.
+// Bounded: it holds each key once, so never more than the objects watched.
+// Fair: a key added `urgent` (a person's edit to a workspace that exists)
+// goes ahead of the keys already waiting, so that a burst of a thousand
+// creations does not make an edit wait for all of them.
 
 const MAX_DELAY_MS = 24 * 3600 * 1000;
 
@@ -20,10 +24,11 @@ export interface QueueOptions {
 
 export class WorkQueue {
   private readonly queue: string[] = [];
+  private readonly urgent: string[] = [];
   private readonly queued = new Set<string>();
   private readonly processing = new Set<string>();
   /** Keys added while processing: they go back on the queue when done. */
-  private readonly dirty = new Set<string>();
+  private readonly dirty = new Map<string, boolean>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly idleWaiters: (() => void)[] = [];
@@ -32,19 +37,23 @@ export class WorkQueue {
   constructor(private readonly opts: QueueOptions) {}
 
   get depth(): number {
-    return this.queue.length;
+    return this.queue.length + this.urgent.length;
   }
 
-  add(key: string): void {
+  /** Queues the key; `urgent` puts it ahead of every key not urgent. */
+  add(key: string, urgent = false): void {
     if (this.stopping) return;
     if (this.processing.has(key)) {
-      this.dirty.add(key);
+      this.dirty.set(key, urgent || (this.dirty.get(key) ?? false));
       return;
     }
-    if (this.queued.has(key)) return;
+    if (this.queued.has(key)) {
+      if (!urgent || this.urgent.includes(key)) return;
+      this.queue.splice(this.queue.indexOf(key), 1);
+    }
     this.queued.add(key);
-    this.queue.push(key);
-    this.opts.onDepth?.(this.queue.length);
+    (urgent ? this.urgent : this.queue).push(key);
+    this.opts.onDepth?.(this.depth);
     this.pump();
   }
 
@@ -73,17 +82,18 @@ export class WorkQueue {
     for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.queue.length = 0;
+    this.urgent.length = 0;
     this.queued.clear();
     if (this.processing.size === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   private pump(): void {
-    while (!this.stopping && this.processing.size < this.opts.concurrency && this.queue.length > 0) {
-      const key = this.queue.shift()!;
+    while (!this.stopping && this.processing.size < this.opts.concurrency && this.depth > 0) {
+      const key = (this.urgent.length > 0 ? this.urgent : this.queue).shift()!;
       this.queued.delete(key);
       this.processing.add(key);
-      this.opts.onDepth?.(this.queue.length);
+      this.opts.onDepth?.(this.depth);
       void this.process(key);
     }
   }
@@ -103,8 +113,11 @@ export class WorkQueue {
     } finally {
       this.processing.delete(key);
     }
-    if (this.dirty.delete(key)) this.add(key);
-    else if (retryIn !== undefined) this.addAfter(key, retryIn);
+    const again = this.dirty.get(key);
+    if (again !== undefined) {
+      this.dirty.delete(key);
+      this.add(key, again);
+    } else if (retryIn !== undefined) this.addAfter(key, retryIn);
     if (this.stopping && this.processing.size === 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }

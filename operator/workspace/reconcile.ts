@@ -72,17 +72,25 @@ const NEEDS_ACTION = new Set([
   'NotOwned',
 ]);
 
-/** Conditions whose transitions are worth an Event. */
-const EVENTFUL = [
-  'Ready',
-  'VolumeReady',
-  'VolumeEncrypted',
-  'CertificateReady',
-  'DatabaseReady',
-  'LastBackupSucceeded',
-  'RestoreTestPassed',
-  'LastExportSucceeded',
-];
+/** Conditions whose transitions are worth an Event once the workspace has been Ready. */
+const EVENTFUL = ['Ready', 'VolumeReady', 'VolumeEncrypted', 'CertificateReady', 'DatabaseReady'];
+/** Results of the workspace's jobs: every transition is news. */
+const JOB_RESULTS = ['LastBackupSucceeded', 'RestoreTestPassed', 'LastExportSucceeded'];
+
+/**
+ * Whether a condition's transition gets an Event. While a workspace is first
+ * provisioned its parts become ready one by one, as planned: only its Ready
+ * says so, once, and a part only when someone has to act. Afterwards every
+ * degradation and recovery is told. (A thousand workspaces created make a
+ * thousand Events, not eight thousand.)
+ */
+export function worthAnEvent(type: string, to: Pick<Condition, 'status' | 'reason'>, wasReady: boolean): boolean {
+  if (to.status === 'Unknown') return false; // not known yet is nothing to warn about
+  if (JOB_RESULTS.includes(type)) return true;
+  if (!EVENTFUL.includes(type)) return false;
+  if (type === 'Ready' && to.status === 'True') return true;
+  return wasReady || (to.status === 'False' && NEEDS_ACTION.has(to.reason));
+}
 
 export class WorkspaceReconciler {
   constructor(private readonly d: Deps) {}
@@ -265,12 +273,15 @@ export class WorkspaceReconciler {
       ...(database?.conditions ?? []),
       ready,
     ]);
+    // What first provisioning did is in the conditions, and its Ready Event says it is done.
+    const provisioning = findCondition(ws.status?.conditions, 'Ready')?.status !== 'True';
     for (const e of database?.events ?? [])
-      await this.d.events.record(ws, e.type, e.reason, 'ProvisionDatabase', e.message);
+      if (!(provisioning && e.reason === 'DatabaseCreated'))
+        await this.d.events.record(ws, e.type, e.reason, 'ProvisionDatabase', e.message);
     if (volume.warning && transitions.includes('VolumeEncrypted')) {
       await this.d.events.record(ws, 'Warning', volume.warning.reason, 'CheckVolume', volume.warning.message);
     }
-    if (certificate.issued)
+    if (certificate.issued && !provisioning)
       await this.d.events.record(ws, 'Normal', 'CertificateIssued', 'IssueCertificate', certificate.issued);
     const requeues = [certificate.requeueAfterMs, database?.requeueAfterMs, restoresRequeue].filter(
       (n): n is number => n !== undefined,
@@ -500,12 +511,12 @@ export class WorkspaceReconciler {
       query: { fieldManager: FIELD_MANAGER, force: 'true' },
     });
     this.d.metrics.apiWrites.inc({ kind: 'Workspace', verb: 'status' });
-    for (const type of transitions.filter((t) => EVENTFUL.includes(t))) {
+    const wasReady = findCondition(ws.status?.conditions, 'Ready')?.status === 'True';
+    for (const type of transitions) {
       const c = conditions.find((x) => x.type === type)!;
       // An unencrypted volume is recorded by the caller, with what to change.
       if (type === 'VolumeEncrypted' && c.status !== 'True') continue;
-      // Not known yet (no backup has completed) is nothing to warn about.
-      if (c.status === 'Unknown') continue;
+      if (!worthAnEvent(type, c, wasReady)) continue;
       await this.d.events.record(
         ws,
         c.status === 'True' ? 'Normal' : 'Warning',
