@@ -80,6 +80,8 @@ const RECENT_MS = 10_000;
 export class Applier {
   /** What the apiserver answered to our latest applies, until the cache catches up. */
   private readonly recent = new Map<string, { obj: KubeObject; at: number }>();
+  /** Namespaces this Applier created, and when. */
+  private readonly created = new Map<string, number>();
 
   constructor(
     private readonly rest: Rest,
@@ -100,10 +102,14 @@ export class Applier {
     guard?: OwnershipGuard,
   ): Promise<'unchanged' | 'applied'> {
     const fresh = this.fresher(desired, current);
-    if (guard) {
-      const existing = fresh ?? (await this.rest.find<KubeObject>(pathOf(desired)));
+    let existing = fresh;
+    if (guard && !existing && !this.inNewNamespace(desired)) {
+      existing = await this.rest.find<KubeObject>(pathOf(desired));
       const problem = existing && guard(existing);
       if (existing && problem) throw new NotOwnedError(existing, problem);
+    } else if (guard && existing) {
+      const problem = guard(existing);
+      if (problem) throw new NotOwnedError(existing, problem);
     }
     if (upToDate(desired, fresh)) return 'unchanged';
     const written = await this.rest.request<KubeObject>('PATCH', pathOf(desired), {
@@ -113,7 +119,24 @@ export class Applier {
     });
     this.writes.inc({ kind: desired.kind, verb: 'apply' });
     this.recent.set(pathOf(desired), { obj: written, at: Date.now() });
+    if (desired.kind === 'Namespace' && guard && !existing) this.created.set(desired.metadata.name!, Date.now());
     return 'applied';
+  }
+
+  /**
+   * True for an object in a namespace this Applier created moments ago, when
+   * it was not there: nothing but this operator has had the time to write
+   * into it, so the object need not be read first to be sure it is not
+   * someone else's. (The controller-manager's own ConfigMap and
+   * ServiceAccount there bear names Holdfast never uses.)
+   */
+  private inNewNamespace(desired: KubeObject): boolean {
+    const ns = desired.metadata.namespace;
+    const at = ns === undefined ? undefined : this.created.get(ns);
+    if (at === undefined) return false;
+    if (Date.now() - at <= RECENT_MS) return true;
+    this.created.delete(ns!);
+    return false;
   }
 
   /**

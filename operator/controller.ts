@@ -139,6 +139,7 @@ export class Operator {
       jobs: new Informer(kc, { kind: 'Job', ...owned }, il),
       backupDestinations: new Informer<BackupDestinationObject>(kc, { kind: 'BackupDestination' }, il),
     };
+    const caSecretName = this.opts.caSecretName ?? 'holdfast-ca';
     const caSecrets = new Informer<SecretObject>(kc, { kind: 'Secret', namespace: this.opts.namespace }, il);
     this.caches = caches;
     this.caSecrets = caSecrets;
@@ -166,7 +167,7 @@ export class Operator {
           .map((s) => fromBase64(s.data?.['ca.crt'])),
       events,
       log: log.child({ part: 'ca' }),
-      secretName: this.opts.caSecretName ?? 'holdfast-ca',
+      secretName: caSecretName,
       namespace: this.opts.namespace,
       policy: {
         durationMs: this.opts.caDurationMs ?? 5 * 365 * 24 * 3600e3,
@@ -184,6 +185,7 @@ export class Operator {
       authority: () => ca.authority(),
       allowedDnsSuffixes: this.opts.allowedDnsSuffixes ?? [],
       servers: this.servers,
+      operatorSecrets: caSecrets,
     });
     const queue = new WorkQueue({
       concurrency: this.opts.concurrency,
@@ -271,9 +273,21 @@ export class Operator {
         if (ws.spec.database?.serverRef === server.metadata.name) queue.add(ws.metadata.name);
     });
     // A CA change reaches every bundle; a bundle change may complete a rotation step.
-    caSecrets.onChange(() => {
-      queue.add(CA_KEY);
-      everyWorkspace();
+    // Another Secret there concerns the workspaces of a server that refers to it, if any.
+    caSecrets.onChange((secret) => {
+      if (secret.metadata.name === caSecretName) {
+        queue.add(CA_KEY);
+        everyWorkspace();
+        return;
+      }
+      const refers = (server: SharedServer) =>
+        [server.spec.adminSecretRef, server.spec.caSecretRef].some(
+          (ref) => ref.name === secret.metadata.name && ref.namespace === secret.metadata.namespace,
+        );
+      const servers = new Set(caches.sharedServers.list().filter(refers).map((s) => s.metadata.name));
+      if (servers.size === 0) return;
+      for (const ws of caches.workspaces.list())
+        if (servers.has(ws.spec.database?.serverRef ?? '')) queue.add(ws.metadata.name);
     });
     caches.tlsSecrets.onChange(() => queue.add(CA_KEY));
     // Archives of deleted workspaces: looked at when a namespace changes, and when the next is due.

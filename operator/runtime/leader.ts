@@ -31,8 +31,11 @@ export class LeaderElector {
     private readonly log: Logger,
   ) {
     this.api = kc.makeApiClient(k8s.CoordinationV1Api);
-    this.leaseDurationMs = opts.leaseDurationMs ?? 15_000;
-    this.renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
+    // Shorter than client-go's 15 s and 10 s, so that a standby takes over
+    // within 15 s of a leader that died without releasing the Lease
+    // (10 s unrenewed, plus at most one 2 s retry, plus its cache sync).
+    this.leaseDurationMs = opts.leaseDurationMs ?? 10_000;
+    this.renewDeadlineMs = opts.renewDeadlineMs ?? 7_000;
     this.retryPeriodMs = opts.retryPeriodMs ?? 2_000;
   }
 

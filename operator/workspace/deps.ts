@@ -50,6 +50,8 @@ export interface Deps {
   /** Domains the internal issuer may sign names under (HOLDFAST_ALLOWED_DNS_SUFFIXES). */
   allowedDnsSuffixes: string[];
   servers: ServerPool;
+  /** Every Secret in the operator's namespace (where its CA is), watched. */
+  operatorSecrets?: Informer<SecretObject>;
   now?: () => Date;
 }
 

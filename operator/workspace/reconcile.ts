@@ -61,6 +61,7 @@ import {
 import { fromBase64 } from '../../kube/secret-data.js';
 import type { Informer } from '../../kube/informer.js';
 import type { Deps } from './deps.js';
+import type { SecretObject } from '../tls/authority.js';
 
 /** Reasons that will not clear by waiting: the user has to act. */
 const NEEDS_ACTION = new Set([
@@ -399,7 +400,13 @@ export class WorkspaceReconciler {
 
   sharedDeps(ws: Workspace): SharedDeps {
     return {
-      rest: this.d.rest,
+      // The operator's namespace, where a SharedDatabaseServer's Secrets
+      // usually are, is watched: reading them for each reconcile of a
+      // thousand workspaces would be a thousand reads each time.
+      secret: async (namespace, name) =>
+        namespace === this.d.operatorSecrets?.spec.namespace
+          ? this.d.operatorSecrets.get(name, namespace)
+          : this.d.rest.find<SecretObject>(objectPath('Secret', name, namespace)),
       pool: this.d.servers,
       log: this.d.log,
       server: (name) => this.d.caches.sharedServers.get(name),

@@ -17,7 +17,7 @@ import {
   type Sql,
   type Tenancy,
 } from '../../database/shared.js';
-import { objectPath, type KubeObject, type Rest } from '../../../kube/rest.js';
+import type { KubeObject } from '../../../kube/rest.js';
 import type { SecretObject } from '../../tls/authority.js';
 import type { ConditionInput } from '../conditions.js';
 import { ownedMeta } from '../owner.js';
@@ -87,16 +87,13 @@ export class ServerPool {
 }
 
 export interface SharedDeps {
-  rest: Rest;
+  /** A Secret a SharedDatabaseServer refers to: from the watch cache where there is one, else read. */
+  secret: (namespace: string, name: string) => Promise<SecretObject | undefined>;
   pool: ServerPool;
   log: Logger;
   server: (name: string) => SharedServer | undefined;
   /** Applies the app Secret (no write when unchanged). */
   applySecret: (secret: SecretObject, current: SecretObject | undefined) => Promise<unknown>;
-}
-
-function readSecret(rest: Rest, namespace: string, name: string): Promise<SecretObject | undefined> {
-  return rest.find<SecretObject>(objectPath('Secret', name, namespace));
 }
 
 /** Server connection details, or a condition that says what is missing. */
@@ -114,7 +111,7 @@ export async function serverTarget(
       `SharedDatabaseServer "${serverName}" does not exist; create it or correct spec.database.serverRef`,
     );
   const { adminSecretRef, caSecretRef } = server.spec;
-  const admin = await readSecret(d.rest, adminSecretRef.namespace, adminSecretRef.name);
+  const admin = await d.secret(adminSecretRef.namespace, adminSecretRef.name);
   const username = fromBase64(admin?.data?.username);
   const password = fromBase64(admin?.data?.password);
   if (!username || !password) {
@@ -123,7 +120,7 @@ export async function serverTarget(
       `Secret ${adminSecretRef.namespace}/${adminSecretRef.name} of SharedDatabaseServer "${serverName}" must exist with keys username and password`,
     );
   }
-  const caSecret = await readSecret(d.rest, caSecretRef.namespace, caSecretRef.name);
+  const caSecret = await d.secret(caSecretRef.namespace, caSecretRef.name);
   const ca = fromBase64(caSecret?.data?.[caSecretRef.key ?? 'ca.crt']);
   if (!ca)
     return fail(
