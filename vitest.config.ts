@@ -16,7 +16,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/chaos/**/*.test.ts'],
           environment: 'node',
           // One control plane for the whole run; each suite makes its own
           // namespaces and names, so files can run side by side.

@@ -7,6 +7,8 @@
 #
 #   hack/control-plane.sh start DIR [--controllers] [--node] [--owner-pid PID]
 #   hack/control-plane.sh stop DIR
+#   hack/control-plane.sh crash DIR NAME...     (SIGKILL etcd, kube-apiserver, ...)
+#   hack/control-plane.sh restart DIR NAME...   (start them again, as they ran)
 #
 # start writes into DIR: kubeconfig (admin, system:masters), ca.crt/ca.key,
 # env (KUBECONFIG, ports, pids), one log per component, and pids (the
@@ -16,7 +18,7 @@
 set -euo pipefail
 HACK=$(cd "$(dirname "$0")" && pwd)
 
-usage() { echo "usage: $0 start DIR [--controllers] [--node] [--owner-pid PID] | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR [--controllers] [--node] [--owner-pid PID] | stop DIR | crash|restart DIR NAME..." >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 cmd=$1 D=$2; shift 2
 
@@ -39,6 +41,36 @@ stop() {
 }
 
 if [[ $cmd == stop ]]; then stop; exit 0; fi
+
+# For chaos tests: crash kills components as a failure would (their command
+# lines kept in DIR/NAME.argv); restart starts them again with the same ports,
+# certificates and etcd data, in the order given, each once it answers.
+if [[ $cmd == crash ]]; then
+  for name in "$@"; do
+    pid=$(awk -v n="$name" '$1==n{print $2}' "$D/pids")
+    [[ -n $pid ]] || { echo "control plane: no $name in $D/pids" >&2; exit 1; }
+    cp "/proc/$pid/cmdline" "$D/$name.argv"
+    kill -KILL "$pid"
+    while grep -qs '^State:[[:space:]]*[^Z]' "/proc/$pid/status"; do sleep 0.1; done
+  done
+  exit 0
+fi
+if [[ $cmd == restart ]]; then
+  set -a; . "$D/env"; set +a
+  for name in "$@"; do
+    mapfile -d '' argv <"$D/$name.argv"
+    setsid "${argv[@]}" >>"$D/$name.log" 2>&1 </dev/null &
+    sed -i "s/^$name .*/$name $!/" "$D/pids"
+    case $name in
+      etcd) probe=(curl -fsS "$HOLDFAST_ETCD/health") ;;
+      kube-apiserver) probe=(curl -fsS --cacert "$D/ca.crt" --cert "$D/admin.crt" --key "$D/admin.key" "$HOLDFAST_APISERVER/readyz") ;;
+      *) probe=(true) ;;
+    esac
+    for _ in $(seq 900); do "${probe[@]}" >/dev/null 2>&1 && break; sleep 0.1; done
+    "${probe[@]}" >/dev/null 2>&1 || { echo "control plane: $name did not come back; see $D/$name.log" >&2; exit 1; }
+  done
+  exit 0
+fi
 [[ $cmd == start ]] || usage
 
 controllers=0 node=0 owner=

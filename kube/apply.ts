@@ -119,7 +119,7 @@ export class Applier {
     });
     this.writes.inc({ kind: desired.kind, verb: 'apply' });
     this.recent.set(pathOf(desired), { obj: written, at: Date.now() });
-    if (desired.kind === 'Namespace' && guard && !existing) this.created.set(desired.metadata.name!, Date.now());
+    if (desired.kind === 'Namespace' && guard && !existing) this.created.set(desired.metadata.name, Date.now());
     return 'applied';
   }
 

@@ -25,7 +25,7 @@ import { ERASE_AFTER, eraseDueArchives } from './workspace/archive.js';
 
 /** The work queue's key for erasing archives of deleted workspaces (not a valid Workspace name). */
 const ERASE_KEY = '#archives';
-import { ServerPool, type SharedServer } from './workspace/database/shared.js';
+import { PROBE_EVERY_MS, ServerPool, serverTarget, type SharedServer } from './workspace/database/shared.js';
 import { fromBase64 } from '../kube/secret-data.js';
 
 export interface OperatorOptions {
@@ -58,6 +58,7 @@ export class Operator {
   private caSecrets?: Informer<SecretObject>;
   private readonly servers = new ServerPool();
   private health?: HealthServer;
+  private probing?: NodeJS.Timeout;
   private synced = false;
   private stopping = false;
 
@@ -94,11 +95,15 @@ export class Operator {
       () => this.synced || !this.elector.isLeader,
     );
     log.info({ identity: this.identity, health: this.health.port }, 'waiting to lead');
-    await this.elector.acquire(() => {
-      // Another replica may already be acting: stop at once, as client-go does.
-      log.fatal('leadership lost; exiting so that the new leader acts alone');
-      process.exit(1);
-    });
+    await this.elector.acquire(
+      () => {
+        // Another replica may already be acting: stop at once, as client-go does.
+        log.fatal('leadership lost; exiting so that the new leader acts alone');
+        process.exit(1);
+      },
+      // While the apiserver is away nothing is started; the caches reconnect by themselves.
+      { onStalled: () => this.queue?.pause(), onResumed: () => this.queue?.resume() },
+    );
     if (this.stopping) return;
     this.metrics.leader.set(1);
     await this.startControllers();
@@ -225,12 +230,12 @@ export class Operator {
 
     // Keys, never payloads: the worker reads the current object from the cache.
     // A person's edit (or deletion) of a workspace that was reconciled before
-    // goes ahead of the workspaces still being created.
-    caches.workspaces.onChange((ws, kind) =>
+    // goes ahead of the workspaces still being created; so does one a
+    // previous leader had not finished when this replica takes over.
+    caches.workspaces.onChange((ws) =>
       queue.add(
         ws.metadata.name,
-        kind === 'update' &&
-          ws.status?.observedGeneration !== undefined &&
+        ws.status?.observedGeneration !== undefined &&
           (ws.metadata.generation !== ws.status.observedGeneration || ws.metadata.deletionTimestamp !== undefined),
       ),
     );
@@ -284,7 +289,12 @@ export class Operator {
         [server.spec.adminSecretRef, server.spec.caSecretRef].some(
           (ref) => ref.name === secret.metadata.name && ref.namespace === secret.metadata.namespace,
         );
-      const servers = new Set(caches.sharedServers.list().filter(refers).map((s) => s.metadata.name));
+      const servers = new Set(
+        caches.sharedServers
+          .list()
+          .filter(refers)
+          .map((s) => s.metadata.name),
+      );
       if (servers.size === 0) return;
       for (const ws of caches.workspaces.list())
         if (servers.has(ws.spec.database?.serverRef ?? '')) queue.add(ws.metadata.name);
@@ -295,6 +305,28 @@ export class Operator {
       if (ns.metadata.annotations?.[ERASE_AFTER]) queue.add(ERASE_KEY);
     });
     caches.workspaces.onChange(() => this.countPhases());
+    // Servers cannot be watched: those in use are asked SELECT 1 now and then,
+    // and their workspaces looked at again when one stops or starts answering.
+    const onServer = (name: string) => caches.workspaces.list().filter((ws) => ws.spec.database?.serverRef === name);
+    this.servers.onHealthChange = (name) => {
+      const health = this.servers.healthOf(name);
+      log.warn(
+        { server: name, ...health },
+        health?.reachable ? 'shared server answers again' : 'shared server does not answer',
+      );
+      for (const ws of onServer(name)) queue.add(ws.metadata.name);
+    };
+    this.probing = setInterval(() => {
+      const inUse = new Set(caches.workspaces.list().map((ws) => ws.spec.database?.serverRef));
+      for (const name of caches.sharedServers.list().map((s) => s.metadata.name)) {
+        if (!inUse.has(name)) continue;
+        void serverTarget(reconciler.serverLookups(), name).then(
+          ({ target }) => target && this.servers.probe(name, target),
+          (err: unknown) => log.warn({ server: name, err: String(err) }, 'could not look up shared server'),
+        );
+      }
+    }, PROBE_EVERY_MS);
+    this.probing.unref();
 
     const started = Date.now();
     // Owned objects first, so that the first reconciles see them.
@@ -325,6 +357,7 @@ export class Operator {
   async shutdown(): Promise<void> {
     this.stopping = true;
     this.opts.log.info('shutting down: finishing in-flight reconciles');
+    clearInterval(this.probing);
     await this.queue?.shutdown();
     const informers: Informer<KubeObject>[] = [
       ...(Object.values(this.caches ?? {}) as Informer<KubeObject>[]),

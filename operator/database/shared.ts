@@ -116,15 +116,19 @@ export interface Ownership {
 }
 
 interface Existing {
-  role?: { comment: string | null };
-  database?: { comment: string | null; owner: string };
+  role?: { comment: string | null; login: boolean; limit: number };
+  /** `public`: PUBLIC still holds some privilege on it (CONNECT, by PostgreSQL's default). */
+  database?: { comment: string | null; owner: string; public: boolean };
 }
 
 async function existing(sql: Sql, t: Pick<Tenancy, 'role' | 'database'>): Promise<Existing> {
-  const [role] = await sql<{ comment: string | null }[]>`
-    select shobj_description(oid, 'pg_authid') as comment from pg_roles where rolname = ${t.role}`;
-  const [database] = await sql<{ comment: string | null; owner: string }[]>`
-    select shobj_description(oid, 'pg_database') as comment, pg_get_userbyid(datdba) as owner
+  const [role] = await sql<{ comment: string | null; login: boolean; limit: number }[]>`
+    select shobj_description(oid, 'pg_authid') as comment, rolcanlogin as login, rolconnlimit as limit
+    from pg_roles where rolname = ${t.role}`;
+  const [database] = await sql<{ comment: string | null; owner: string; public: boolean }[]>`
+    select shobj_description(oid, 'pg_database') as comment, pg_get_userbyid(datdba) as owner,
+      has_database_privilege('public', oid, 'connect') or has_database_privilege('public', oid, 'create')
+        or has_database_privilege('public', oid, 'temporary') as public
     from pg_database where datname = ${t.database}`;
   return { ...(role ? { role } : {}), ...(database ? { database } : {}) };
 }
@@ -192,7 +196,7 @@ export async function provisionTenancy(sql: Sql, t: Tenancy, o: Ownership): Prom
       await tx`comment on role ${tx(t.role)} is ${tx.unsafe(mark)}`;
     });
     created.push(`role ${t.role}`);
-  } else {
+  } else if (!have.role.login || have.role.limit !== limit) {
     await sql`alter role ${sql(t.role)} with login connection limit ${sql.unsafe(String(limit))}`;
   }
   if (!have.database) {
@@ -204,7 +208,8 @@ export async function provisionTenancy(sql: Sql, t: Tenancy, o: Ownership): Prom
   if (parseOwnerComment(have.database?.comment)?.uid !== o.owner.uid)
     await sql`comment on database ${sql(t.database)} is ${sql.unsafe(mark)}`;
   // Other roles may not even connect; PostgreSQL grants CONNECT to PUBLIC by default.
-  await sql`revoke all on database ${sql(t.database)} from public`;
+  // (Written only when needed: a reconcile that finds all in place writes nothing.)
+  if (!have.database || have.database.public) await sql`revoke all on database ${sql(t.database)} from public`;
   const [row] = await sql<{ server_version: string }[]>`show server_version`;
   return { created, version: row?.server_version ?? 'unknown' };
 }

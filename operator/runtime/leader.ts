@@ -44,15 +44,20 @@ export class LeaderElector {
   }
 
   /**
-   * Resolves when this replica becomes the leader. `onLost` is called if it
-   * later fails to renew within the renew deadline.
+   * Resolves when this replica becomes the leader. If it then cannot renew
+   * within the renew deadline because the apiserver does not answer, it
+   * calls `onStalled` (stop working) and keeps trying: nobody can take the
+   * Lease from an apiserver that is down, and when it answers again the
+   * Lease is either still this replica's (renewed, then `onResumed`) or
+   * another's (`onLost`). `onLost` is also called as soon as another replica
+   * is seen holding it.
    */
-  async acquire(onLost: () => void): Promise<void> {
+  async acquire(onLost: () => void, on: { onStalled?: () => void; onResumed?: () => void } = {}): Promise<void> {
     while (!this.stopped) {
-      if (await this.tryAcquireOrRenew()) {
+      if ((await this.tryAcquireOrRenew()) === 'held') {
         this.leading = true;
         this.log.info({ lease: `${this.opts.namespace}/${this.opts.name}` }, 'became leader');
-        this.keepRenewing(onLost);
+        this.keepRenewing(onLost, on);
         return;
       }
       await sleep(this.retryPeriodMs);
@@ -81,23 +86,40 @@ export class LeaderElector {
     }
   }
 
-  private keepRenewing(onLost: () => void): void {
+  private keepRenewing(onLost: () => void, on: { onStalled?: () => void; onResumed?: () => void }): void {
     let lastRenewal = Date.now();
+    let stalled = false;
     const tick = async (): Promise<void> => {
       if (this.stopped) return;
-      if (await this.tryAcquireOrRenew()) lastRenewal = Date.now();
-      if (Date.now() - lastRenewal > this.renewDeadlineMs) {
+      const result = await this.tryAcquireOrRenew();
+      if (result === 'held') {
+        lastRenewal = Date.now();
+        if (stalled) {
+          stalled = false;
+          this.log.warn('the apiserver answers again and the lease is still ours: resuming');
+          on.onResumed?.();
+        }
+      } else if (result === 'other' || (result === 'conflict' && Date.now() - lastRenewal > this.renewDeadlineMs)) {
         this.leading = false;
-        this.log.error('lost leadership: could not renew the lease in time');
+        this.log.error({ result }, 'lost leadership: another replica holds the lease');
         onLost();
         return;
+      } else if (!stalled && Date.now() - lastRenewal > this.renewDeadlineMs) {
+        stalled = true;
+        this.log.error('could not renew the lease in time: the apiserver does not answer; pausing until it does');
+        on.onStalled?.();
       }
       this.timer = setTimeout(() => void tick(), this.retryPeriodMs);
     };
     this.timer = setTimeout(() => void tick(), this.retryPeriodMs);
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  /**
+   * held: this replica holds the Lease now; other: another holds it and has
+   * renewed it lately; conflict: someone wrote it first; unreachable: the
+   * apiserver did not answer.
+   */
+  private async tryAcquireOrRenew(): Promise<'held' | 'other' | 'conflict' | 'unreachable'> {
     const { name, namespace, identity } = this.opts;
     const now = new k8s.V1MicroTime();
     const durationSeconds = Math.ceil(this.leaseDurationMs / 1000);
@@ -107,7 +129,7 @@ export class LeaderElector {
     } catch (err) {
       if (!(err instanceof k8s.ApiException) || err.code !== 404) {
         this.log.warn({ err: String(err) }, 'reading the lease failed');
-        return false;
+        return 'unreachable';
       }
       try {
         await this.api.createNamespacedLease({
@@ -123,9 +145,9 @@ export class LeaderElector {
             },
           },
         });
-        return true;
+        return 'held';
       } catch {
-        return false; // someone else created it first
+        return 'conflict'; // someone else created it first
       }
     }
     const spec = lease.spec ?? {};
@@ -136,7 +158,7 @@ export class LeaderElector {
     }
     const heldByOther = holder !== '' && holder !== identity;
     const observedDuration = (spec.leaseDurationSeconds ?? durationSeconds) * 1000;
-    if (heldByOther && Date.now() < this.observed.at + observedDuration) return false;
+    if (heldByOther && Date.now() < this.observed.at + observedDuration) return 'other';
 
     lease.spec = {
       holderIdentity: identity,
@@ -147,12 +169,11 @@ export class LeaderElector {
     };
     try {
       await this.api.replaceNamespacedLease({ name, namespace, body: lease });
-      return true;
+      return 'held';
     } catch (err) {
-      if (!(err instanceof k8s.ApiException) || err.code !== 409) {
-        this.log.warn({ err: String(err) }, 'updating the lease failed');
-      }
-      return false;
+      if (err instanceof k8s.ApiException && err.code === 409) return 'conflict';
+      this.log.warn({ err: String(err) }, 'updating the lease failed');
+      return 'unreachable';
     }
   }
 }

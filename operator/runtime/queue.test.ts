@@ -167,6 +167,23 @@ describe('WorkQueue fairness', () => {
   });
 });
 
+describe('WorkQueue pause', () => {
+  it('starts nothing while paused, and everything queued once resumed', async () => {
+    const seen: string[] = [];
+    const q = new WorkQueue({ concurrency: 2, handler: async (k) => void seen.push(k) });
+    q.pause();
+    q.add('a');
+    q.add('b');
+    await tick(10);
+    expect(seen).toEqual([]);
+    expect(q.depth).toBe(2);
+    q.resume();
+    await tick(10);
+    expect(seen).toEqual(['a', 'b']);
+    await q.shutdown();
+  });
+});
+
 describe('WorkQueue far-off requeues', () => {
   it('does not fire a requeue months away at once', async () => {
     let runs = 0;

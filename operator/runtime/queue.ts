@@ -33,6 +33,7 @@ export class WorkQueue {
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly idleWaiters: (() => void)[] = [];
   private stopping = false;
+  private paused = false;
 
   constructor(private readonly opts: QueueOptions) {}
 
@@ -76,6 +77,16 @@ export class WorkQueue {
     this.timers.set(key, { at, timer });
   }
 
+  /** Keys are still queued, but none is started until resume(). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
+  }
+
   /** Stops taking keys and resolves once in-flight handlers have finished. */
   async shutdown(): Promise<void> {
     this.stopping = true;
@@ -89,7 +100,7 @@ export class WorkQueue {
   }
 
   private pump(): void {
-    while (!this.stopping && this.processing.size < this.opts.concurrency && this.depth > 0) {
+    while (!this.stopping && !this.paused && this.processing.size < this.opts.concurrency && this.depth > 0) {
       const key = (this.urgent.length > 0 ? this.urgent : this.queue).shift()!;
       this.queued.delete(key);
       this.processing.add(key);

@@ -71,6 +71,7 @@ const NEEDS_ACTION = new Set([
   'AdminSecretInvalid',
   'CASecretInvalid',
   'NotOwned',
+  'ServerUnreachable',
 ]);
 
 /** Conditions whose transitions are worth an Event once the workspace has been Ready. */
@@ -400,6 +401,16 @@ export class WorkspaceReconciler {
 
   sharedDeps(ws: Workspace): SharedDeps {
     return {
+      ...this.serverLookups(),
+      pool: this.d.servers,
+      log: this.d.log,
+      applySecret: (secret, current) => this.apply(ws, secret, current),
+    };
+  }
+
+  /** How a SharedDatabaseServer and the Secrets it refers to are found. */
+  serverLookups(): Pick<SharedDeps, 'server' | 'secret'> {
+    return {
       // The operator's namespace, where a SharedDatabaseServer's Secrets
       // usually are, is watched: reading them for each reconcile of a
       // thousand workspaces would be a thousand reads each time.
@@ -407,10 +418,7 @@ export class WorkspaceReconciler {
         namespace === this.d.operatorSecrets?.spec.namespace
           ? this.d.operatorSecrets.get(name, namespace)
           : this.d.rest.find<SecretObject>(objectPath('Secret', name, namespace)),
-      pool: this.d.servers,
-      log: this.d.log,
       server: (name) => this.d.caches.sharedServers.get(name),
-      applySecret: (secret, current) => this.apply(ws, secret, current),
     };
   }
 
@@ -478,7 +486,9 @@ export class WorkspaceReconciler {
     const claim = caches.claims.get(DATA_CLAIM, ns);
     const volume = decideVolume({ ws, classes: caches.storageClasses.list(), claim });
     if (volume.desired) await this.apply(ws, volume.desired, claim);
-    return { volume, claim };
+    // As just written (a new claim is Pending), not as the cache still has it:
+    // the status then says it now, not in a second write.
+    return { volume, claim: volume.desired ? this.d.applier.fresher(volume.desired, claim) : claim };
   }
 
   /** Deletes objects of `kind` this workspace owns that are no longer desired. */

@@ -6,6 +6,9 @@ import { Rest, collectionPath, isNotFound, objectPath, type Kind, type KubeObjec
 import { LOCAL_PROVISIONER } from '../../hack/local-volumes.js';
 import { adminConfig, eventually } from './kube.js';
 import { uniqueName } from './names.js';
+import { CHART_NAMESPACE } from './chart-accounts.js';
+import { toBase64 } from '../../kube/secret-data.js';
+import type { TestPostgres } from './postgres.js';
 
 export const TEST_LABEL = 'holdfast.io/test';
 // The node schedules by requests: 2 cores hold the run's ~60 database pods only at 10m each.
@@ -111,6 +114,35 @@ export class Workspaces {
 
   async list(kind: Kind, namespace: string): Promise<KubeObject[]> {
     return (await this.rest.get<{ items: KubeObject[] }>(collectionPath(kind, namespace))).items;
+  }
+
+  /**
+   * A SharedDatabaseServer on the harness PostgreSQL `pg`, its admin and CA
+   * Secrets in the operator's namespace (where the operator watches them).
+   */
+  async sharedServer(pg: TestPostgres, prefix = 'pg'): Promise<string> {
+    const server = uniqueName(prefix);
+    const secret = (name: string, data: Record<string, string>) =>
+      this.rest.request('POST', collectionPath('Secret', CHART_NAMESPACE), {
+        body: { apiVersion: 'v1', kind: 'Secret', metadata: { name }, data },
+      });
+    await secret(`${server}-admin`, { username: toBase64(pg.user), password: toBase64(pg.password) });
+    await secret(`${server}-ca`, { 'ca.crt': toBase64(pg.ca) });
+    await this.rest.request('POST', collectionPath('SharedDatabaseServer'), {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'SharedDatabaseServer',
+        metadata: { name: server },
+        // The harness certificate names localhost.
+        spec: {
+          host: 'localhost',
+          port: pg.port,
+          caSecretRef: { name: `${server}-ca`, namespace: CHART_NAMESPACE },
+          adminSecretRef: { name: `${server}-admin`, namespace: CHART_NAMESPACE },
+        },
+      },
+    });
+    return server;
   }
 
   async events(name: string): Promise<{ type: string; reason: string; note: string }[]> {

@@ -1,5 +1,6 @@
 // Shared mode: a database and role on a SharedDatabaseServer, and the
 // application Secret `db-app` that frameworks can use as is.
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SharedServerSpec } from '../../api/shared-server.js';
 import { namespaceOf, type Workspace, type WorkspaceStatus } from '../../api/workspace.js';
@@ -68,9 +69,105 @@ export function desiredAppSecret(
   };
 }
 
-/** One admin connection pool per server, replaced when its settings change. */
+/** What the operator last saw of a server: answering, or not since when, and why. */
+export interface ServerHealth {
+  reachable: boolean;
+  since: Date;
+  error?: string;
+}
+
+/** Errors that say the server could not be reached at all (not that it refused something). */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  '57P01', // admin_shutdown: the server is going down
+  '57P03', // cannot_connect_now: starting up or shutting down
+]);
+
+export function isUnreachable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && UNREACHABLE.has(code);
+}
+
+/** How long a password seen to sign in is not tried again. */
+const SIGN_IN_MEMORY_MS = 10 * 60_000;
+const digest = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** How often servers in use are asked `SELECT 1`, and how long an answer may take. */
+export const PROBE_EVERY_MS = 30_000;
+const PROBE_TIMEOUT_MS = 5_000;
+
+/**
+ * One admin connection pool per server, replaced when its settings change,
+ * and what each server last answered. While a server is unreachable its
+ * workspaces say so without trying it, so that a server that swallows
+ * connections cannot hold the operator's workers for its timeout each.
+ */
 export class ServerPool {
   private readonly pools = new Map<string, { key: string; sql: Sql }>();
+  private readonly health = new Map<string, ServerHealth>();
+  /** Told when a server starts or stops answering. */
+  onHealthChange?: (server: string) => void;
+
+  /**
+   * Roles whose password was seen to sign in lately (by a hash of it). A
+   * sign-in is a TLS handshake and a SCRAM exchange on the server: done for
+   * every reconcile of a thousand workspaces, it is most of the work.
+   */
+  private readonly signIns = new Map<string, { hash: string; at: number }>();
+
+  signedInLately(server: string, role: string, password: string): boolean {
+    const seen = this.signIns.get(`${server}/${role}`);
+    return seen !== undefined && seen.hash === digest(password) && Date.now() - seen.at < SIGN_IN_MEMORY_MS;
+  }
+
+  signedIn(server: string, role: string, password: string): void {
+    this.signIns.set(`${server}/${role}`, { hash: digest(password), at: Date.now() });
+  }
+
+  healthOf(name: string): ServerHealth | undefined {
+    return this.health.get(name);
+  }
+
+  /** Records what was seen of a server; tells onHealthChange when that differs from before. */
+  record(name: string, reachable: boolean, error?: string): void {
+    const was = this.health.get(name);
+    if (was?.reachable === reachable) return;
+    this.health.set(name, { reachable, since: new Date(), ...(error ? { error } : {}) });
+    // A server seen for the first time and answering is no news.
+    if (was || !reachable) this.onHealthChange?.(name);
+  }
+
+  /** Asks the server `SELECT 1`, within PROBE_TIMEOUT_MS. */
+  async probe(name: string, target: ServerTarget): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.get(name, target)`select 1`.execute(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(Object.assign(new Error(`no answer in ${PROBE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })),
+            PROBE_TIMEOUT_MS,
+          );
+        }),
+      ]);
+      this.record(name, true);
+    } catch (err) {
+      if (isUnreachable(err)) this.record(name, false, err instanceof Error ? err.message : String(err));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   get(name: string, target: ServerTarget): Sql {
     const key = JSON.stringify(target);
     const have = this.pools.get(name);
@@ -98,7 +195,7 @@ export interface SharedDeps {
 
 /** Server connection details, or a condition that says what is missing. */
 export async function serverTarget(
-  d: SharedDeps,
+  d: Pick<SharedDeps, 'server' | 'secret'>,
   serverName: string,
 ): Promise<{ target?: ServerTarget; problem?: ConditionInput; server?: SharedServer }> {
   const server = d.server(serverName);
@@ -173,6 +270,19 @@ export async function reconcileShared(
   const serverName = ws.spec.database.serverRef!;
   const { target, problem } = await serverTarget(d, serverName);
   if (!target) return { conditions: [problem!], requeueAfterMs: 30_000, events: [] };
+  const health = d.pool.healthOf(serverName);
+  if (health && !health.reachable)
+    return {
+      conditions: [
+        {
+          type: 'DatabaseReady',
+          status: 'False',
+          reason: 'ServerUnreachable',
+          message: `SharedDatabaseServer ${serverName} (${target.host}:${target.port}) has not answered since ${health.since.toISOString()}: ${health.error ?? 'no answer'}; Holdfast asks it again every ${PROBE_EVERY_MS / 1000} s and carries on when it answers`,
+        },
+      ],
+      events: [],
+    };
   const id = sharedIdentifier(ws.metadata.name);
   const rotateTo = ws.metadata.annotations?.[ROTATE_PASSWORD_ANNOTATION];
   const current = fromBase64(existing?.data?.password);
@@ -194,6 +304,7 @@ export async function reconcileShared(
       // Made before ownership was marked: ours if the Secret in our namespace signs in.
       claimUnmarked: async () => current !== '' && existing !== undefined && (await canSignIn(target, tenancy)),
     });
+    d.pool.record(serverName, true);
     if (created.length)
       events.push({
         type: 'Normal',
@@ -204,7 +315,13 @@ export async function reconcileShared(
     // The role existed: make sure the Secret's password signs in (it may have
     // been made before a crash, or rotation was asked for). Role first, then
     // the Secret: sessions already open are not affected.
-    if (!roleIsNew && (rotating || !current || !(await canSignIn(target, tenancy)))) {
+    const signsIn = async () => {
+      if (d.pool.signedInLately(serverName, id, tenancy.password)) return true;
+      if (!(await canSignIn(target, tenancy))) return false;
+      d.pool.signedIn(serverName, id, tenancy.password);
+      return true;
+    };
+    if (!roleIsNew && (rotating || !current || !(await signsIn()))) {
       await setPassword(sql, tenancy.role, tenancy.password);
       if (rotating)
         events.push({
@@ -223,6 +340,8 @@ export async function reconcileShared(
       ...(rotateTo !== undefined ? { rotatedFor: rotateTo } : {}),
     });
     await d.applySecret(secret, existing);
+    // The role signs in with what the Secret holds: made, set or tried just now.
+    d.pool.signedIn(serverName, id, tenancy.password);
     return {
       conditions: [
         {
@@ -247,6 +366,7 @@ export async function reconcileShared(
     };
   } catch (err) {
     if (err instanceof TenancyNotOwnedError) return { conditions: [notOwnedCondition(ws, serverName, err)], events };
+    if (isUnreachable(err)) d.pool.record(serverName, false, err instanceof Error ? err.message : String(err));
     const message = `could not provision on SharedDatabaseServer ${serverName} (${target.host}:${target.port}): ${err instanceof Error ? err.message : String(err)}`;
     d.log.warn({ workspace: ws.metadata.name, err: message }, 'shared database provisioning failed');
     return {
