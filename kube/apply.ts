@@ -139,6 +139,11 @@ export class Applier {
     return false;
   }
 
+  /** Keeps what the apiserver answered to a write made elsewhere (a status patch), as apply() does. */
+  remember(written: KubeObject): void {
+    this.recent.set(pathOf(written), { obj: written, at: Date.now() });
+  }
+
   /**
    * The newer of the cached object and the one our own last apply returned.
    * Informers lag a write by a moment; deciding from the stale copy would

@@ -203,6 +203,8 @@ async function main(): Promise<void> {
       cpu: ((q1.get('holdfast_operator_process_cpu_seconds_total') ?? 0) - cpu0) / QUIET_S,
       rss: Math.max(rssPeak, q1.get('holdfast_operator_process_resident_memory_bytes') ?? 0),
       heap: q1.get('holdfast_operator_nodejs_heap_size_used_bytes') ?? 0,
+      heapTotal: q1.get('holdfast_operator_nodejs_heap_size_total_bytes') ?? 0,
+      external: q1.get('holdfast_operator_nodejs_external_memory_bytes') ?? 0,
     };
 
     // --- changes ----------------------------------------------------------------------
@@ -256,7 +258,7 @@ async function main(): Promise<void> {
       `reads at rest                       ${quiet.reads} GETs, ${quiet.watches} watches (re)started (${((quiet.watches / QUIET_S) * 60).toFixed(2)}/min)`,
     );
     console.log(
-      `operator at rest                    RSS ${(quiet.rss / 2 ** 20).toFixed(0)} MB (heap used ${(quiet.heap / 2 ** 20).toFixed(0)} MB), CPU ${(quiet.cpu * 100).toFixed(2)} % of a core`,
+      `operator at rest                    RSS ${(quiet.rss / 2 ** 20).toFixed(0)} MB (heap ${(quiet.heap / 2 ** 20).toFixed(0)} MB used of ${(quiet.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(quiet.external / 2 ** 20).toFixed(0)} MB), CPU ${(quiet.cpu * 100).toFixed(2)} % of a core`,
     );
     console.log(`edit one, ${COUNT - 1} idle              ${s(editIdle)}`);
     console.log(`edit one while ${COUNT} are created   ${s(editWhileCreating)}`);

@@ -514,21 +514,30 @@ export class WorkspaceReconciler {
   private async writeStatus(ws: Workspace, base: WorkspaceStatus, updates: ConditionInput[]): Promise<string[]> {
     const now = (this.d.now ?? (() => new Date()))();
     const generation = ws.metadata.generation;
-    let conditions: Condition[] = ws.status?.conditions ?? [];
+    // The status as last written, if the cache has not caught up with it yet:
+    // a reconcile right after another would otherwise write the same again.
+    const wire = ws as unknown as KubeObject;
+    const known = (this.d.applier.fresher(wire, wire) as unknown as Workspace).status;
+    let conditions: Condition[] = known?.conditions ?? [];
     for (const u of updates) conditions = setCondition(conditions, u, generation, now);
     const status: WorkspaceStatus = { ...base, observedGeneration: generation, conditions };
     const transitions = updates
-      .filter((u) => findCondition(ws.status?.conditions, u.type)?.status !== u.status)
+      .filter((u) => findCondition(known?.conditions, u.type)?.status !== u.status)
       .map((u) => u.type);
-    if (isSubset(status, ws.status) && isSubset(ws.status, status)) return [];
+    if (isSubset(status, known) && isSubset(known, status)) return [];
 
-    await this.d.rest.request('PATCH', `${objectPath('Workspace', ws.metadata.name)}/status`, {
-      body: { apiVersion: ws.apiVersion, kind: ws.kind, metadata: { name: ws.metadata.name }, status },
-      contentType: APPLY_PATCH,
-      query: { fieldManager: FIELD_MANAGER, force: 'true' },
-    });
+    const written = await this.d.rest.request<KubeObject>(
+      'PATCH',
+      `${objectPath('Workspace', ws.metadata.name)}/status`,
+      {
+        body: { apiVersion: ws.apiVersion, kind: ws.kind, metadata: { name: ws.metadata.name }, status },
+        contentType: APPLY_PATCH,
+        query: { fieldManager: FIELD_MANAGER, force: 'true' },
+      },
+    );
+    this.d.applier.remember(written);
     this.d.metrics.apiWrites.inc({ kind: 'Workspace', verb: 'status' });
-    const wasReady = findCondition(ws.status?.conditions, 'Ready')?.status === 'True';
+    const wasReady = findCondition(known?.conditions, 'Ready')?.status === 'True';
     for (const type of transitions) {
       const c = conditions.find((x) => x.type === type)!;
       // An unencrypted volume is recorded by the caller, with what to change.
