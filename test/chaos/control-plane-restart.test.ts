@@ -135,17 +135,20 @@ describe('the control plane failing under the operator', { timeout: 900_000 }, (
   it('lists again after 410 Gone and misses none of the edits made meanwhile', async () => {
     const names = Array.from({ length: 5 }, (_, i) => `crash-${i}`);
     const lists = await operator.metric('holdfast_api_requests_total', { method: 'GET' });
-    // The operator looks away (its process stopped) while the edits are made
-    // and the apiserver restarts: its watches resume from a resourceVersion
-    // the new apiserver's watch cache does not have.
+    // The operator looks away (its process stopped) while the apiserver
+    // restarts, which ends its watches, and while the edits are made on the
+    // new one; etcd then forgets the history before now, as its periodic
+    // compaction would. The operator's watches resume from a
+    // resourceVersion that is gone: 410 Gone.
     process.kill(operator.process.pid!, 'SIGSTOP');
     try {
+      await cp('crash', 'kube-apiserver');
+      await cp('restart', 'kube-apiserver');
       for (const n of names)
         await rest.request('PATCH', objectPath('Workspace', n), {
           body: { spec: { quota: { cpu: '3' } } },
           contentType: 'application/merge-patch+json',
         });
-      // etcd forgets the history before now, as its periodic compaction would.
       const etcd = /HOLDFAST_ETCD=(\S+)/.exec(await readFile(path.join(dir, 'env'), 'utf8'))![1]!;
       const etcdApi = (call: string, body: unknown) =>
         fetch(`${etcd}/v3/${call}`, { method: 'POST', body: JSON.stringify(body) }).then(
@@ -153,8 +156,6 @@ describe('the control plane failing under the operator', { timeout: 900_000 }, (
         );
       const { header } = await etcdApi('kv/range', { key: Buffer.from('/').toString('base64') });
       await etcdApi('kv/compaction', { revision: header.revision, physical: true });
-      await cp('crash', 'kube-apiserver');
-      await cp('restart', 'kube-apiserver');
     } finally {
       process.kill(operator.process.pid!, 'SIGCONT');
     }
