@@ -12,8 +12,8 @@ import { installCrds, startOperator, type RunningOperator } from '../harness/ope
 import { startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
 import { Workspaces } from '../harness/workspaces.js';
 
-const CREATE = 40;
-const DELETE = 15;
+const CREATE = 100;
+const DELETE = 30;
 const KILLS = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
