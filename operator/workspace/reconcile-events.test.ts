@@ -13,6 +13,7 @@ describe('Events about a workspace', () => {
   it('warn during provisioning only when someone has to act', () => {
     expect(worthAnEvent('DatabaseReady', { status: 'False', reason: 'ServerNotFound' }, false)).toBe(true);
     expect(worthAnEvent('Ready', { status: 'False', reason: 'NotOwned' }, false)).toBe(true);
+    expect(worthAnEvent('Ready', { status: 'False', reason: 'DatabaseNotDropped' }, false)).toBe(true);
   });
 
   it('tell every degradation and recovery of a workspace that was Ready', () => {

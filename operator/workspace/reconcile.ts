@@ -72,6 +72,7 @@ const NEEDS_ACTION = new Set([
   'CASecretInvalid',
   'NotOwned',
   'ServerUnreachable',
+  'DatabaseNotDropped',
 ]);
 
 /** Conditions whose transitions are worth an Event once the workspace has been Ready. */
@@ -521,8 +522,16 @@ export class WorkspaceReconciler {
     let conditions: Condition[] = known?.conditions ?? [];
     for (const u of updates) conditions = setCondition(conditions, u, generation, now);
     const status: WorkspaceStatus = { ...base, observedGeneration: generation, conditions };
+    // A change of status, or a new reason that someone has to act on (a
+    // deletion that stops on a server gone, after the workspace already said
+    // the server was missing).
     const transitions = updates
-      .filter((u) => findCondition(known?.conditions, u.type)?.status !== u.status)
+      .filter((u) => {
+        const was = findCondition(known?.conditions, u.type);
+        return (
+          was?.status !== u.status || (u.status === 'False' && NEEDS_ACTION.has(u.reason) && was.reason !== u.reason)
+        );
+      })
       .map((u) => u.type);
     if (isSubset(status, known) && isSubset(known, status)) return [];
 
