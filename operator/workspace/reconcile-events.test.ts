@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { worthAnEvent } from './reconcile.js';
+import { worthAnEvent } from './status.js';
 
 describe('Events about a workspace', () => {
   it('say once that a new workspace is Ready, not each part becoming ready on the way', () => {

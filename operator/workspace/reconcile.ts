@@ -2,8 +2,8 @@
 // network, quota, volume), derives Ready in one place, and writes status only
 // when it changed. Reads come from informer caches; writes are server-side
 // applies that are skipped when the cache already matches.
-import { WorkspaceSpec, namespaceOf, type Condition, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
-import { APPLY_PATCH, FIELD_MANAGER, NotOwnedError, isSubset } from '../../kube/apply.js';
+import { WorkspaceSpec, namespaceOf, type Workspace, type WorkspaceStatus } from '../api/workspace.js';
+import { NotOwnedError } from '../../kube/apply.js';
 import type { Outcome } from '../runtime/queue.js';
 import { objectPath, type KubeObject } from '../../kube/rest.js';
 import { DEFAULT_IMAGE } from '../backup/schedule.js';
@@ -11,7 +11,7 @@ import { applyBackupSchedule, type ScheduleDecision } from './backup-schedule.js
 import { recordBackupStatus } from './backup-status.js';
 import { handleBackupRequests } from './backup-requests.js';
 import { handleRestores } from './restore-requests.js';
-import { findCondition, setCondition, type ConditionInput } from './conditions.js';
+import { findCondition, type ConditionInput } from './conditions.js';
 import { finalizeInvalid, finalizeWorkspace, FINALIZER, ensureFinalizer } from './deletion.js';
 import { desiredNamespace } from './namespace/desired.js';
 import { desiredNetworkPolicies } from './network/desired.js';
@@ -62,38 +62,7 @@ import { fromBase64 } from '../../kube/secret-data.js';
 import type { Informer } from '../../kube/informer.js';
 import type { Deps } from './deps.js';
 import type { SecretObject } from '../tls/authority.js';
-
-/** Reasons that will not clear by waiting: the user has to act. */
-const NEEDS_ACTION = new Set([
-  'CertManagerNotInstalled',
-  'CloudNativePGNotInstalled',
-  'ServerNotFound',
-  'AdminSecretInvalid',
-  'CASecretInvalid',
-  'NotOwned',
-  'ServerUnreachable',
-  'DatabaseNotDropped',
-]);
-
-/** Conditions whose transitions are worth an Event once the workspace has been Ready. */
-const EVENTFUL = ['Ready', 'VolumeReady', 'VolumeEncrypted', 'CertificateReady', 'DatabaseReady'];
-/** Results of the workspace's jobs: every transition is news. */
-const JOB_RESULTS = ['LastBackupSucceeded', 'RestoreTestPassed', 'LastExportSucceeded'];
-
-/**
- * Whether a condition's transition gets an Event. While a workspace is first
- * provisioned its parts become ready one by one, as planned: only its Ready
- * says so, once, and a part only when someone has to act. Afterwards every
- * degradation and recovery is told. (A thousand workspaces created make a
- * thousand Events, not eight thousand.)
- */
-export function worthAnEvent(type: string, to: Pick<Condition, 'status' | 'reason'>, wasReady: boolean): boolean {
-  if (to.status === 'Unknown') return false; // not known yet is nothing to warn about
-  if (JOB_RESULTS.includes(type)) return true;
-  if (!EVENTFUL.includes(type)) return false;
-  if (type === 'Ready' && to.status === 'True') return true;
-  return wasReady || (to.status === 'False' && NEEDS_ACTION.has(to.reason));
-}
+import { NEEDS_ACTION, writeWorkspaceStatus } from './status.js';
 
 export class WorkspaceReconciler {
   constructor(private readonly d: Deps) {}
@@ -508,58 +477,8 @@ export class WorkspaceReconciler {
     }
   }
 
-  /**
-   * Writes status with server-side apply when it differs from the cached one.
-   * Returns the condition types whose status changed (and records Events).
-   */
-  private async writeStatus(ws: Workspace, base: WorkspaceStatus, updates: ConditionInput[]): Promise<string[]> {
-    const now = (this.d.now ?? (() => new Date()))();
-    const generation = ws.metadata.generation;
-    // The status as last written, if the cache has not caught up with it yet:
-    // a reconcile right after another would otherwise write the same again.
-    const wire = ws as unknown as KubeObject;
-    const known = (this.d.applier.fresher(wire, wire) as unknown as Workspace).status;
-    let conditions: Condition[] = known?.conditions ?? [];
-    for (const u of updates) conditions = setCondition(conditions, u, generation, now);
-    const status: WorkspaceStatus = { ...base, observedGeneration: generation, conditions };
-    // A change of status, or a new reason that someone has to act on (a
-    // deletion that stops on a server gone, after the workspace already said
-    // the server was missing).
-    const transitions = updates
-      .filter((u) => {
-        const was = findCondition(known?.conditions, u.type);
-        return (
-          was?.status !== u.status || (u.status === 'False' && NEEDS_ACTION.has(u.reason) && was.reason !== u.reason)
-        );
-      })
-      .map((u) => u.type);
-    if (isSubset(status, known) && isSubset(known, status)) return [];
-
-    const written = await this.d.rest.request<KubeObject>(
-      'PATCH',
-      `${objectPath('Workspace', ws.metadata.name)}/status`,
-      {
-        body: { apiVersion: ws.apiVersion, kind: ws.kind, metadata: { name: ws.metadata.name }, status },
-        contentType: APPLY_PATCH,
-        query: { fieldManager: FIELD_MANAGER, force: 'true' },
-      },
-    );
-    this.d.applier.remember(written);
-    this.d.metrics.apiWrites.inc({ kind: 'Workspace', verb: 'status' });
-    const wasReady = findCondition(known?.conditions, 'Ready')?.status === 'True';
-    for (const type of transitions) {
-      const c = conditions.find((x) => x.type === type)!;
-      // An unencrypted volume is recorded by the caller, with what to change.
-      if (type === 'VolumeEncrypted' && c.status !== 'True') continue;
-      if (!worthAnEvent(type, c, wasReady)) continue;
-      await this.d.events.record(
-        ws,
-        c.status === 'True' ? 'Normal' : 'Warning',
-        c.reason,
-        `Set${type}`,
-        `${type}=${c.status}: ${c.message}`,
-      );
-    }
-    return transitions;
+  /** Writes status when it differs (see status.ts); returns the condition types that changed. */
+  private writeStatus(ws: Workspace, base: WorkspaceStatus, updates: ConditionInput[]): Promise<string[]> {
+    return writeWorkspaceStatus(this.d, ws, base, updates);
   }
 }
