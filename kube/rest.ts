@@ -2,6 +2,7 @@
 // format. The operator compares desired objects with cached ones field by
 // field, so both must look exactly as the apiserver sends them (client-node's
 // typed models rename fields such as NetworkPolicy `from` to `_from`).
+import { createHash } from 'node:crypto';
 import https from 'node:https';
 import type * as k8s from '@kubernetes/client-node';
 
@@ -56,7 +57,54 @@ export interface RequestOptions {
  * the apiserver has answered) and every watch an Informer starts: how the
  * operator counts its API traffic, whichever part made it.
  */
-export const apiObserver: { request?: (method: string) => void; watch?: (kind: Kind) => void } = {};
+export const apiObserver: {
+  request?: (method: string, resource: string) => void;
+  watch?: (kind: Kind) => void;
+} = {};
+
+/** The resource (plural) a request's path is about: `secrets` for /api/v1/namespaces/a/secrets/b. */
+export function resourceOf(path: string): string {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  const rest = parts.slice(parts[0] === 'api' ? 2 : 3);
+  return (rest[0] === 'namespaces' && rest.length >= 3 ? rest[2] : rest[0]) ?? '';
+}
+
+/**
+ * Kept-alive connections to the apiserver, one pool per server and TLS
+ * identity, shared by every Rest in the process. client-node hands out a new
+ * Agent for every request, which would mean a TLS handshake (and a freshly
+ * parsed CA and client key in OpenSSL) for each of the operator's thousands
+ * of writes; a pool reuses a handful of connections instead. Idle ones close
+ * after a minute and do not keep a one-shot command alive.
+ */
+const agents = new Map<string, https.Agent>();
+
+function pooledAgent(server: URL, options: https.RequestOptions): https.Agent {
+  const identity = createHash('sha256');
+  for (const part of [options.ca, options.cert, options.key, options.pfx, String(options.rejectUnauthorized)]) {
+    for (const p of [part].flat())
+      identity.update(typeof p === 'string' || Buffer.isBuffer(p) ? p : (JSON.stringify(p) ?? '-'));
+    identity.update('\0');
+  }
+  const key = `${server.origin}|${identity.digest('hex')}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = new https.Agent({
+      keepAlive: true,
+      maxFreeSockets: 8,
+      timeout: 60_000,
+      ca: options.ca,
+      cert: options.cert,
+      key: options.key,
+      pfx: options.pfx,
+      passphrase: options.passphrase,
+      servername: options.servername,
+      ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
+    });
+    agents.set(key, agent);
+  }
+  return agent;
+}
 
 export class Rest {
   private readonly server: URL;
@@ -75,6 +123,8 @@ export class Rest {
       headers: { Accept: 'application/json' },
     };
     await this.kc.applyToHTTPSOptions(options);
+    // A proxy keeps client-node's own agent, which knows how to reach it.
+    if (!this.kc.getCurrentCluster()?.proxyUrl) options.agent = pooledAgent(this.server, options);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     if (body !== undefined) {
       options.headers = {
@@ -90,7 +140,7 @@ export class Rest {
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
-          apiObserver.request?.(method);
+          apiObserver.request?.(method, resourceOf(path));
           let parsed: unknown;
           try {
             parsed = text ? JSON.parse(text) : undefined;
@@ -142,6 +192,7 @@ export const RESOURCES = {
   NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', plural: 'networkpolicies', namespaced: true },
   StorageClass: { apiVersion: 'storage.k8s.io/v1', plural: 'storageclasses', namespaced: false },
   Lease: { apiVersion: 'coordination.k8s.io/v1', plural: 'leases', namespaced: true },
+  Event: { apiVersion: 'events.k8s.io/v1', plural: 'events', namespaced: true },
   Secret: { apiVersion: 'v1', plural: 'secrets', namespaced: true },
   Certificate: { apiVersion: 'cert-manager.io/v1', plural: 'certificates', namespaced: true },
   Workspace: { apiVersion: 'holdfast.io/v1alpha1', plural: 'workspaces', namespaced: false },
