@@ -4,9 +4,9 @@
 // writes them and `kubectl describe workspace` finds them. The console writes
 // its own in its namespace instead, regarding its Pod, the Workspace `related`.
 import { randomBytes } from 'node:crypto';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { ObjectMeta } from './rest.js';
+import { collectionPath, Rest, type ObjectMeta } from './rest.js';
 import type { WriteCounter } from './writes.js';
 
 /** What an Event is about: any object with apiVersion, kind and metadata. */
@@ -19,7 +19,7 @@ export interface Regarding {
 export type EventType = 'Normal' | 'Warning';
 
 export class EventRecorder {
-  private readonly api: k8s.EventsV1Api;
+  private readonly rest: Rest;
 
   constructor(
     kc: k8s.KubeConfig,
@@ -29,7 +29,7 @@ export class EventRecorder {
     private readonly log: Logger,
     private readonly controller = 'holdfast.io/operator',
   ) {
-    this.api = kc.makeApiClient(k8s.EventsV1Api);
+    this.rest = new Rest(kc);
   }
 
   async record(
@@ -44,11 +44,13 @@ export class EventRecorder {
     const name = regarding.metadata?.name ?? 'unknown';
     const namespace = regarding.metadata?.namespace ?? 'default';
     try {
-      await this.api.createNamespacedEvent({
-        namespace,
+      await this.rest.request('POST', collectionPath('Event', namespace), {
         body: {
+          apiVersion: 'events.k8s.io/v1',
+          kind: 'Event',
           metadata: { name: `${name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
-          eventTime: new k8s.V1MicroTime(),
+          // A MicroTime: RFC 3339 with six fractional digits.
+          eventTime: new Date().toISOString().replace(/Z$/, '000Z'),
           type,
           reason,
           action,

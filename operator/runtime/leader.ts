@@ -3,8 +3,9 @@
 // seen no renewal for `leaseDurationMs` of its own clock (so clock skew between
 // replicas does not matter); writes use the Lease's resourceVersion, so two
 // candidates can never both win.
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { ApiError, collectionPath, isNotFound, objectPath, Rest, type ObjectMeta } from '../../kube/rest.js';
 
 export interface LeaderOptions {
   namespace: string;
@@ -15,12 +16,30 @@ export interface LeaderOptions {
   retryPeriodMs?: number;
 }
 
+interface Lease {
+  apiVersion: 'coordination.k8s.io/v1';
+  kind: 'Lease';
+  metadata: ObjectMeta;
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+/** A MicroTime as the apiserver writes it: RFC 3339 with six fractional digits. */
+const microTime = (): string => new Date().toISOString().replace(/Z$/, '000Z');
+
 export class LeaderElector {
-  private readonly api: k8s.CoordinationV1Api;
+  private readonly rest: Rest;
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
   private observed?: { holder: string; renewTime: string; at: number };
+  /** The Lease as this replica last wrote it, while it holds it. */
+  private written?: Lease;
   private leading = false;
   private stopped = false;
   private timer?: NodeJS.Timeout;
@@ -30,7 +49,7 @@ export class LeaderElector {
     private readonly opts: LeaderOptions,
     private readonly log: Logger,
   ) {
-    this.api = kc.makeApiClient(k8s.CoordinationV1Api);
+    this.rest = new Rest(kc);
     // Shorter than client-go's 15 s and 10 s, so that a standby takes over
     // within 15 s of a leader that died without releasing the Lease
     // (10 s unrenewed, plus at most one 2 s retry, plus its cache sync).
@@ -71,15 +90,11 @@ export class LeaderElector {
     if (!this.leading) return;
     this.leading = false;
     try {
-      const lease = await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
+      const path = objectPath('Lease', this.opts.name, this.opts.namespace);
+      const lease = await this.rest.get<Lease>(path);
       if (lease.spec?.holderIdentity !== this.opts.identity) return;
-      lease.spec = {
-        ...lease.spec,
-        holderIdentity: undefined,
-        leaseDurationSeconds: 1,
-        renewTime: new k8s.V1MicroTime(),
-      };
-      await this.api.replaceNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace, body: lease });
+      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: microTime() };
+      await this.rest.request('PUT', path, { body: lease });
       this.log.info('released leadership');
     } catch (err) {
       this.log.warn({ err: String(err) }, 'could not release the lease; it expires by itself');
@@ -121,20 +136,38 @@ export class LeaderElector {
    */
   private async tryAcquireOrRenew(): Promise<'held' | 'other' | 'conflict' | 'unreachable'> {
     const { name, namespace, identity } = this.opts;
-    const now = new k8s.V1MicroTime();
+    const now = microTime();
     const durationSeconds = Math.ceil(this.leaseDurationMs / 1000);
-    let lease: k8s.V1Lease;
+    const path = objectPath('Lease', name, namespace);
+    if (this.leading && this.written) {
+      // The holder renews the Lease it last wrote without reading it first,
+      // as client-go does: one write every retry period at rest. A conflict
+      // means someone wrote it since; the read below finds out who.
+      const renewed: Lease = { ...this.written, spec: { ...this.written.spec, renewTime: now } };
+      try {
+        this.written = await this.rest.request<Lease>('PUT', path, { body: renewed });
+        return 'held';
+      } catch (err) {
+        this.written = undefined;
+        if (!(err instanceof ApiError && err.code === 409)) {
+          this.log.warn({ err: String(err) }, 'renewing the lease failed');
+          return 'unreachable';
+        }
+      }
+    }
+    let lease: Lease;
     try {
-      lease = await this.api.readNamespacedLease({ name, namespace });
+      lease = await this.rest.get<Lease>(path);
     } catch (err) {
-      if (!(err instanceof k8s.ApiException) || err.code !== 404) {
+      if (!isNotFound(err)) {
         this.log.warn({ err: String(err) }, 'reading the lease failed');
         return 'unreachable';
       }
       try {
-        await this.api.createNamespacedLease({
-          namespace,
+        this.written = await this.rest.request<Lease>('POST', collectionPath('Lease', namespace), {
           body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
             metadata: { name, namespace },
             spec: {
               holderIdentity: identity,
@@ -168,10 +201,10 @@ export class LeaderElector {
       leaseTransitions: (spec.leaseTransitions ?? 0) + (holder === identity ? 0 : 1),
     };
     try {
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      this.written = await this.rest.request<Lease>('PUT', path, { body: lease });
       return 'held';
     } catch (err) {
-      if (err instanceof k8s.ApiException && err.code === 409) return 'conflict';
+      if (err instanceof ApiError && err.code === 409) return 'conflict';
       this.log.warn({ err: String(err) }, 'updating the lease failed');
       return 'unreachable';
     }
