@@ -14,6 +14,17 @@ export interface InformerSpec {
   namespace?: string;
 }
 
+/**
+ * The object without metadata.managedFields, which nothing here reads and
+ * which is often as large as the rest of the object (client-go's informers
+ * are usually told to drop it too).
+ */
+function slim<O>(obj: O): O {
+  const metadata = (obj as { metadata?: { managedFields?: unknown } } | undefined)?.metadata;
+  if (metadata?.managedFields) delete metadata.managedFields;
+  return obj;
+}
+
 /** Objects are kept in wire format (watch events are; lists are made so). */
 export class Informer<T extends KubeObject> {
   // client-node types timestamps as Date; the wire objects here hold strings.
@@ -35,14 +46,14 @@ export class Informer<T extends KubeObject> {
         labelSelector: spec.labelSelector,
       });
       // List items come without apiVersion and kind; watch events carry them.
-      for (const item of l.items) Object.assign(item, { apiVersion, kind: spec.kind });
+      for (const item of l.items) Object.assign(slim(item), { apiVersion, kind: spec.kind });
       return l;
     };
     const watch = new k8s.Watch(kc);
     const startWatch = watch.watch.bind(watch);
-    watch.watch = (...args) => {
+    watch.watch = (watchPath, query, callback, done) => {
       apiObserver.watch?.(spec.kind);
-      return startWatch(...args);
+      return startWatch(watchPath, query, (phase, obj, raw) => callback(phase, slim(obj), raw), done);
     };
     this.listWatch = new k8s.ListWatch<k8s.KubernetesObject>(path, watch, list, false, spec.labelSelector);
     this.listWatch.on(k8s.ADD, (o) => this.emit(o as unknown as T, 'add'));
