@@ -111,7 +111,7 @@ export class Operator {
 
   private async startControllers(): Promise<void> {
     const { kubeconfig: kc, log } = this.opts;
-    apiObserver.request = (method) => this.metrics.apiRequests.inc({ method });
+    apiObserver.request = (method, resource) => this.metrics.apiRequests.inc({ method, resource });
     apiObserver.watch = (resource) => this.metrics.watches.inc({ resource });
     const rest = new Rest(kc);
     const owned = { labelSelector: WORKSPACE_LABEL };

@@ -41,8 +41,8 @@ export class Metrics {
   });
   readonly apiRequests = new Counter({
     name: 'holdfast_api_requests_total',
-    help: 'Requests the operator made to the Kubernetes API outside its watches, by HTTP method (GET: gets and lists).',
-    labelNames: ['method'] as const,
+    help: 'Requests the operator made to the Kubernetes API outside its watches, by HTTP method (GET: gets and lists) and resource.',
+    labelNames: ['method', 'resource'] as const,
     registers: [this.registry],
   });
   readonly watches = new Counter({
