@@ -11,32 +11,25 @@
 // Starts its own control plane (no node: a Shared workspace needs no pod,
 // and its volume class binds on first use) and PostgreSQL; stops both.
 import { randomUUID } from 'node:crypto';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { allCrds } from '../../operator/api/crd.js';
 import type { Workspace } from '../../operator/api/workspace.js';
-import { APPLY_PATCH } from '../../kube/apply.js';
 import { Informer } from '../../kube/informer.js';
-import { Rest, collectionPath, objectPath, pathOf, type Kind, type KubeObject } from '../../kube/rest.js';
-import { LOCAL_PROVISIONER } from '../local-volumes.js';
+import { collectionPath, objectPath, type Kind, type KubeObject, type Rest } from '../../kube/rest.js';
 import { freePort, startPostgres, type TestPostgres } from '../../test/harness/postgres.js';
+import { startOwnControlPlane } from '../../test/harness/own-control-plane.js';
 import { connect, generatePassword, provisionTenancy, sharedIdentifier } from '../../operator/database/shared.js';
 import { createCa, issueServerCertificate } from '../../operator/tls/x509.js';
 import { toBase64 } from '../../kube/secret-data.js';
 import { numberArg } from './args.js';
 
-const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 const COUNT = numberArg('count', 1000);
 const QUIET_S = numberArg('quiet-seconds', 600);
 const CONCURRENCY = numberArg('concurrency', 10);
-const NS = 'holdfast-system';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const log = pino({ level: 'silent' });
@@ -97,34 +90,36 @@ async function startOperator(kubeconfig: string): Promise<OperatorProcess> {
   };
 }
 
-/** The sum of every series of `name` (any labels), or of those whose labels include `having`. */
-function total(m: Map<string, number>, name: string, having = ''): number {
+/** The sum of every series of `name` (any labels), or of those whose labels include each of `having`. */
+function total(m: Map<string, number>, name: string, ...having: string[]): number {
   let n = 0;
-  for (const [k, v] of m) if ((k === name || k.startsWith(`${name}{`)) && k.includes(having)) n += v;
+  for (const [k, v] of m) if ((k === name || k.startsWith(`${name}{`)) && having.every((h) => k.includes(h))) n += v;
   return n;
+}
+
+/**
+ * The operator's writes: every request but reads, Events (counted apart) and
+ * the leader's Lease renewals (counted apart).
+ */
+function writes(m: Map<string, number>): number {
+  const all = (...having: string[]) => total(m, 'holdfast_api_requests_total', ...having);
+  return (
+    all() -
+    all('method="GET"') -
+    all('resource="events"') -
+    all('resource="leases"') +
+    all('method="GET"', 'resource="leases"')
+  );
 }
 
 async function main(): Promise<void> {
   if (!existsSync(path.join(root, 'dist/cli/main.js'))) throw new Error('run `npm run build` first');
-  const dir = await mkdtemp(path.join(tmpdir(), 'holdfast-scale-'));
-  const script = path.join(root, 'hack/control-plane.sh');
-  const { stdout } = await run(script, ['start', dir, '--owner-pid', String(process.pid)]);
-  const kubeconfig = stdout.trim().split('\n').at(-1)!;
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  const rest = new Rest(kc);
-  const apply = (obj: KubeObject, manager = 'bench') =>
-    rest.request('PATCH', pathOf(obj), {
-      body: obj,
-      contentType: APPLY_PATCH,
-      query: { fieldManager: manager, force: 'true' },
-    });
+  const plane = await startOwnControlPlane('scale');
+  const { kc, kubeconfig, rest } = plane;
   const pg = await startPostgres();
   const operators: OperatorProcess[] = [];
   try {
-    for (const crd of allCrds()) await apply(crd as unknown as KubeObject);
-    await sleep(2000);
-    await setUpCluster(apply, pg);
+    await plane.sharedServer(pg, 'bench');
     const workspaces = new Informer<Workspace & KubeObject>(kc, { kind: 'Workspace' }, log);
     const quotas = new Informer<KubeObject>(kc, { kind: 'ResourceQuota', labelSelector: 'holdfast.io/workspace' }, log);
     await workspaces.start();
@@ -171,8 +166,6 @@ async function main(): Promise<void> {
     await until(() => names.every((n) => isTrue(workspaces.get(n), 'Ready')), 200);
     const converged = performance.now() - t0;
     const after = await a.metrics();
-    const writes = (m: Map<string, number>) =>
-      total(m, 'holdfast_api_requests_total') - total(m, 'holdfast_api_requests_total', 'method="GET"');
     const convergenceWrites = writes(after) - writes(before);
     const convergenceEvents =
       total(after, 'holdfast_api_writes_total', 'kind="Event"') -
@@ -200,6 +193,9 @@ async function main(): Promise<void> {
         total(q1, 'holdfast_api_requests_total', 'method="GET"') -
         total(q0, 'holdfast_api_requests_total', 'method="GET"'),
       watches: total(q1, 'holdfast_api_watches_total') - total(q0, 'holdfast_api_watches_total'),
+      leases:
+        total(q1, 'holdfast_api_requests_total', 'resource="leases"') -
+        total(q0, 'holdfast_api_requests_total', 'resource="leases"'),
       cpu: ((q1.get('holdfast_operator_process_cpu_seconds_total') ?? 0) - cpu0) / QUIET_S,
       rss: Math.max(rssPeak, q1.get('holdfast_operator_process_resident_memory_bytes') ?? 0),
       heap: q1.get('holdfast_operator_nodejs_heap_size_used_bytes') ?? 0,
@@ -258,6 +254,9 @@ async function main(): Promise<void> {
       `reads at rest                       ${quiet.reads} GETs, ${quiet.watches} watches (re)started (${((quiet.watches / QUIET_S) * 60).toFixed(2)}/min)`,
     );
     console.log(
+      `Lease requests at rest              ${quiet.leases} (${((quiet.leases / QUIET_S) * 60).toFixed(2)}/min: leader election, one renewal every 2 s)`,
+    );
+    console.log(
       `operator at rest                    RSS ${(quiet.rss / 2 ** 20).toFixed(0)} MB (heap ${(quiet.heap / 2 ** 20).toFixed(0)} MB used of ${(quiet.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(quiet.external / 2 ** 20).toFixed(0)} MB), CPU ${(quiet.cpu * 100).toFixed(2)} % of a core`,
     );
     console.log(`edit one, ${COUNT - 1} idle              ${s(editIdle)}`);
@@ -267,43 +266,8 @@ async function main(): Promise<void> {
   } finally {
     for (const o of operators) o.child.kill('SIGKILL');
     await pg.stop();
-    await run(script, ['stop', dir]);
-    await rm(dir, { recursive: true, force: true });
+    await plane.stop();
   }
-}
-
-async function setUpCluster(apply: (o: KubeObject) => Promise<unknown>, pg: TestPostgres): Promise<void> {
-  await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
-  await apply({
-    apiVersion: 'storage.k8s.io/v1',
-    kind: 'StorageClass',
-    metadata: { name: 'bench', annotations: { 'holdfast.io/encrypted': 'true' } },
-    provisioner: LOCAL_PROVISIONER,
-    volumeBindingMode: 'WaitForFirstConsumer',
-  });
-  await apply({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'bench-admin', namespace: NS },
-    data: { username: toBase64(pg.user), password: toBase64(pg.password) },
-  });
-  await apply({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'bench-ca', namespace: NS },
-    data: { 'ca.crt': toBase64(pg.ca) },
-  });
-  await apply({
-    apiVersion: 'holdfast.io/v1alpha1',
-    kind: 'SharedDatabaseServer',
-    metadata: { name: 'bench' },
-    spec: {
-      host: 'localhost',
-      port: pg.port,
-      caSecretRef: { name: 'bench-ca', namespace: NS },
-      adminSecretRef: { name: 'bench-admin', namespace: NS },
-    },
-  });
 }
 
 /** Kinds the operator writes into a Shared workspace's namespace. */
