@@ -12,10 +12,11 @@ import { eventually } from '../harness/kube.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
 import { OPERATOR_NAMESPACE, startOwnControlPlane, type OwnControlPlane } from '../harness/own-control-plane.js';
 import { startPostgres, type TestPostgres } from '../harness/postgres.js';
+import { scaled } from './scale.js';
 
-const COUNT = 20;
+const COUNT = scaled(20);
 
-describe('the control plane failing under the operator', { timeout: 900_000 }, () => {
+describe('the control plane failing under the operator', { timeout: scaled(900_000) }, () => {
   let plane: OwnControlPlane;
   let dir: string;
   let rest: Rest;

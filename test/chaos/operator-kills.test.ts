@@ -11,13 +11,14 @@ import { eventually } from '../harness/kube.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { startPostgres, superuserClient, type TestPostgres } from '../harness/postgres.js';
 import { Workspaces } from '../harness/workspaces.js';
+import { scaled } from './scale.js';
 
-const CREATE = 100;
-const DELETE = 30;
-const KILLS = 4;
+const CREATE = scaled(100);
+const DELETE = scaled(30);
+const KILLS = scaled(4);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('an operator killed at random moments', { timeout: 900_000 }, () => {
+describe('an operator killed at random moments', { timeout: scaled(900_000) }, () => {
   const w = new Workspaces();
   let pg: TestPostgres;
   let admin: postgres.Sql;

@@ -10,6 +10,7 @@ import { eventually } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
 import { TEST_LABEL, Workspaces, type WireWorkspace } from '../harness/workspaces.js';
+import { scaled } from './scale.js';
 
 /** Specs the schema allows, each field optional. */
 const validSpec = fc.record(
@@ -128,7 +129,7 @@ const spec = fc
   .tuple(validSpec, fc.array(fault, { maxLength: 2 }))
   .map(([valid, faults]) => faults.reduce<Record<string, unknown>>(withFault, valid));
 
-describe('generated Workspace specs', { timeout: 600_000 }, () => {
+describe('generated Workspace specs', { timeout: scaled(600_000) }, () => {
   const w = new Workspaces();
   let operator: RunningOperator;
   const accepted: string[] = [];
@@ -173,7 +174,7 @@ describe('generated Workspace specs', { timeout: 600_000 }, () => {
         expect(parsed.success, parsed.success ? '' : parsed.error.message).toBe(true);
       }),
       {
-        numRuns: 60,
+        numRuns: scaled(60),
         seed: Number(process.env.HOLDFAST_FUZZ_SEED ?? Date.now() % 2 ** 31),
         endOnFailure: true,
         // One of each kind whatever the seed draws.
