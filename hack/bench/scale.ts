@@ -155,6 +155,12 @@ async function main(): Promise<void> {
     const names = Array.from({ length: COUNT }, (_, i) => `s-${String(i).padStart(4, '0')}`);
     const before = await a.metrics();
     const t0 = performance.now();
+    const readyAt = new Map<string, number>();
+    const wanted = new Set(names);
+    workspaces.onChange((ws) => {
+      const n = ws.metadata.name;
+      if (wanted.has(n) && !readyAt.has(n) && isTrue(ws, 'Ready')) readyAt.set(n, performance.now() - t0);
+    });
     const creating = pool(names, CONCURRENCY, (n) => create(n).then(() => undefined));
     await sleep(2000);
     const tEdit = performance.now();
@@ -166,6 +172,12 @@ async function main(): Promise<void> {
     await until(() => names.every((n) => isTrue(workspaces.get(n), 'Ready')), 200);
     const converged = performance.now() - t0;
     const after = await a.metrics();
+    const operatorCpu =
+      (after.get('holdfast_operator_process_cpu_seconds_total') ?? 0) -
+      (before.get('holdfast_operator_process_cpu_seconds_total') ?? 0);
+    const readyTimes = [...readyAt.values()].sort((x, y) => x - y);
+    const readyQuantile = (q: number) =>
+      s(readyTimes[Math.min(readyTimes.length - 1, Math.ceil(q * readyTimes.length) - 1)]!);
     const convergenceWrites = writes(after) - writes(before);
     const convergenceEvents =
       total(after, 'holdfast_api_writes_total', 'kind="Event"') -
@@ -178,10 +190,13 @@ async function main(): Promise<void> {
     await sleep(5000);
     const q0 = await a.metrics();
     const cpu0 = q0.get('holdfast_operator_process_cpu_seconds_total') ?? 0;
-    let rssPeak = 0;
+    // Resident memory every 10 s: the highest, and when, besides the last.
+    const rssPeak = { bytes: 0, at: 0 };
+    const quietStart = performance.now();
     const quietEnd = performance.now() + QUIET_S * 1000;
     while (performance.now() < quietEnd) {
-      rssPeak = Math.max(rssPeak, (await a.metrics()).get('holdfast_operator_process_resident_memory_bytes') ?? 0);
+      const rss = (await a.metrics()).get('holdfast_operator_process_resident_memory_bytes') ?? 0;
+      if (rss > rssPeak.bytes) Object.assign(rssPeak, { bytes: rss, at: performance.now() - quietStart });
       await sleep(Math.min(10_000, Math.max(0, quietEnd - performance.now())));
     }
     const q1 = await a.metrics();
@@ -197,7 +212,7 @@ async function main(): Promise<void> {
         total(q1, 'holdfast_api_requests_total', 'resource="leases"') -
         total(q0, 'holdfast_api_requests_total', 'resource="leases"'),
       cpu: ((q1.get('holdfast_operator_process_cpu_seconds_total') ?? 0) - cpu0) / QUIET_S,
-      rss: Math.max(rssPeak, q1.get('holdfast_operator_process_resident_memory_bytes') ?? 0),
+      rss: q1.get('holdfast_operator_process_resident_memory_bytes') ?? 0,
       heap: q1.get('holdfast_operator_nodejs_heap_size_used_bytes') ?? 0,
       heapTotal: q1.get('holdfast_operator_nodejs_heap_size_total_bytes') ?? 0,
       external: q1.get('holdfast_operator_nodejs_external_memory_bytes') ?? 0,
@@ -241,6 +256,9 @@ async function main(): Promise<void> {
     console.log(
       `floor: same objects, SQL, certs     ${s(floor.total)}  (time summed over ${CONCURRENCY} clients: API ${s(floor.objects)}, SQL ${s(floor.sql)}, certificates ${s(floor.certificates)})`,
     );
+    console.log(
+      `Ready after                         half ${readyQuantile(0.5)}, 90 % ${readyQuantile(0.9)}, 99 % ${readyQuantile(0.99)}; operator CPU ${operatorCpu.toFixed(1)} s (${(((operatorCpu * 1000) / converged) * 100).toFixed(0)} % of a core)`,
+    );
     console.log(`ratio operator / floor              ${(converged / floor.total).toFixed(2)}`);
     console.log(
       `operator writes until Ready         ${convergenceWrites + convergenceEvents} (${((convergenceWrites + convergenceEvents) / COUNT).toFixed(1)} per workspace; ${convergenceEvents} Events); floor ${floor.writes} (${(floor.writes / COUNT).toFixed(1)} per workspace)`,
@@ -257,7 +275,7 @@ async function main(): Promise<void> {
       `Lease requests at rest              ${quiet.leases} (${((quiet.leases / QUIET_S) * 60).toFixed(2)}/min: leader election, one renewal every 2 s)`,
     );
     console.log(
-      `operator at rest                    RSS ${(quiet.rss / 2 ** 20).toFixed(0)} MB (heap ${(quiet.heap / 2 ** 20).toFixed(0)} MB used of ${(quiet.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(quiet.external / 2 ** 20).toFixed(0)} MB), CPU ${(quiet.cpu * 100).toFixed(2)} % of a core`,
+      `operator at rest                    RSS ${(quiet.rss / 2 ** 20).toFixed(0)} MB at the end (highest ${(rssPeak.bytes / 2 ** 20).toFixed(0)} MB, ${s(rssPeak.at)} into the quiet period; heap ${(quiet.heap / 2 ** 20).toFixed(0)} MB used of ${(quiet.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(quiet.external / 2 ** 20).toFixed(0)} MB), CPU ${(quiet.cpu * 100).toFixed(2)} % of a core`,
     );
     console.log(`edit one, ${COUNT - 1} idle              ${s(editIdle)}`);
     console.log(`edit one while ${COUNT} are created   ${s(editWhileCreating)}`);
