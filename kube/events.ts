@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { collectionPath, Rest, type ObjectMeta } from './rest.js';
+import { collectionPath, microTime, Rest, type ObjectMeta } from './rest.js';
 import type { WriteCounter } from './writes.js';
 
 /** What an Event is about: any object with apiVersion, kind and metadata. */
@@ -49,8 +49,7 @@ export class EventRecorder {
           apiVersion: 'events.k8s.io/v1',
           kind: 'Event',
           metadata: { name: `${name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`, namespace },
-          // A MicroTime: RFC 3339 with six fractional digits.
-          eventTime: new Date().toISOString().replace(/Z$/, '000Z'),
+          eventTime: microTime(),
           type,
           reason,
           action,

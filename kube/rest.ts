@@ -62,6 +62,9 @@ export const apiObserver: {
   watch?: (kind: Kind) => void;
 } = {};
 
+/** A MicroTime as the apiserver writes it (Lease renewTime, Event eventTime): RFC 3339 with six fractional digits. */
+export const microTime = (at = new Date()): string => at.toISOString().replace(/Z$/, '000Z');
+
 /** The resource (plural) a request's path is about: `secrets` for /api/v1/namespaces/a/secrets/b. */
 export function resourceOf(path: string): string {
   const parts = path.split('?')[0]!.split('/').filter(Boolean);

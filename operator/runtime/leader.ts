@@ -5,7 +5,7 @@
 // candidates can never both win.
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ApiError, collectionPath, isNotFound, objectPath, Rest, type ObjectMeta } from '../../kube/rest.js';
+import { ApiError, collectionPath, isNotFound, microTime, objectPath, Rest, type ObjectMeta } from '../../kube/rest.js';
 
 export interface LeaderOptions {
   namespace: string;
@@ -28,9 +28,6 @@ interface Lease {
     leaseTransitions?: number;
   };
 }
-
-/** A MicroTime as the apiserver writes it: RFC 3339 with six fractional digits. */
-const microTime = (): string => new Date().toISOString().replace(/Z$/, '000Z');
 
 export class LeaderElector {
   private readonly rest: Rest;

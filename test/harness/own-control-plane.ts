@@ -10,12 +10,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { allCrds } from '../../operator/api/crd.js';
-import { API_VERSION } from '../../operator/api/workspace.js';
 import { APPLY_PATCH } from '../../kube/apply.js';
 import { Rest, collectionPath, pathOf, type KubeObject } from '../../kube/rest.js';
-import { toBase64 } from '../../kube/secret-data.js';
 import { LOCAL_PROVISIONER } from '../../hack/local-volumes.js';
 import type { TestPostgres } from './postgres.js';
+import { sharedServerObjects } from './workspaces.js';
 
 const run = promisify(execFile);
 const script = path.resolve(import.meta.dirname, '../../hack/control-plane.sh');
@@ -82,30 +81,7 @@ export async function startOwnControlPlane(prefix: string): Promise<OwnControlPl
         provisioner: LOCAL_PROVISIONER,
         volumeBindingMode: 'WaitForFirstConsumer',
       });
-      await apply({
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: `${name}-admin`, namespace: OPERATOR_NAMESPACE },
-        data: { username: toBase64(pg.user), password: toBase64(pg.password) },
-      });
-      await apply({
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: `${name}-ca`, namespace: OPERATOR_NAMESPACE },
-        data: { 'ca.crt': toBase64(pg.ca) },
-      });
-      await apply({
-        apiVersion: API_VERSION,
-        kind: 'SharedDatabaseServer',
-        metadata: { name },
-        // The harness certificate names localhost.
-        spec: {
-          host: 'localhost',
-          port: pg.port,
-          caSecretRef: { name: `${name}-ca`, namespace: OPERATOR_NAMESPACE },
-          adminSecretRef: { name: `${name}-admin`, namespace: OPERATOR_NAMESPACE },
-        },
-      });
+      for (const obj of sharedServerObjects(pg, name, OPERATOR_NAMESPACE)) await apply(obj);
     },
     async stop() {
       await run(script, ['stop', dir]);

@@ -122,26 +122,8 @@ export class Workspaces {
    */
   async sharedServer(pg: TestPostgres, prefix = 'pg'): Promise<string> {
     const server = uniqueName(prefix);
-    const secret = (name: string, data: Record<string, string>) =>
-      this.rest.request('POST', collectionPath('Secret', CHART_NAMESPACE), {
-        body: { apiVersion: 'v1', kind: 'Secret', metadata: { name }, data },
-      });
-    await secret(`${server}-admin`, { username: toBase64(pg.user), password: toBase64(pg.password) });
-    await secret(`${server}-ca`, { 'ca.crt': toBase64(pg.ca) });
-    await this.rest.request('POST', collectionPath('SharedDatabaseServer'), {
-      body: {
-        apiVersion: API_VERSION,
-        kind: 'SharedDatabaseServer',
-        metadata: { name: server },
-        // The harness certificate names localhost.
-        spec: {
-          host: 'localhost',
-          port: pg.port,
-          caSecretRef: { name: `${server}-ca`, namespace: CHART_NAMESPACE },
-          adminSecretRef: { name: `${server}-admin`, namespace: CHART_NAMESPACE },
-        },
-      },
-    });
+    for (const obj of sharedServerObjects(pg, server, CHART_NAMESPACE))
+      await this.rest.request('POST', collectionPath(obj.kind as Kind, obj.metadata.namespace), { body: obj });
     return server;
   }
 
@@ -173,4 +155,34 @@ export class Workspaces {
     });
     return name;
   }
+}
+
+/**
+ * The Secrets and the SharedDatabaseServer that point Holdfast at the
+ * harness PostgreSQL `pg`: admin and CA Secrets `<name>-admin` and
+ * `<name>-ca` in `namespace` (the operator's), the server `name`.
+ */
+export function sharedServerObjects(pg: TestPostgres, name: string, namespace: string): KubeObject[] {
+  const secret = (suffix: string, data: Record<string, string>): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `${name}-${suffix}`, namespace },
+    data,
+  });
+  return [
+    secret('admin', { username: toBase64(pg.user), password: toBase64(pg.password) }),
+    secret('ca', { 'ca.crt': toBase64(pg.ca) }),
+    {
+      apiVersion: API_VERSION,
+      kind: 'SharedDatabaseServer',
+      metadata: { name },
+      // The harness certificate names localhost.
+      spec: {
+        host: 'localhost',
+        port: pg.port,
+        caSecretRef: { name: `${name}-ca`, namespace },
+        adminSecretRef: { name: `${name}-admin`, namespace },
+      },
+    },
+  ];
 }
