@@ -5,7 +5,15 @@
 // candidates can never both win.
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ApiError, collectionPath, isNotFound, microTime, objectPath, Rest, type ObjectMeta } from '../../kube/rest.js';
+import {
+  collectionPath,
+  isConflict,
+  isNotFound,
+  microTime,
+  objectPath,
+  Rest,
+  type ObjectMeta,
+} from '../../kube/rest.js';
 
 export interface LeaderOptions {
   namespace: string;
@@ -146,7 +154,7 @@ export class LeaderElector {
         return 'held';
       } catch (err) {
         this.written = undefined;
-        if (!(err instanceof ApiError && err.code === 409)) {
+        if (!isConflict(err)) {
           this.log.warn({ err: String(err) }, 'renewing the lease failed');
           return 'unreachable';
         }
@@ -201,7 +209,7 @@ export class LeaderElector {
       this.written = await this.rest.request<Lease>('PUT', path, { body: lease });
       return 'held';
     } catch (err) {
-      if (err instanceof ApiError && err.code === 409) return 'conflict';
+      if (isConflict(err)) return 'conflict';
       this.log.warn({ err: String(err) }, 'updating the lease failed');
       return 'unreachable';
     }
