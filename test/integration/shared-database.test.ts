@@ -316,6 +316,10 @@ describe('Shared databases', () => {
     });
     await w.waitForCondition(name, 'Ready', 'True');
     await w.rest.request('DELETE', objectPath('SharedDatabaseServer', gone));
+    // The operator learns of the server's deletion from its watch; until then it
+    // can still reach the database and would rightly drop it.
+    await w.waitForCondition(name, 'DatabaseReady', 'False');
+    expect(w.condition(await w.get(name), 'DatabaseReady')?.reason).toBe('ServerNotFound');
     await w.delete(name);
     const stuck = await eventually(
       'the deletion to stop and say why',
