@@ -10,7 +10,7 @@ import {
   type Workspace,
 } from '../../operator/api/workspace.js';
 import { backupName } from '../../operator/backup/artifact.js';
-import { nextRun } from '../../operator/backup/cron.js';
+import { nextRun } from '../../operator/api/cron.js';
 import { askForBackup } from '../../operator/workspace/backup-requests.js';
 import type { BackupObject, RestoreObject } from '../../operator/workspace/deps.js';
 

@@ -24,21 +24,8 @@ const DURATION = /^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/;
 // age X25519 recipients (bech32) and SSH public keys, as the age CLI takes them.
 const AGE_RECIPIENT = /^(age1[02-9ac-hj-np-z]{58}|ssh-ed25519 [A-Za-z0-9+/=]+( .*)?|ssh-rsa [A-Za-z0-9+/=]+( .*)?)$/;
 
-// A five-field cron expression with ranges per field, or a macro.
-const cronField = (n: string): string => `(\\*|${n}(-${n})?)(/[1-9][0-9]*)?`;
-const cronList = (n: string): string => `${cronField(n)}(,${cronField(n)})*`;
-export const CRON = new RegExp(
-  '^(@(hourly|daily|midnight|weekly|monthly|yearly|annually)|' +
-    [
-      cronList('([0-5]?[0-9])'),
-      cronList('([01]?[0-9]|2[0-3])'),
-      cronList('([1-9]|[12][0-9]|3[01])'),
-      cronList('([1-9]|1[0-2])'),
-      // 0-6, Sunday 0: the CronJob controller's parser refuses 7.
-      cronList('[0-6]'),
-    ].join(' ') +
-    ')$',
-);
+export { CRON } from './cron.js';
+import { CRON } from './cron.js';
 
 const cron = (field: string, example: string) =>
   withRules(z.string().max(100), [

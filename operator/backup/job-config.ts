@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { BACKUP_REASONS } from '../api/backup.js';
-import { TIERS } from './retention.js';
+import { TIERS } from '../api/retention.js';
 import { FolderDestination, S3Destination, type Destination } from './destinations.js';
 import type { DatabaseTarget } from './runner.js';
 

@@ -3,7 +3,7 @@
 // manifest) and only then its Backup resource, so a failed delete is retried
 // by the next run and never leaves a Backup pointing at nothing.
 import type { Logger } from 'pino';
-import { planRetention, type BackupRecord, type Retention } from './retention.js';
+import { planRetention, type BackupRecord, type Retention } from '../api/retention.js';
 import { manifestKey } from './artifact.js';
 import type { Destination } from './destinations.js';
 

@@ -3,7 +3,7 @@
 // them, and the gauges alerts watch.
 import type { KubeObject } from '../../kube/rest.js';
 import type { Workspace, WorkspaceStatus } from '../api/workspace.js';
-import { nextRun } from '../backup/cron.js';
+import { nextRun } from '../api/cron.js';
 import { summarizeBackups } from '../backup/status.js';
 import { summarizeExports } from '../export/status.js';
 import type { Metrics } from '../runtime/metrics.js';

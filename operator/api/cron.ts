@@ -32,20 +32,48 @@ function field(text: string, min: number, max: number): Field | undefined {
   return { values, star: text === '*' || text === '*/1' };
 }
 
+interface Parsed {
+  minutes: number[];
+  hours: number[];
+  dom: Field;
+  month: Field;
+  dow: Field;
+}
+
+// A retention preview asks for thousands of runs of one schedule: parse it once.
+const parsed = new Map<string, Parsed | undefined>();
+
+function parse(schedule: string): Parsed | undefined {
+  if (parsed.has(schedule)) return parsed.get(schedule);
+  const parts = (MACROS[schedule] ?? schedule).trim().split(/\s+/);
+  let result: Parsed | undefined;
+  if (parts.length === 5) {
+    const [minute, hour, dom, month, dow] = [
+      field(parts[0]!, 0, 59),
+      field(parts[1]!, 0, 23),
+      field(parts[2]!, 1, 31),
+      field(parts[3]!, 1, 12),
+      field(parts[4]!, 0, 6),
+    ];
+    if (minute && hour && dom && month && dow)
+      result = {
+        minutes: [...minute.values].sort((a, b) => a - b),
+        hours: [...hour.values].sort((a, b) => a - b),
+        dom,
+        month,
+        dow,
+      };
+  }
+  if (parsed.size >= 256) parsed.clear();
+  parsed.set(schedule, result);
+  return result;
+}
+
 /** The first minute after `after` the schedule runs, or undefined when none within five years. */
 export function nextRun(schedule: string, after: Date): Date | undefined {
-  const parts = (MACROS[schedule] ?? schedule).trim().split(/\s+/);
-  if (parts.length !== 5) return undefined;
-  const [minute, hour, dom, month, dow] = [
-    field(parts[0]!, 0, 59),
-    field(parts[1]!, 0, 23),
-    field(parts[2]!, 1, 31),
-    field(parts[3]!, 1, 12),
-    field(parts[4]!, 0, 6),
-  ];
-  if (!minute || !hour || !dom || !month || !dow) return undefined;
-  const minutes = [...minute.values].sort((a, b) => a - b);
-  const hours = [...hour.values].sort((a, b) => a - b);
+  const p = parse(schedule);
+  if (!p) return undefined;
+  const { minutes, hours, dom, month, dow } = p;
   const start = new Date(after.getTime());
   start.setUTCSeconds(0, 0);
   const day = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), start.getUTCDate()));
@@ -63,3 +91,19 @@ export function nextRun(schedule: string, after: Date): Date | undefined {
   }
   return undefined;
 }
+
+// A five-field cron expression with ranges per field, or a macro.
+const cronField = (n: string): string => `(\\*|${n}(-${n})?)(/[1-9][0-9]*)?`;
+const cronList = (n: string): string => `${cronField(n)}(,${cronField(n)})*`;
+export const CRON = new RegExp(
+  '^(@(hourly|daily|midnight|weekly|monthly|yearly|annually)|' +
+    [
+      cronList('([0-5]?[0-9])'),
+      cronList('([01]?[0-9]|2[0-3])'),
+      cronList('([1-9]|[12][0-9]|3[01])'),
+      cronList('([1-9]|1[0-2])'),
+      // 0-6, Sunday 0: the CronJob controller's parser refuses 7.
+      cronList('[0-6]'),
+    ].join(' ') +
+    ')$',
+);
