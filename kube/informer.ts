@@ -12,6 +12,8 @@ export interface InformerSpec {
   labelSelector?: string;
   /** Only this namespace; all namespaces when omitted. */
   namespace?: string;
+  /** Keep metadata.managedFields, for a reader that shows who set which field. */
+  keepManagedFields?: boolean;
 }
 
 /**
@@ -19,7 +21,7 @@ export interface InformerSpec {
  * which is often as large as the rest of the object (client-go's informers
  * are usually told to drop it too).
  */
-function slim<O>(obj: O): O {
+function withoutManagedFields<O>(obj: O): O {
   const metadata = (obj as { metadata?: { managedFields?: unknown } } | undefined)?.metadata;
   if (metadata?.managedFields) delete metadata.managedFields;
   return obj;
@@ -39,6 +41,7 @@ export class Informer<T extends KubeObject> {
     private readonly log: Logger,
   ) {
     const rest = new Rest(kc);
+    const slim = spec.keepManagedFields ? <O>(obj: O) => obj : withoutManagedFields;
     const path = collectionPath(spec.kind, spec.namespace);
     const { apiVersion } = RESOURCES[spec.kind];
     const list = async (): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> => {
@@ -87,8 +90,9 @@ export class Informer<T extends KubeObject> {
     await this.listWatch.stop();
   }
 
-  list(): readonly T[] {
-    return this.listWatch.list() as unknown as readonly T[];
+  /** Every object, or those of one namespace (kept indexed by namespace). */
+  list(namespace?: string): readonly T[] {
+    return this.listWatch.list(namespace) as unknown as readonly T[];
   }
 
   get(name: string, namespace?: string): T | undefined {

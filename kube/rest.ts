@@ -18,6 +18,8 @@ export interface ObjectMeta {
   finalizers?: string[];
   deletionTimestamp?: string;
   creationTimestamp?: string;
+  /** Who set which fields; informers drop it, a GET has it. */
+  managedFields?: { manager?: string; operation?: string; fieldsV1?: unknown; time?: string }[];
 }
 
 /** An object as the apiserver sends it. */
@@ -32,11 +34,20 @@ export const MERGE_PATCH = 'application/merge-patch+json';
 /** RFC 6902: a `test` operation makes the whole patch conditional on a value. */
 export const JSON_PATCH = 'application/json-patch+json';
 
+/** One field the apiserver refused, from a Status's details.causes. */
+export interface StatusCause {
+  /** The field path as the apiserver names it, e.g. `spec.backup.retention.daily`. */
+  field?: string;
+  reason?: string;
+  message?: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly code: number,
     readonly reason: string,
     message: string,
+    readonly causes: StatusCause[] = [],
   ) {
     super(message);
     this.name = 'ApiError';
@@ -111,6 +122,7 @@ function pooledAgent(server: URL, options: https.RequestOptions): https.Agent {
 
 export class Rest {
   private readonly server: URL;
+  private applied: { at: number; options: https.RequestOptions } | undefined;
 
   constructor(private readonly kc: k8s.KubeConfig) {
     const cluster = kc.getCurrentCluster();
@@ -118,16 +130,31 @@ export class Rest {
     this.server = new URL(cluster.server);
   }
 
-  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
-    const options: https.RequestOptions = {
-      method,
-      headers: { Accept: 'application/json' },
-    };
+  /**
+   * What the kubeconfig says to connect with (CA, client certificate, bearer
+   * token) and the pooled agent for it. client-node reads the files again at
+   * every call (a projected token rotates); reading them for every request
+   * cost more than the request, so they are read at most every 10 s.
+   */
+  private async credentials(): Promise<https.RequestOptions> {
+    if (this.applied && Date.now() - this.applied.at < 10_000) return this.applied.options;
+    const options: https.RequestOptions = { headers: {} };
     await this.kc.applyToHTTPSOptions(options);
     // A proxy keeps client-node's own agent, which knows how to reach it.
     if (!this.kc.getCurrentCluster()?.proxyUrl) options.agent = pooledAgent(this.server, options);
+    this.applied = { at: Date.now(), options };
+    return options;
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    const credentials = await this.credentials();
+    const options: https.RequestOptions = {
+      ...credentials,
+      method,
+      headers: { ...(credentials.headers as Record<string, string>), Accept: 'application/json' },
+    };
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     if (body !== undefined) {
       options.headers = {
@@ -151,8 +178,17 @@ export class Rest {
             parsed = undefined;
           }
           if (status >= 200 && status < 300) return resolve(parsed as T);
-          const st = (parsed ?? {}) as { reason?: string; message?: string };
-          reject(new ApiError(status, st.reason ?? 'Unknown', st.message ?? `${method} ${path}: HTTP ${status}`));
+          // A token that expired or rotated: read the kubeconfig again next time.
+          if (status === 401) this.applied = undefined;
+          const st = (parsed ?? {}) as { reason?: string; message?: string; details?: { causes?: StatusCause[] } };
+          reject(
+            new ApiError(
+              status,
+              st.reason ?? 'Unknown',
+              st.message ?? `${method} ${path}: HTTP ${status}`,
+              st.details?.causes ?? [],
+            ),
+          );
         });
         res.on('error', reject);
       });
