@@ -15,6 +15,7 @@ import {
   buildAuthorizationUrl,
   discovery,
   fetchUserInfo,
+  genericGrantRequest,
   randomNonce,
   randomPKCECodeVerifier,
   randomState,
@@ -22,7 +23,7 @@ import {
   type Configuration,
 } from 'openid-client';
 import type { IdpHostPolicy } from './idp-hosts.js';
-import { SsoError, type SsoIdentity } from './sso.js';
+import { SsoError, type SsoCheck, type SsoIdentity } from './sso.js';
 
 export interface OidcSettings {
   /** The provider's issuer identifier, exactly as it appears in `iss`. */
@@ -102,6 +103,82 @@ export class OidcClient {
       scopes: settings.scopes ?? defaultScopes,
       groupsClaim: settings.groupsClaim ?? defaultGroupsClaim,
     });
+  }
+
+  /**
+   * What a configuration check can learn without a person signing in: that
+   * the provider publishes signing keys, and whether it accepts this client's
+   * credentials. The latter redeems a made-up authorization code: a provider
+   * that knows the client refuses the code (invalid_grant); one that does
+   * not, or not with this secret, refuses the client (invalid_client).
+   */
+  async probe(redirectUri: string): Promise<SsoCheck[]> {
+    const metadata = this.config.serverMetadata();
+    const checks: SsoCheck[] = [];
+    const get = this.config[customFetch] ?? fetch;
+    if (!metadata.jwks_uri) {
+      checks.push({ step: 'Signing keys', ok: false, detail: `${this.settings.issuer} publishes no jwks_uri` });
+    } else {
+      try {
+        const res = await get(metadata.jwks_uri, {
+          method: 'GET',
+          headers: { accept: 'application/json' },
+          body: undefined,
+          redirect: 'manual',
+          signal: AbortSignal.timeout(10_000),
+        });
+        const keys = ((await res.json()) as { keys?: { use?: string }[] }).keys ?? [];
+        const signing = keys.filter((k) => k.use === undefined || k.use === 'sig').length;
+        checks.push(
+          res.ok && signing > 0
+            ? {
+                step: 'Signing keys',
+                ok: true,
+                detail: `${signing} signing key${signing === 1 ? '' : 's'} at ${metadata.jwks_uri}`,
+              }
+            : {
+                step: 'Signing keys',
+                ok: false,
+                detail: `${metadata.jwks_uri} answered HTTP ${res.status} with no signing key`,
+              },
+        );
+      } catch (err) {
+        checks.push({ step: 'Signing keys', ok: false, detail: `${metadata.jwks_uri}: ${describe(err)}` });
+      }
+    }
+    const client = `client ${this.settings.clientId}`;
+    try {
+      await genericGrantRequest(this.config, 'authorization_code', {
+        code: randomState(),
+        redirect_uri: redirectUri,
+        code_verifier: randomPKCECodeVerifier(),
+      });
+      checks.push({
+        step: 'Client',
+        ok: false,
+        detail: `${this.settings.issuer} accepted a made-up authorization code`,
+      });
+    } catch (err) {
+      const oauth = oauthErrorOf(err);
+      checks.push(
+        oauth?.error === 'invalid_grant'
+          ? { step: 'Client', ok: true, detail: `${this.settings.issuer} knows ${client} and accepted its credentials` }
+          : oauth?.error === 'invalid_client'
+            ? {
+                step: 'Client',
+                ok: false,
+                detail: `the provider refused ${client} (${oauth.text}); check the client id and secret`,
+              }
+            : oauth?.error === 'unauthorized_client'
+              ? {
+                  step: 'Client',
+                  ok: false,
+                  detail: `${client} may not use the authorization code flow (${oauth.text}); allow it at the provider`,
+                }
+              : { step: 'Client', ok: false, detail: `the token endpoint answered: ${oauth?.text ?? describe(err)}` },
+      );
+    }
+    return checks;
   }
 
   /** The URL to send the browser to, and what `finish` needs to check the answer. */

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_POLICY, hashPassword, passwordExpired, passwordProblems, verifyPassword } from './passwords.js';
+import {
+  DEFAULT_POLICY,
+  describePolicy,
+  hashPassword,
+  passwordExpired,
+  passwordProblems,
+  verifyPassword,
+} from './passwords.js';
 
 describe('password policy', () => {
   it.each([
@@ -27,6 +34,21 @@ describe('password policy', () => {
     expect(
       passwordProblems('abcdefghijkl', { ...DEFAULT_POLICY, requireDigit: false, requireUpper: false, minLength: 12 }),
     ).toEqual([]);
+  });
+
+  it('says the rules of a policy in one sentence', () => {
+    expect(describePolicy(DEFAULT_POLICY)).toBe(
+      'At least 8 characters with a digit, an upper case letter and a lower case letter; no spaces; not a common password.',
+    );
+    expect(
+      describePolicy({
+        ...DEFAULT_POLICY,
+        minLength: 14,
+        requireUpper: false,
+        requireLower: false,
+        forbidSpaces: false,
+      }),
+    ).toBe('At least 14 characters with a digit; not a common password.');
   });
 
   it('expires a password after the maximum age, and never when ageing is off', () => {

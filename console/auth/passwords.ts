@@ -3,25 +3,9 @@
 // and a lower case letter, no spaces, renewed yearly, never a common one.
 import { hash, verify } from '@node-rs/argon2';
 import { dictionary } from '@zxcvbn-ts/language-common';
+import { type PasswordPolicy, DEFAULT_POLICY } from './policy.js';
 
-export interface PasswordPolicy {
-  minLength: number;
-  requireDigit: boolean;
-  requireUpper: boolean;
-  requireLower: boolean;
-  forbidSpaces: boolean;
-  /** Days until a password must be changed; 0 turns ageing off. */
-  maxAgeDays: number;
-}
-
-export const DEFAULT_POLICY: PasswordPolicy = {
-  minLength: 8,
-  requireDigit: true,
-  requireUpper: true,
-  requireLower: true,
-  forbidSpaces: true,
-  maxAgeDays: 365,
-};
+export { DEFAULT_POLICY, POLICY_LIMITS, describePolicy, type PasswordPolicy } from './policy.js';
 
 // OWASP Password Storage Cheat Sheet minimum for argon2id: m=19 MiB, t=2, p=1.
 // Algorithm 2 is argon2id (the library's const enum cannot be imported here).

@@ -6,7 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import { SAML, SamlStatusError, ValidateInResponseTo, type Profile } from '@node-saml/node-saml';
-import { SsoError, type SsoIdentity } from './sso.js';
+import { SsoError, type SsoCheck, type SsoIdentity } from './sso.js';
 
 export interface SamlSettings {
   /** The IdP's single sign-on URL (HTTP-Redirect binding). */
@@ -264,6 +264,86 @@ function authnRequestIdOf(url: string): string {
   const id = /<(?:\w+:)?AuthnRequest\b[^>]*\sID="([^"]+)"/.exec(xml)?.[1];
   if (id === undefined) throw new Error('the SAML AuthnRequest the console made carries no ID');
   return id;
+}
+
+/**
+ * What a configuration check can learn without a person signing in: whether
+ * the signing certificate is readable and current, and how the IdP answers
+ * an authentication request from this service provider (an IdP that does not
+ * know the SP's entity ID or ACS URL usually refuses it at once).
+ */
+export async function probeSaml(
+  settings: SamlSettings,
+  acsUrl: string,
+  fetchChecked: (url: URL) => Promise<Response>,
+  now = new Date(),
+): Promise<SsoCheck[]> {
+  const checks: SsoCheck[] = [];
+  try {
+    const cert = new X509Certificate(certificatePem(settings.idpCert));
+    const until = new Date(cert.validTo);
+    const days = Math.floor((until.getTime() - now.getTime()) / 86_400_000);
+    const subject = cert.subject.replace(/\n/g, ', ');
+    checks.push(
+      days < 0
+        ? {
+            step: 'Certificate',
+            ok: false,
+            detail: `${subject} expired on ${until.toISOString().slice(0, 10)}; paste the IdP's current signing certificate`,
+          }
+        : {
+            step: 'Certificate',
+            ok: true,
+            detail: `${subject}, valid until ${until.toISOString().slice(0, 10)}${days < 30 ? ` (in ${days} days: ask for the next one now)` : ''}`,
+          },
+    );
+  } catch {
+    checks.push({
+      step: 'Certificate',
+      ok: false,
+      detail: 'not a readable PEM certificate; paste the whole certificate from the IdP metadata',
+    });
+  }
+  let url: string;
+  try {
+    ({ url } = await new SamlClient(settings, acsUrl).begin('check'));
+  } catch (err) {
+    checks.push({ step: 'Sign-on URL', ok: false, detail: (err as Error).message });
+    return checks;
+  }
+  try {
+    const res = await fetchChecked(new URL(url));
+    const status = res.status;
+    // The IdP's own words when it refuses; a login page is not read.
+    let text = '';
+    if (status >= 400)
+      text = (await res.text())
+        .replace(/<[^>]*>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim()
+        .slice(0, 200);
+    else await res.body?.cancel();
+    checks.push(
+      status < 400
+        ? {
+            step: 'Sign-on URL',
+            ok: true,
+            detail: `${settings.entryPoint} took an authentication request from ${settings.spEntityId} (HTTP ${status})`,
+          }
+        : {
+            step: 'Sign-on URL',
+            ok: false,
+            detail: `${settings.entryPoint} refused an authentication request from ${settings.spEntityId} (HTTP ${status}${text ? `: ${text}` : ''}); register the entity ID and ACS URL ${acsUrl} at the IdP`,
+          },
+    );
+  } catch (err) {
+    const reason =
+      err instanceof SsoError
+        ? err.message
+        : `${(err as Error).message}${(err as Error).cause ? ` (${String((err as Error).cause)})` : ''}`;
+    checks.push({ step: 'Sign-on URL', ok: false, detail: `${settings.entryPoint} could not be reached: ${reason}` });
+  }
+  return checks;
 }
 
 function certificatePem(cert: string): string {

@@ -3,7 +3,7 @@
 // in, ends after an idle period and after an absolute lifetime, and all of a
 // user's sessions end when their password changes.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { and, eq, lt, ne, or } from 'drizzle-orm';
+import { and, eq, lt, ne, or, sql } from 'drizzle-orm';
 import type { ConsoleDb } from '../db/client.js';
 import { sessions, users, type Session, type SessionStage, type User } from '../db/schema.js';
 
@@ -22,11 +22,33 @@ export interface ActiveSession {
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
+/**
+ * How long a page view may trust a session checked before: a change (any
+ * request but GET and HEAD) always checks it again. This console's own
+ * sign-outs and revocations take effect at once; another replica's within
+ * this long, for viewing only.
+ */
+export const SESSION_RECHECK_MS = 1_000;
+
+type SessionRow = { sessions: Session; users: User };
+
 export class SessionStore {
+  /** Every request resolves its session: the statement is built once. */
+  private readonly lookup;
+  /** Sessions found in the last SESSION_RECHECK_MS, by token hash. */
+  private readonly recent = new Map<string, { at: number; row: SessionRow }>();
+
   constructor(
     private readonly db: ConsoleDb,
     private readonly timeouts: SessionTimeouts = DEFAULT_TIMEOUTS,
-  ) {}
+  ) {
+    this.lookup = db
+      .select()
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(eq(sessions.idHash, sql.placeholder('idHash')))
+      .prepare('holdfast_session_lookup');
+  }
 
   async create(
     user: User,
@@ -37,7 +59,10 @@ export class SessionStore {
   ): Promise<string> {
     const token = randomBytes(32).toString('base64url');
     await this.db.transaction(async (tx) => {
-      if (replaces) await tx.delete(sessions).where(eq(sessions.idHash, hashToken(replaces)));
+      if (replaces) {
+        this.recent.delete(hashToken(replaces));
+        await tx.delete(sessions).where(eq(sessions.idHash, hashToken(replaces)));
+      }
       await tx.insert(sessions).values({
         idHash: hashToken(token),
         userId: user.id,
@@ -50,19 +75,33 @@ export class SessionStore {
     return token;
   }
 
-  /** The session and its user, or undefined when unknown, expired or the user is disabled. */
-  async resolve(token: string | undefined, now = new Date()): Promise<ActiveSession | undefined> {
+  /**
+   * The session and its user, or undefined when unknown, expired or the user
+   * is disabled. `forViewing`: a session found within SESSION_RECHECK_MS
+   * will do (a page view); otherwise the database says.
+   */
+  async resolve(
+    token: string | undefined,
+    now = new Date(),
+    opts: { forViewing?: boolean } = {},
+  ): Promise<ActiveSession | undefined> {
     if (!token || token.length > 100) return undefined;
-    const [row] = await this.db
-      .select()
-      .from(sessions)
-      .innerJoin(users, eq(users.id, sessions.userId))
-      .where(eq(sessions.idHash, hashToken(token)));
+    const idHash = hashToken(token);
+    const seen = opts.forViewing ? this.recent.get(idHash) : undefined;
+    let row: SessionRow | undefined;
+    if (seen && now.getTime() - seen.at < SESSION_RECHECK_MS) row = seen.row;
+    else {
+      [row] = await this.lookup.execute({ idHash });
+      if (this.recent.size >= 10_000) this.recent.clear();
+      if (row) this.recent.set(idHash, { at: now.getTime(), row });
+      else this.recent.delete(idHash);
+    }
     if (!row) return undefined;
     const { sessions: session, users: user } = row;
     const idle = now.getTime() - session.lastSeenAt.getTime() > this.timeouts.idleMs;
     const old = now.getTime() - session.createdAt.getTime() > this.timeouts.absoluteMs;
     if (idle || old || user.disabled) {
+      this.recent.delete(idHash);
       await this.db.delete(sessions).where(eq(sessions.idHash, session.idHash));
       return undefined;
     }
@@ -70,22 +109,28 @@ export class SessionStore {
     // half the idle period, so that a session in use never looks idle.
     if (now.getTime() - session.lastSeenAt.getTime() > Math.min(60_000, this.timeouts.idleMs / 2)) {
       await this.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.idHash, session.idHash));
+      row.sessions = { ...session, lastSeenAt: now };
     }
-    return { token, session, user };
+    return { token, session: row.sessions, user };
   }
 
   async revoke(token: string): Promise<void> {
+    this.recent.delete(hashToken(token));
     await this.db.delete(sessions).where(eq(sessions.idHash, hashToken(token)));
   }
 
   /** Ends every session of the user except, optionally, the one in use. */
   async revokeUser(userId: string, keep?: string): Promise<void> {
+    const kept = keep ? hashToken(keep) : undefined;
+    for (const [idHash, { row }] of this.recent)
+      if (row.users.id === userId && idHash !== kept) this.recent.delete(idHash);
     await this.db
       .delete(sessions)
       .where(and(eq(sessions.userId, userId), keep ? ne(sessions.idHash, hashToken(keep)) : undefined));
   }
 
   async purgeExpired(now = new Date()): Promise<void> {
+    this.recent.clear();
     await this.db
       .delete(sessions)
       .where(

@@ -87,7 +87,8 @@ export class SignIn {
       }
       const right = await Promise.all(open.map((u) => verifyPassword(u.passwordHash!, password)));
       const matched = open.filter((_, i) => right[i]);
-      if (matched.length === 1) return this.advance(matched[0]!, 'password', client, replaces, true);
+      if (matched.length === 1)
+        return this.advance(await this.checkPolicy(matched[0]!, password), 'password', client, replaces, true);
       if (matched.length > 1) {
         return {
           ok: false,
@@ -229,7 +230,7 @@ export class SignIn {
       const refused = await this.reauthenticate(user, current, client);
       if (refused) return refused;
     }
-    const problems = passwordProblems(next, this.policy, [user.email.split('@')[0] ?? '', user.name]);
+    const problems = passwordProblems(next, await this.policyFor(user), [user.email.split('@')[0] ?? '', user.name]);
     if (problems.length > 0) return { ok: false, message: `Choose another password: ${problems.join('; ')}.` };
     if (user.passwordHash && (await verifyPassword(user.passwordHash, next)))
       return { ok: false, message: 'Choose a password different from the current one.' };
@@ -237,7 +238,7 @@ export class SignIn {
     await this.db.transaction(async (tx) => {
       await tx
         .update(users)
-        .set({ passwordHash, passwordChangedAt: new Date(), mustChangePassword: false })
+        .set({ passwordHash, passwordChangedAt: new Date(), mustChangePassword: false, passwordUnmetPolicy: false })
         .where(eq(users.id, user.id));
       await appendAudit(tx, {
         actor: user.email,
@@ -249,7 +250,13 @@ export class SignIn {
     });
     // Whoever else held a session with the old password is signed out.
     await this.sessions.revokeUser(user.id, replaces);
-    const fresh = { ...user, passwordHash, passwordChangedAt: new Date(), mustChangePassword: false };
+    const fresh = {
+      ...user,
+      passwordHash,
+      passwordChangedAt: new Date(),
+      mustChangePassword: false,
+      passwordUnmetPolicy: false,
+    };
     return this.advance(fresh, 'password', client, replaces, false);
   }
 
@@ -386,6 +393,32 @@ export class SignIn {
     return lockedUntil;
   }
 
+  /** The rules the user's passwords follow: their tenant's own, or the console's default. */
+  async policyFor(user: Pick<User, 'tenantId'>): Promise<PasswordPolicy> {
+    if (!user.tenantId) return this.policy;
+    const [row] = await this.db
+      .select({ policy: tenants.passwordPolicy })
+      .from(tenants)
+      .where(eq(tenants.id, user.tenantId));
+    return row?.policy ?? this.policy;
+  }
+
+  /**
+   * A right password that breaks the tenant's current rules (made stricter
+   * since it was chosen) is marked, so that it is changed before the session
+   * becomes active, after the second factor if there is one.
+   */
+  private async checkPolicy(user: User, password: string): Promise<User> {
+    const problems = passwordProblems(password, await this.policyFor(user), [
+      user.email.split('@')[0] ?? '',
+      user.name,
+    ]);
+    const unmet = problems.length > 0;
+    if (unmet === user.passwordUnmetPolicy) return user;
+    await this.db.update(users).set({ passwordUnmetPolicy: unmet }).where(eq(users.id, user.id));
+    return { ...user, passwordUnmetPolicy: unmet };
+  }
+
   /** The next stage after a successful step, in a fresh session. */
   private async advance(
     user: User,
@@ -403,7 +436,9 @@ export class SignIn {
     else if (
       local &&
       user.passwordHash &&
-      (user.mustChangePassword || passwordExpired(user.passwordChangedAt, this.policy))
+      (user.mustChangePassword ||
+        user.passwordUnmetPolicy ||
+        passwordExpired(user.passwordChangedAt, tenant?.passwordPolicy ?? this.policy))
     )
       stage = 'password-change';
     else if (local && tenant?.totpRequired && !user.totpSecret) stage = 'totp-enrolment';

@@ -15,3 +15,10 @@ export interface SsoIdentity {
 export class SsoError extends Error {
   override name = 'SsoError';
 }
+
+/** One step of a configuration check ("test connection"), said so an admin can act on it. */
+export interface SsoCheck {
+  step: string;
+  ok: boolean;
+  detail: string;
+}

@@ -13,6 +13,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import type { PasswordPolicy } from '../auth/passwords.js';
 
 export const ROLES = ['platform-admin', 'tenant-admin', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -37,6 +38,8 @@ export const tenants = pgTable('tenants', {
   } | null>(),
   /** IdP group → role for users created on first SSO sign-in. */
   roleMapping: jsonb('role_mapping').$type<{ group: string; role: Role }[]>().notNull().default([]),
+  /** The tenant's own rules for local passwords; null follows the console's default. */
+  passwordPolicy: jsonb('password_policy').$type<PasswordPolicy | null>(),
   createdAt: at('created_at').notNull().defaultNow(),
 });
 
@@ -53,6 +56,8 @@ export const users = pgTable(
     passwordHash: text('password_hash'),
     passwordChangedAt: at('password_changed_at'),
     mustChangePassword: boolean('must_change_password').notNull().default(false),
+    /** The password signed in but breaks its tenant's current policy: it is changed before going on. */
+    passwordUnmetPolicy: boolean('password_unmet_policy').notNull().default(false),
     totpSecret: text('totp_secret'),
     totpEnabledAt: at('totp_enabled_at'),
     /** Last accepted TOTP time step: a code is never accepted twice. */

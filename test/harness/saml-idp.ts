@@ -31,6 +31,8 @@ export interface SamlIdpOptions {
   signAssertion?: boolean;
   /** NameID sent: the user's email (emailAddress format, the default) or the username as a persistent id. */
   nameId?: 'email' | 'persistent';
+  /** Refuse (403) an AuthnRequest from any other SP entity ID, as production IdPs do; default false. */
+  knownSpOnly?: boolean;
 }
 
 export interface TestSamlIdp {
@@ -103,6 +105,15 @@ export async function startSamlIdp(opts: SamlIdpOptions): Promise<TestSamlIdp> {
       const parsed = await idp.parseLoginRequest(sp, 'redirect', {
         query: Object.fromEntries(url.searchParams),
       });
+      const requester = (parsed.extract as { issuer?: unknown }).issuer;
+      if (opts.knownSpOnly && requester !== opts.spEntityId) {
+        return page(
+          res,
+          403,
+          'Unknown application',
+          `<p>No application is registered as ${escapeXml(String(requester))}.</p>`,
+        );
+      }
       const id = parsed.extract.request?.id;
       if (typeof id !== 'string' || id === '') {
         return page(res, 400, 'Bad request', '<p>The SAML AuthnRequest has no ID.</p>');

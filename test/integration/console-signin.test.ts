@@ -1,10 +1,11 @@
 // Sign-in limits and response headers of the console as served with its UI.
+import { SESSION_RECHECK_MS } from '../../console/auth/sessions.js';
 import { totpContext } from '../../console/auth/sign-in.js';
 import { request as httpRequest } from 'node:http';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../console/auth/passwords.js';
-import { users } from '../../console/db/schema.js';
+import { DEFAULT_POLICY, hashPassword } from '../../console/auth/passwords.js';
+import { sessions, users } from '../../console/db/schema.js';
 import { builtApp } from '../harness/browser.js';
 import { firstForm, startSamlIdp } from '../harness/saml-idp.js';
 import { TEST_CLIENT, startConsole, strongPassword, type TestConsole } from '../harness/console.js';
@@ -192,6 +193,75 @@ describe('console sign-in limits and headers', () => {
     ).toBe(401);
   });
 
+  it("follows the tenant's own password rules: a password they made stricter is changed at its next sign-in", async () => {
+    await c.services.tenants.create(root, { id: 'strict', displayName: 'Strict' }, TEST_CLIENT);
+    await c.services.tenants.create(root, { id: 'lenient', displayName: 'Lenient' }, TEST_CLIENT);
+    const member = async (tenantId: string, email: string, password: string) => {
+      const { user } = await c.services.tenants.createUser(
+        root,
+        tenantId,
+        { email, role: 'tenant-admin' },
+        TEST_CLIENT,
+      );
+      await c.services.database.db
+        .update(users)
+        .set({ passwordHash: await hashPassword(password), mustChangePassword: false })
+        .where(eq(users.id, user.id));
+    };
+    const fifteen = 'Tr4vel-by-Night';
+    await member('strict', 'kim@strict.test', fifteen);
+    await member('lenient', 'lee@lenient.test', fifteen);
+
+    await expect(
+      c.services.tenants.update(root, 'strict', { passwordPolicy: { ...DEFAULT_POLICY, minLength: 4 } }, TEST_CLIENT),
+    ).rejects.toThrow('minLength must be at least 8');
+    await c.services.tenants.update(
+      root,
+      'strict',
+      { passwordPolicy: { ...DEFAULT_POLICY, minLength: 16, maxAgeDays: 90 } },
+      TEST_CLIENT,
+    );
+
+    // The other tenant keeps the default rules.
+    expect(await c.services.signIn.password('lee@lenient.test', fifteen, TEST_CLIENT)).toMatchObject({
+      ok: true,
+      stage: 'active',
+    });
+    const kim = await c.services.signIn.password('kim@strict.test', fifteen, TEST_CLIENT);
+    expect(kim).toMatchObject({ ok: true, stage: 'password-change' });
+    const token = (kim as { token: string }).token;
+    const page = await (
+      await fetch(`${c.url}/login/new-password`, { headers: { cookie: `holdfast-session=${token}` } })
+    ).text();
+    expect(page).toContain('does not meet the rules of its organization any more');
+    expect(page).toContain('At least 16 characters with a digit');
+
+    const session = (await c.services.sessions.resolve(token))!;
+    const short = await c.services.signIn.changePassword(
+      session.user,
+      undefined,
+      'Short-but-0k-pw',
+      TEST_CLIENT,
+      token,
+    );
+    expect(short).toEqual({ ok: false, message: 'Choose another password: use at least 16 characters.' });
+    const longer = 'A-much-longer-Passw0rd';
+    const changed = await c.services.signIn.changePassword(session.user, undefined, longer, TEST_CLIENT, token);
+    expect(changed).toMatchObject({ ok: true, stage: 'active' });
+    expect(await c.services.signIn.password('kim@strict.test', longer, TEST_CLIENT)).toMatchObject({
+      ok: true,
+      stage: 'active',
+    });
+    // 90 days, not 365, is the age at which it must be changed again.
+    await c.services.database.db
+      .update(users)
+      .set({ passwordChangedAt: new Date(Date.now() - 91 * 86_400_000) })
+      .where(eq(users.email, 'kim@strict.test'));
+    expect(await c.services.signIn.password('kim@strict.test', longer, TEST_CLIENT)).toMatchObject({
+      stage: 'password-change',
+    });
+  });
+
   it('never signs in to an account by e-mail alone, and takes the role from the groups at every SSO sign-in', async () => {
     await c.services.tenants.create(root, { id: 'sso-corp', displayName: 'SSO Corp' }, TEST_CLIENT);
     await c.services.tenants.update(
@@ -305,6 +375,27 @@ describe('console sign-in limits and headers', () => {
     expect(out.status).toBe(302);
     expect(out.headers.get('location')).toBe('/login');
     expect(out.headers.getSetCookie().join()).toMatch(/holdfast-session=;.*Max-Age=0/);
+    expect((await fetch(`${c.url}/api/me`, { headers: { cookie } })).status).toBe(401);
+  });
+
+  it('a session ended by another replica refuses every change at once, and every page within a second', async () => {
+    const password = await auditorWithPassword('elsewhere@holdfast.test', { passwordChangedAt: new Date() });
+    const result = await c.services.signIn.password('elsewhere@holdfast.test', password, TEST_CLIENT);
+    const token = (result as { token: string }).token;
+    const cookie = `holdfast-session=${token}`;
+    expect((await fetch(`${c.url}/api/me`, { headers: { cookie } })).status).toBe(200);
+    // Another replica signs it out: the row goes, this console's memory of it does not.
+    const { user } = (await c.services.sessions.resolve(token))!;
+    await c.services.database.db.delete(sessions).where(eq(sessions.userId, user.id));
+    const change = await fetch(`${c.url}/logout`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: c.services.csrf.issue(token) }),
+    });
+    // The CSRF token was bound to a session that no longer exists.
+    expect(change.status).toBe(403);
+    await new Promise((r) => setTimeout(r, SESSION_RECHECK_MS));
     expect((await fetch(`${c.url}/api/me`, { headers: { cookie } })).status).toBe(401);
   });
 
