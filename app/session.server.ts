@@ -25,18 +25,21 @@ export function requireStage(context: AppLoadContext, stage: SessionStage) {
 /** Runs a service call and turns a refusal into a message for the form. */
 export async function attempt<T>(
   fn: () => Promise<T>,
-): Promise<{ ok: true; value: T } | { ok: false; error: string; status: number }> {
+): Promise<{ ok: true; value: T } | { ok: false; error: string; status: number; fields: Record<string, string> }> {
   try {
     return { ok: true, value: await fn() };
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
-    if (status && status < 500) return { ok: false, error: (err as Error).message, status };
+    // Messages by form field, when the refusal names fields (a Workspace the apiserver refused).
+    const fields = (err as { fields?: Record<string, string> }).fields ?? {};
+    if (status && status < 500) return { ok: false, error: (err as Error).message, status, fields };
     if (err && typeof err === 'object' && 'issues' in err && Array.isArray(err.issues)) {
       const issues = err.issues as { path: PropertyKey[]; message: string }[];
       return {
         ok: false,
         error: issues.map((i) => `${i.path.map(String).join('.') || 'form'}: ${i.message}`).join('; '),
         status: 400,
+        fields: Object.fromEntries(issues.map((i) => [i.path.map(String).join('.'), i.message])),
       };
     }
     throw err;

@@ -19,7 +19,7 @@ import { resealSecrets } from './sealed-secrets.js';
 import { SECRETS_KEY_SETTING, SecretBox } from './secret-box.js';
 import { buildConsole, type BuildOptions } from './server.js';
 import { ConsoleServices, DEFAULT_SETTINGS, type ConsoleSettings } from './services.js';
-import { WorkspaceStatuses } from './workspaces.js';
+import { WorkspaceApi } from './workspaces.js';
 
 /** The UI as `remix vite:build` left it in build/, found from the sources and from dist/. */
 export async function loadRemixBuild(): Promise<{ build: ServerBuild; clientDir: string }> {
@@ -36,7 +36,7 @@ export interface AssembleOptions {
   /** HOLDFAST_SECRETS_KEY: what the console keeps sealed opens only with it. */
   secrets: SecretBox;
   log: Logger;
-  workspaces?: WorkspaceStatuses | undefined;
+  workspaces?: WorkspaceApi | undefined;
   remix?: { build: ServerBuild; clientDir: string };
   logger?: BuildOptions['logger'];
   trustProxy?: BuildOptions['trustProxy'];
@@ -66,6 +66,9 @@ export async function assembleConsole(
     ...(opts.remix ? { remix: opts.remix } : {}),
     ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
     ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}),
+  });
+  app.addHook('onClose', async () => {
+    await opts.workspaces?.stop();
   });
   return { app, services, registry };
 }
@@ -124,13 +127,14 @@ export async function runConsole(): Promise<void> {
     ssoAllowedHosts: IdpHostPolicy.fromSetting(process.env[ALLOWED_HOSTS_SETTING]).entries.filter((e) => e.trim()),
     ...(process.env.HOLDFAST_ALERT_WEBHOOK ? { alertWebhook: process.env.HOLDFAST_ALERT_WEBHOOK } : {}),
     ...(process.env.HOLDFAST_AUDIT_SIGNING_KEY ? { auditSigningKey: process.env.HOLDFAST_AUDIT_SIGNING_KEY } : {}),
+    workspaceLabels: parseLabels(process.env.HOLDFAST_WORKSPACE_LABELS ?? ''),
   };
   const { app, services, registry } = await assembleConsole({
     database,
     settings,
     secrets,
     log,
-    workspaces: WorkspaceStatuses.fromEnvironment(log),
+    workspaces: WorkspaceApi.fromEnvironment(log),
     remix: await loadRemixBuild(),
     logger: { level: process.env.HOLDFAST_LOG_LEVEL ?? 'info' },
     trustProxy,
@@ -155,4 +159,19 @@ export async function runConsole(): Promise<void> {
   };
   process.once('SIGTERM', () => void stop());
   process.once('SIGINT', () => void stop());
+}
+
+/** `key=value,key2=value2` as HOLDFAST_WORKSPACE_LABELS gives it. */
+export function parseLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at <= 0)
+      throw new Error(`HOLDFAST_WORKSPACE_LABELS: "${pair}" is not key=value; write e.g. team=platform,tier=gold`);
+    labels[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+  }
+  return labels;
 }

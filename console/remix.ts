@@ -71,6 +71,11 @@ export function remixHandler(
     const cookies = response.headers.getSetCookie();
     if (cookies.length > 0) reply.header('set-cookie', cookies);
     if (!response.body) return reply.send();
-    return reply.send(Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>));
+    // A live stream (server-sent events) or a download is passed on as it
+    // comes; a page or its data is whole by now and goes out in one write.
+    const type = response.headers.get('content-type') ?? '';
+    if (type.startsWith('text/event-stream') || type.startsWith('application/octet-stream'))
+      return reply.send(Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>));
+    return reply.send(Buffer.from(await response.arrayBuffer()));
   };
 }

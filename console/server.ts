@@ -38,6 +38,8 @@ export async function buildConsole(options: BuildOptions): Promise<FastifyInstan
     bodyLimit: 1_048_576,
     // Keeps the 5xx details out of responses.
     return503OnClosing: true,
+    // Live status streams (text/event-stream) stay open; closing the console ends them.
+    forceCloseConnections: true,
   });
 
   // Forms reach Remix as they came; the CSRF check reads its field from the raw text.

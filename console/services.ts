@@ -10,7 +10,10 @@ import { DEFAULT_LOCKOUT, SignIn, type LockoutAlert, type Lockout } from './auth
 import type { OpenedDb } from './db/client.js';
 import type { SecretBox } from './secret-box.js';
 import { Tenants } from './tenants/service.js';
-import type { WorkspaceStatuses } from './workspaces.js';
+import { Artifacts } from './tenants/artifacts.js';
+import { TenantBackups } from './tenants/backups.js';
+import { TenantWorkspaces } from './tenants/workspaces.js';
+import type { WorkspaceApi } from './workspaces.js';
 
 export interface ConsoleSettings {
   policy: PasswordPolicy;
@@ -28,6 +31,8 @@ export interface ConsoleSettings {
   alertWebhook?: string;
   /** PEM of the Ed25519 key that signs audit exports (HOLDFAST_AUDIT_SIGNING_KEY); else one kept in the database. */
   auditSigningKey?: string;
+  /** Labels on every Workspace the console creates (HOLDFAST_WORKSPACE_LABELS, `key=value,…`), e.g. to match an operator's HOLDFAST_WORKSPACE_SELECTOR. */
+  workspaceLabels?: Record<string, string>;
 }
 
 export const DEFAULT_SETTINGS: ConsoleSettings = {
@@ -43,6 +48,12 @@ export class ConsoleServices {
   readonly sessions: SessionStore;
   readonly signIn: SignIn;
   readonly tenants: Tenants;
+  /** Tenants' Workspaces in the Kubernetes API. */
+  readonly tenantWorkspaces: TenantWorkspaces;
+  /** Tenants' backup logs, backups now and restore requests, as Backup and Restore resources. */
+  readonly backups: TenantBackups;
+  /** Backup artifacts streamed from S3 destinations to tenant admins. */
+  readonly artifacts: Artifacts;
   readonly audit: AuditLog;
   readonly idpHosts: IdpHostPolicy;
 
@@ -50,7 +61,7 @@ export class ConsoleServices {
     readonly database: OpenedDb,
     readonly settings: ConsoleSettings,
     readonly csrf: CsrfTokens,
-    readonly workspaces: WorkspaceStatuses | undefined,
+    readonly workspaces: WorkspaceApi | undefined,
     readonly log: Logger,
     /** Seals what the console keeps and must read back: TOTP seeds, OIDC client secrets. */
     readonly secrets: SecretBox,
@@ -68,6 +79,9 @@ export class ConsoleServices {
     );
     this.idpHosts = new IdpHostPolicy(settings.ssoAllowedHosts);
     this.tenants = new Tenants(db, secrets);
+    this.backups = new TenantBackups(db, this.tenants, workspaces);
+    this.artifacts = new Artifacts(db, this.tenants, workspaces);
+    this.tenantWorkspaces = new TenantWorkspaces(db, this.tenants, workspaces, settings.workspaceLabels ?? {});
     this.audit = new AuditLog(db, secrets, settings.auditSigningKey);
   }
 

@@ -2,6 +2,7 @@ import { data, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFuncti
 import { Form, Link, useActionData, useLoaderData } from '@remix-run/react';
 import { Csrf, Field, Notice } from '../components/forms';
 import { when } from '../components/table';
+import { describePolicy } from '../../console/auth/policy.js';
 import { field, requireViewer } from '../session.server';
 
 export const meta: MetaFunction = () => [{ title: 'Account · Holdfast' }];
@@ -17,7 +18,7 @@ export async function loader({ context, request }: LoaderFunctionArgs) {
     totp: Boolean(user.totpSecret),
     local: Boolean(user.passwordHash),
     passwordChangedAt: user.passwordChangedAt?.toISOString() ?? null,
-    maxAgeDays: context.services.settings.policy.maxAgeDays,
+    policy: await context.services.signIn.policyFor(user),
   };
 }
 
@@ -74,7 +75,8 @@ export default function Account() {
           <section className="panel" aria-labelledby="pw">
             <h2 id="pw">Password</h2>
             <p className="muted small">
-              Last changed {when(d.passwordChangedAt)}; it must be changed every {d.maxAgeDays} days.
+              Last changed {when(d.passwordChangedAt)}
+              {d.policy.maxAgeDays > 0 ? `; it must be changed every ${d.policy.maxAgeDays} days` : ''}.
             </p>
             {result?.error ? <Notice kind="error">{result.error}</Notice> : null}
             {result?.ok ? <Notice kind="ok">{result.ok}</Notice> : null}
@@ -82,7 +84,14 @@ export default function Account() {
               <Csrf token={d.csrf} />
               <input type="text" name="username" autoComplete="username" value={d.email} readOnly hidden />
               <Field label="Current password" name="current" type="password" autoComplete="current-password" required />
-              <Field label="New password" name="password" type="password" autoComplete="new-password" required />
+              <Field
+                label="New password"
+                name="password"
+                type="password"
+                autoComplete="new-password"
+                required
+                hint={describePolicy(d.policy)}
+              />
               <Field label="New password again" name="confirm" type="password" autoComplete="new-password" required />
               <button type="submit">Change password</button>
             </Form>

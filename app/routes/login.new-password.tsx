@@ -1,5 +1,6 @@
 import { redirect, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Form, useActionData, useLoaderData } from '@remix-run/react';
+import { describePolicy } from '../../console/auth/policy.js';
 import { nextPage } from '../../console/stages.js';
 import { Csrf, Field, Notice } from '../components/forms';
 import { field, requireStage } from '../session.server';
@@ -8,13 +9,14 @@ export const meta: MetaFunction = () => [{ title: 'Choose a new password · Hold
 
 export async function loader({ context }: LoaderFunctionArgs) {
   const s = requireStage(context, 'password-change');
-  const p = context.services.settings.policy;
-  return {
-    csrf: context.csrf,
-    email: s.user.email,
-    expired: !s.user.mustChangePassword,
-    policy: { minLength: p.minLength, maxAgeDays: p.maxAgeDays },
-  };
+  const policy = await context.services.signIn.policyFor(s.user);
+  const u = s.user;
+  const reason = u.mustChangePassword
+    ? `${u.email} signed in with a one-time password.`
+    : u.passwordUnmetPolicy
+      ? `The password of ${u.email} does not meet ${u.tenantId ? 'the rules of its organization' : 'the rules'} any more.`
+      : `The password of ${u.email} is older than ${policy.maxAgeDays} days.`;
+  return { csrf: context.csrf, email: u.email, reason, rules: describePolicy(policy) };
 }
 
 export async function action({ context, request }: ActionFunctionArgs) {
@@ -28,18 +30,13 @@ export async function action({ context, request }: ActionFunctionArgs) {
 }
 
 export default function NewPassword() {
-  const { csrf, email, expired, policy } = useLoaderData<typeof loader>();
+  const { csrf, email, reason, rules } = useLoaderData<typeof loader>();
   const failed = useActionData<typeof action>();
   return (
     <section className="card" aria-labelledby="np-title">
       <p className="brand">Holdfast</p>
       <h1 id="np-title">Choose a new password</h1>
-      <p>
-        {expired
-          ? `The password of ${email} is older than ${policy.maxAgeDays} days.`
-          : `${email} signed in with a one-time password.`}{' '}
-        Choose your own to continue.
-      </p>
+      <p>{reason} Choose a new one to continue.</p>
       {failed?.error ? <Notice kind="error">{failed.error}</Notice> : null}
       <Form method="post" replace>
         <Csrf token={csrf} />
@@ -51,7 +48,7 @@ export default function NewPassword() {
           autoComplete="new-password"
           required
           autoFocus
-          hint={`At least ${policy.minLength} characters with a digit, an upper and a lower case letter, no spaces; not a common password.`}
+          hint={rules}
         />
         <Field label="New password again" name="confirm" type="password" autoComplete="new-password" required />
         <button type="submit" className="primary">

@@ -1,8 +1,23 @@
-import { type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
-import { Form, useActionData, useLoaderData } from '@remix-run/react';
-import { canWriteTenant } from '../console.server';
+import { redirect, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
+import { Form, Link, useActionData, useLoaderData } from '@remix-run/react';
+import {
+  canWriteTenant,
+  settingsFromForm,
+  settingsOf,
+  testConnection,
+  workspaceStatusView,
+  type WorkspaceEvent,
+} from '../console.server';
 import { Csrf, Field, Notice } from '../components/forms';
 import { Badge, when } from '../components/table';
+import { BackupSettingsForm, LifecyclePanel, WorkspaceStatusPanel, useLiveWorkspace } from '../components/workspace';
+import {
+  SignInPolicyPanel,
+  SsoPanels,
+  oidcFromForm,
+  passwordPolicyFromForm,
+  samlFromForm,
+} from '../components/sign-in-settings';
 import { attempt, field, requireViewer } from '../session.server';
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
@@ -14,15 +29,56 @@ export async function loader({ context, request, params }: LoaderFunctionArgs) {
   const id = params.id!;
   const found = await attempt(() => context.services.tenants.get(viewer, id));
   if (!found.ok) throw new Response(found.error, { status: found.status });
-  const people = await context.services.tenants.users(viewer, id);
-  const status = (await context.services.workspaces?.all())?.get(found.value.workspace) ?? null;
+  const api = context.services.workspaces;
+  // The Workspace as the apiserver has it now: status, the settings' values, who set them.
+  const [people, ws] = await Promise.all([
+    context.services.tenants.users(viewer, id),
+    api
+      ? api.cached(found.value.workspace).then(
+          (ws) => ws ?? null,
+          () => null,
+        )
+      : null,
+  ]);
+  const settings = ws ? settingsOf(ws) : null;
+  const [events, choices, log] = ws
+    ? await Promise.all([
+        api!.eventsOf(ws.metadata.name).catch((err: unknown): WorkspaceEvent[] => {
+          context.services.log.warn({ err: String(err), workspace: ws.metadata.name }, 'could not list Events');
+          return [];
+        }),
+        api!.choices(),
+        context.services.backups.logOf(ws).catch((err: unknown) => {
+          context.services.log.warn({ err: String(err), workspace: ws.metadata.name }, 'could not read the backup log');
+          return undefined;
+        }),
+      ])
+    : [[], { storageClasses: [], sharedServers: [], destinations: [] }, undefined];
+  const newest = log?.backups.find((b) => b.phase === 'Succeeded' && b.size !== undefined);
   const origin = new URL(request.url).origin;
   const base = context.services.settings.publicUrl ?? origin;
   return {
     csrf: context.csrf,
     canWrite: canWriteTenant(viewer, id),
+    platformAdmin: viewer.role === 'platform-admin',
+    connected: api !== undefined && ws !== null,
     tenant: found.value,
-    status,
+    workspace: settings
+      ? {
+          status: workspaceStatusView(settings.workspace),
+          values: settings.values as Record<
+            string,
+            string | number | boolean | string[] | { name: string }[] | undefined
+          >,
+          setElsewhere: settings.setElsewhere as Record<string, string>,
+          deletionPolicy: settings.workspace.spec.deletionPolicy,
+        }
+      : null,
+    events,
+    destinations: choices.destinations,
+    backupBytes: newest?.size,
+    backups: log?.backups ?? [],
+    now: Date.now(),
     users: people.map((u) => ({
       ...u,
       lastSignInAt: u.lastSignInAt?.toISOString() ?? null,
@@ -48,58 +104,75 @@ export async function action({ context, request, params }: ActionFunctionArgs) {
   const id = params.id!;
   const form = await request.formData();
   const { tenants } = context.services;
+  const workspaces = context.services.tenantWorkspaces;
+  const checkSso = async (
+    viewer: Parameters<typeof testConnection>[1],
+    id: string,
+    input: Parameters<typeof testConnection>[3],
+  ) => {
+    const publicUrl = (context.services.settings.publicUrl ?? new URL(request.url).origin).replace(/\/+$/, '');
+    const r = await attempt(() =>
+      testConnection(tenants, viewer, id, input, { publicUrl, hosts: context.services.idpHosts }),
+    );
+    if (!r.ok) return { error: r.error };
+    return { protocol: 'oidc' in input ? ('oidc' as const) : ('saml' as const), checks: r.value };
+  };
   switch (form.get('intent')) {
+    case 'workspace': {
+      const r = await attempt(() =>
+        workspaces.save(viewer, id, settingsFromForm(form), context.client, { force: form.get('force') === 'on' }),
+      );
+      if (!r.ok) return { error: r.error, fields: r.fields };
+      return {
+        ok: r.value.changed.length
+          ? `Saved to the Workspace: ${r.value.changed.join(', ')}.`
+          : 'Nothing changed, so nothing was written.',
+      };
+    }
+    case 'suspend':
+    case 'resume': {
+      const suspend = form.get('intent') === 'suspend';
+      const r = await attempt(() => workspaces.save(viewer, id, { 'spec.suspend': suspend }, context.client));
+      if (!r.ok) return { error: r.error, fields: r.fields };
+      return {
+        ok: suspend ? 'Suspended: the operator changes nothing and takes no backups until it is resumed.' : 'Resumed.',
+      };
+    }
+    case 'delete': {
+      const r = await attempt(() => workspaces.remove(viewer, id, field(form, 'confirm'), context.client));
+      if (!r.ok) return { error: r.error, fields: r.fields };
+      throw redirect('/');
+    }
     case 'settings': {
       const r = await attempt(() =>
         tenants.update(
           viewer,
           id,
-          { displayName: text(form, 'displayName'), totpRequired: form.get('totpRequired') === 'on' },
-          context.client,
-        ),
-      );
-      return r.ok ? { ok: 'Settings saved.' } : { error: r.error };
-    }
-    case 'oidc': {
-      const off = form.get('enabled') !== 'on';
-      const r = await attempt(() =>
-        tenants.update(
-          viewer,
-          id,
           {
-            oidc: off
-              ? null
-              : {
-                  issuer: text(form, 'issuer') ?? '',
-                  clientId: text(form, 'clientId') ?? '',
-                  ...(text(form, 'clientSecret') ? { clientSecret: text(form, 'clientSecret') } : {}),
-                  ...(text(form, 'scopes') ? { scopes: text(form, 'scopes') } : {}),
-                  ...(text(form, 'groupsClaim') ? { groupsClaim: text(form, 'groupsClaim') } : {}),
-                },
+            displayName: text(form, 'displayName'),
+            totpRequired: form.get('totpRequired') === 'on',
+            passwordPolicy: passwordPolicyFromForm(form),
           },
           context.client,
         ),
+      );
+      return r.ok ? { ok: 'Settings saved.' } : { error: r.error, fields: r.fields };
+    }
+    case 'oidc':
+    case 'oidc-test': {
+      const off = form.get('enabled') !== 'on';
+      if (form.get('intent') === 'oidc-test') return checkSso(viewer, id, { oidc: oidcFromForm(form) });
+      const r = await attempt(() =>
+        tenants.update(viewer, id, { oidc: off ? null : oidcFromForm(form) }, context.client),
       );
       return r.ok ? { ok: off ? 'OpenID Connect turned off.' : 'OpenID Connect saved.' } : { error: r.error };
     }
-    case 'saml': {
+    case 'saml':
+    case 'saml-test': {
       const off = form.get('enabled') !== 'on';
+      if (form.get('intent') === 'saml-test') return checkSso(viewer, id, { saml: samlFromForm(form) });
       const r = await attempt(() =>
-        tenants.update(
-          viewer,
-          id,
-          {
-            saml: off
-              ? null
-              : {
-                  entryPoint: text(form, 'entryPoint') ?? '',
-                  idpCert: text(form, 'idpCert') ?? '',
-                  ...(text(form, 'idpIssuer') ? { idpIssuer: text(form, 'idpIssuer') } : {}),
-                  ...(text(form, 'groupsAttribute') ? { groupsAttribute: text(form, 'groupsAttribute') } : {}),
-                },
-          },
-          context.client,
-        ),
+        tenants.update(viewer, id, { saml: off ? null : samlFromForm(form) }, context.client),
       );
       return r.ok ? { ok: off ? 'SAML turned off.' : 'SAML saved.' } : { error: r.error };
     }
@@ -145,22 +218,35 @@ export async function action({ context, request, params }: ActionFunctionArgs) {
 }
 
 export default function TenantPage() {
-  const { csrf, canWrite, tenant, status, users, sp } = useLoaderData<typeof loader>();
+  const {
+    csrf,
+    canWrite,
+    platformAdmin,
+    connected,
+    tenant,
+    workspace,
+    events,
+    destinations,
+    backupBytes,
+    backups,
+    now,
+    users,
+    sp,
+  } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const disabled = !canWrite;
+  const errors: Record<string, string> = (result && 'fields' in result ? result.fields : undefined) ?? {};
+  const live = useLiveWorkspace(tenant.id, {
+    status: workspace?.status ?? workspaceStatusFallback,
+    events,
+  });
   return (
     <>
       <div className="page-head">
         <h1>{tenant.displayName}</h1>
         <p className="muted">
-          Tenant <code>{tenant.id}</code> · workspace <code>{tenant.workspace}</code>
-          {status ? (
-            <>
-              {' '}
-              · <Badge tone={status.ready ? 'ok' : 'warn'}>{status.ready ? 'Ready' : status.phase}</Badge>{' '}
-              {status.ready ? null : <small>{status.message}</small>}
-            </>
-          ) : null}
+          Tenant <code>{tenant.id}</code> · workspace <code>{tenant.workspace}</code> ·{' '}
+          <Link to={`/tenants/${tenant.id}/backups`}>Backups and restores</Link>
         </p>
       </div>
       {result && 'error' in result && result.error ? <Notice kind="error">{result.error}</Notice> : null}
@@ -176,6 +262,32 @@ export default function TenantPage() {
         </Notice>
       ) : null}
       {!canWrite ? <Notice kind="info">You can read this tenant's settings but not change them.</Notice> : null}
+      {!connected ? (
+        <Notice kind="info">
+          The console cannot read this tenant's Workspace from the Kubernetes API, so its status and backup settings are
+          not shown. Check the console's service account.
+        </Notice>
+      ) : workspace ? (
+        <>
+          <WorkspaceStatusPanel name={tenant.workspace} status={live.status} events={live.events} live={live.live} />
+          <BackupSettingsForm
+            csrf={csrf}
+            disabled={disabled}
+            values={workspace.values}
+            setElsewhere={workspace.setElsewhere}
+            errors={errors}
+            destinations={destinations}
+            backupBytes={backupBytes}
+            backups={backups}
+            now={now}
+          />
+        </>
+      ) : (
+        <Notice kind="info">
+          There is no Workspace <code>{tenant.workspace}</code> on the cluster: create it with kubectl, or delete this
+          tenant and create it again from the console.
+        </Notice>
+      )}
 
       <section className="panel" aria-labelledby="people">
         <h2 id="people">People</h2>
@@ -255,113 +367,28 @@ export default function TenantPage() {
         ) : null}
       </section>
 
-      <section className="panel" aria-labelledby="settings">
-        <h2 id="settings">Sign-in policy</h2>
-        <Form method="post">
-          <Csrf token={csrf} />
-          <fieldset disabled={disabled}>
-            <Field label="Name" name="displayName" defaultValue={tenant.displayName} required />
-            <div className="check">
-              <input id="f-totp" type="checkbox" name="totpRequired" defaultChecked={tenant.totpRequired} />
-              <label htmlFor="f-totp">Require a TOTP code at every password sign-in</label>
-            </div>
-            <button type="submit" name="intent" value="settings">
-              Save
-            </button>
-          </fieldset>
-        </Form>
-      </section>
+      <SignInPolicyPanel
+        csrf={csrf}
+        disabled={disabled}
+        displayName={tenant.displayName}
+        totpRequired={tenant.totpRequired}
+        passwordPolicy={tenant.passwordPolicy}
+        errors={errors}
+      />
 
-      <div className="columns">
-        <section className="panel" aria-labelledby="oidc">
-          <h2 id="oidc">OpenID Connect</h2>
-          <p className="muted small">
-            Redirect URI to register at the provider: <code>{sp.oidcRedirect}</code>
-          </p>
-          <Form method="post">
-            <Csrf token={csrf} />
-            <fieldset disabled={disabled}>
-              <div className="check">
-                <input id="f-oidc-on" type="checkbox" name="enabled" defaultChecked={Boolean(tenant.oidc)} />
-                <label htmlFor="f-oidc-on">Enabled</label>
-              </div>
-              <Field
-                label="Issuer"
-                name="issuer"
-                defaultValue={tenant.oidc?.issuer}
-                hint="e.g. https://login.example.com/realms/acme"
-              />
-              <Field label="Client id" name="clientId" defaultValue={tenant.oidc?.clientId} />
-              <Field
-                label="Client secret"
-                name="clientSecret"
-                type="password"
-                autoComplete="off"
-                hint={
-                  tenant.oidcClientSecretSet
-                    ? 'A secret is stored; leave empty to keep it (a new issuer needs its secret entered again).'
-                    : 'Leave empty for a public client.'
-                }
-              />
-              <Field
-                label="Scopes"
-                name="scopes"
-                defaultValue={tenant.oidc?.scopes}
-                hint="Default: openid email profile; add the scope that releases groups if the provider needs one"
-              />
-              <Field
-                label="Groups claim"
-                name="groupsClaim"
-                defaultValue={tenant.oidc?.groupsClaim}
-                hint="Default: groups"
-              />
-              <button type="submit" name="intent" value="oidc">
-                Save OpenID Connect
-              </button>
-            </fieldset>
-          </Form>
-        </section>
-        <section className="panel" aria-labelledby="saml">
-          <h2 id="saml">SAML 2.0</h2>
-          <p className="muted small">
-            Service provider: entity id <code>{sp.entityId}</code>, ACS <code>{sp.acs}</code>
-            {tenant.saml ? (
-              <>
-                , <a href={sp.metadata}>metadata</a>
-              </>
-            ) : null}
-          </p>
-          <Form method="post">
-            <Csrf token={csrf} />
-            <fieldset disabled={disabled}>
-              <div className="check">
-                <input id="f-saml-on" type="checkbox" name="enabled" defaultChecked={Boolean(tenant.saml)} />
-                <label htmlFor="f-saml-on">Enabled</label>
-              </div>
-              <Field label="IdP sign-on URL" name="entryPoint" defaultValue={tenant.saml?.entryPoint} />
-              <div className="field">
-                <label htmlFor="f-cert">IdP signing certificate (PEM)</label>
-                <textarea id="f-cert" name="idpCert" rows={4} defaultValue={tenant.saml?.idpCert} />
-              </div>
-              <Field
-                label="IdP entity id"
-                name="idpIssuer"
-                defaultValue={tenant.saml?.idpIssuer}
-                hint="Optional; checked against the assertion's issuer"
-              />
-              <Field
-                label="Groups attribute"
-                name="groupsAttribute"
-                defaultValue={tenant.saml?.groupsAttribute}
-                hint="Default: groups"
-              />
-              <button type="submit" name="intent" value="saml">
-                Save SAML
-              </button>
-            </fieldset>
-          </Form>
-        </section>
-      </div>
+      <SsoPanels
+        csrf={csrf}
+        disabled={disabled}
+        sp={sp}
+        oidc={tenant.oidc}
+        oidcClientSecretSet={tenant.oidcClientSecretSet}
+        saml={tenant.saml}
+        checks={
+          result && 'checks' in result && result.protocol && result.checks
+            ? { protocol: result.protocol, checks: result.checks }
+            : undefined
+        }
+      />
 
       <section className="panel" aria-labelledby="roles">
         <h2 id="roles">Roles for single sign-on</h2>
@@ -387,6 +414,25 @@ export default function TenantPage() {
           </fieldset>
         </Form>
       </section>
+
+      {platformAdmin ? (
+        <LifecyclePanel
+          csrf={csrf}
+          tenantId={tenant.id}
+          suspended={workspace ? live.status.suspended : undefined}
+          deletionPolicy={workspace?.deletionPolicy}
+          confirmError={errors['confirm']}
+        />
+      ) : null}
     </>
   );
 }
+
+const workspaceStatusFallback = {
+  exists: false,
+  phase: 'Unknown',
+  ready: false,
+  suspended: false,
+  current: true,
+  conditions: [],
+};

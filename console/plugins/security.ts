@@ -88,7 +88,10 @@ export const security = fp(async (app: FastifyInstance, opts: { services: Consol
     )
       return;
     const token = request.cookies[names.session];
-    request.auth = await services.sessions.resolve(token);
+    // A page view may use a session checked within the last second; a change is checked now.
+    request.auth = await services.sessions.resolve(token, undefined, {
+      forViewing: request.method === 'GET' || request.method === 'HEAD',
+    });
     if (token && !request.auth) app.setSessionCookie(reply, null);
     if (request.auth) {
       request.csrfBinding = request.auth.token;

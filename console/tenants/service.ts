@@ -5,7 +5,7 @@ import { and, asc, count, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { Forbidden, NotFound, requirePlatformAdmin, requireTenant, type Viewer } from '../access.js';
 import { appendAudit } from '../audit/log.js';
-import { hashPassword } from '../auth/passwords.js';
+import { hashPassword, POLICY_LIMITS } from '../auth/passwords.js';
 import type { Client } from '../auth/sign-in.js';
 import type { SecretBox } from '../secret-box.js';
 import type { ConsoleDb } from '../db/client.js';
@@ -55,12 +55,33 @@ export const TenantCreate = z.object({
   totpRequired: z.boolean().optional(),
 });
 
+const [minLo, minHi] = POLICY_LIMITS.minLength;
+const [ageLo, ageHi] = POLICY_LIMITS.maxAgeDays;
+export const PasswordPolicyInput = z.object({
+  minLength: z
+    .number({ message: 'minLength must be a number' })
+    .int()
+    .min(minLo, `minLength must be at least ${minLo}`)
+    .max(minHi, `minLength must be at most ${minHi}`),
+  requireDigit: z.boolean(),
+  requireUpper: z.boolean(),
+  requireLower: z.boolean(),
+  forbidSpaces: z.boolean(),
+  maxAgeDays: z
+    .number({ message: 'maxAgeDays must be a number of days' })
+    .int()
+    .min(ageLo, 'maxAgeDays must be 0 (never) or more')
+    .max(ageHi, `maxAgeDays must be at most ${ageHi} days`),
+});
+
 export const TenantUpdate = z.object({
   displayName: z.string().min(1).max(100).optional(),
   totpRequired: z.boolean().optional(),
   oidc: OidcInput.nullable().optional(),
   saml: SamlInput.nullable().optional(),
   roleMapping: RoleMapping.optional(),
+  /** null follows the console's default. */
+  passwordPolicy: PasswordPolicyInput.nullable().optional(),
 });
 
 export const UserCreate = z.object({
@@ -106,7 +127,29 @@ function userView(u: User): UserView {
   };
 }
 
+export interface TenantIndex {
+  rows: readonly {
+    id: string;
+    displayName: string;
+    workspace: string;
+    createdAt: Date;
+    oidc: boolean;
+    saml: boolean;
+    totpRequired: boolean;
+    users: number;
+  }[];
+  workspaces: ReadonlySet<string>;
+}
+
+const RECENT_MS = 1_000;
+
 export class Tenants {
+  private indexed: { at: number; index: TenantIndex } | undefined;
+  /** Counts changes, so that an index read while one committed is not kept. */
+  private generation = 0;
+  /** Tenants read in the last RECENT_MS, by id, with the generation they were read at. */
+  private readonly recent = new Map<string, { at: number; generation: number; view: TenantView }>();
+
   constructor(
     private readonly db: ConsoleDb,
     private readonly secrets: SecretBox,
@@ -133,12 +176,30 @@ export class Tenants {
     return { items: rows.map((r) => tenantView(r.tenant, r.users)), total: total?.n ?? 0, page, pageSize };
   }
 
+  /**
+   * One tenant with its number of people. A page may get what was read
+   * within the last second: this console's own changes are seen at once,
+   * another replica's within that second.
+   */
   async get(viewer: Viewer, id: string): Promise<TenantView> {
     requireTenant(viewer, id, false);
-    const [row] = await this.db.select().from(tenants).where(eq(tenants.id, id));
-    if (!row) throw new NotFound(`no tenant "${id}"`);
-    const [n] = await this.db.select({ n: count() }).from(users).where(eq(users.tenantId, id));
-    return tenantView(row, n?.n ?? 0);
+    const seen = this.recent.get(id);
+    if (seen && seen.generation === this.generation && Date.now() - seen.at < RECENT_MS) return seen.view;
+    const generation = this.generation;
+    const [found] = await this.db
+      .select({
+        row: tenants,
+        people: sql<number>`(select count(*)::int from ${users} where ${users.tenantId} = ${tenants.id})`,
+      })
+      .from(tenants)
+      .where(eq(tenants.id, id));
+    if (!found) throw new NotFound(`no tenant "${id}"`);
+    const view = tenantView(found.row, Number(found.people));
+    if (generation === this.generation) {
+      if (this.recent.size >= 5_000) this.recent.clear();
+      this.recent.set(id, { at: Date.now(), generation, view });
+    }
+    return view;
   }
 
   /** For sign-in: a tenant's SSO settings, without any viewer. */
@@ -148,74 +209,126 @@ export class Tenants {
     return { ...row, oidcClientSecret: this.secrets.open(row.oidcClientSecret, oidcSecretContext(id)) };
   }
 
-  async create(viewer: Viewer, input: z.input<typeof TenantCreate>, client: Client): Promise<TenantView> {
+  async exists(id: string): Promise<boolean> {
+    const [row] = await this.db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, id));
+    return row !== undefined;
+  }
+
+  /** The index is read again after a change commits (and not before: a read meanwhile would keep the old rows). */
+  private async afterCommit<T>(change: Promise<T>): Promise<T> {
+    try {
+      return await change;
+    } finally {
+      this.indexed = undefined;
+      this.generation++;
+    }
+  }
+
+  /** True when a tenant has this workspace. */
+  async workspaceTaken(workspace: string): Promise<boolean> {
+    const [row] = await this.db.select({ id: tenants.id }).from(tenants).where(eq(tenants.workspace, workspace));
+    return row !== undefined;
+  }
+
+  async create(
+    viewer: Viewer,
+    input: z.input<typeof TenantCreate>,
+    client: Client,
+    /** What else was made with the tenant, for the audit entry. */
+    extra: Record<string, unknown> = {},
+  ): Promise<TenantView> {
     requirePlatformAdmin(viewer);
     const data = TenantCreate.parse(input);
-    return this.db.transaction(async (tx) => {
-      const [exists] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, data.id));
-      if (exists) throw new Conflict(`a tenant "${data.id}" already exists; choose another id`);
-      const [row] = await tx
-        .insert(tenants)
-        .values({
-          id: data.id,
-          displayName: data.displayName,
-          workspace: data.workspace ?? data.id,
-          totpRequired: data.totpRequired ?? false,
-        })
-        .returning();
-      await appendAudit(tx, {
-        actor: viewer.email,
-        tenantId: data.id,
-        action: 'tenant.created',
-        target: `tenant/${data.id}`,
-        ip: client.ip,
-        after: data,
-      });
-      return tenantView(row!, 0);
-    });
+    return this.afterCommit(
+      this.db.transaction(async (tx) => {
+        const [exists] = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, data.id));
+        if (exists) throw new Conflict(`a tenant "${data.id}" already exists; choose another id`);
+        const [row] = await tx
+          .insert(tenants)
+          .values({
+            id: data.id,
+            displayName: data.displayName,
+            workspace: data.workspace ?? data.id,
+            totpRequired: data.totpRequired ?? false,
+          })
+          .returning();
+        await appendAudit(tx, {
+          actor: viewer.email,
+          tenantId: data.id,
+          action: 'tenant.created',
+          target: `tenant/${data.id}`,
+          ip: client.ip,
+          after: { ...data, ...extra },
+        });
+        return tenantView(row!, 0);
+      }),
+    );
   }
 
   async update(viewer: Viewer, id: string, input: z.input<typeof TenantUpdate>, client: Client): Promise<TenantView> {
     requireTenant(viewer, id, true);
     const patch = TenantUpdate.parse(input);
-    return this.db.transaction(async (tx) => {
-      const [before] = await tx.select().from(tenants).where(eq(tenants.id, id)).for('update');
-      if (!before) throw new NotFound(`no tenant "${id}"`);
-      const set: Partial<Tenant> = {};
-      if (patch.displayName !== undefined) set.displayName = patch.displayName;
-      if (patch.totpRequired !== undefined) set.totpRequired = patch.totpRequired;
-      if (patch.roleMapping !== undefined) set.roleMapping = patch.roleMapping;
-      if (patch.saml !== undefined) set.saml = patch.saml;
-      if (patch.oidc !== undefined) {
-        if (patch.oidc === null) {
-          set.oidc = null;
-          set.oidcClientSecret = null;
-        } else {
-          const { clientSecret, ...oidc } = patch.oidc;
-          set.oidc = oidc;
-          if (clientSecret !== undefined) set.oidcClientSecret = this.secrets.seal(clientSecret, oidcSecretContext(id));
-          // The stored secret was given for one provider: it is never sent to another issuer.
-          else if (before.oidc?.issuer !== oidc.issuer) set.oidcClientSecret = null;
+    return this.afterCommit(
+      this.db.transaction(async (tx) => {
+        const [before] = await tx.select().from(tenants).where(eq(tenants.id, id)).for('update');
+        if (!before) throw new NotFound(`no tenant "${id}"`);
+        const set: Partial<Tenant> = {};
+        if (patch.displayName !== undefined) set.displayName = patch.displayName;
+        if (patch.totpRequired !== undefined) set.totpRequired = patch.totpRequired;
+        if (patch.roleMapping !== undefined) set.roleMapping = patch.roleMapping;
+        if (patch.passwordPolicy !== undefined) set.passwordPolicy = patch.passwordPolicy;
+        if (patch.saml !== undefined) set.saml = patch.saml;
+        if (patch.oidc !== undefined) {
+          if (patch.oidc === null) {
+            set.oidc = null;
+            set.oidcClientSecret = null;
+          } else {
+            const { clientSecret, ...oidc } = patch.oidc;
+            set.oidc = oidc;
+            if (clientSecret !== undefined)
+              set.oidcClientSecret = this.secrets.seal(clientSecret, oidcSecretContext(id));
+            // The stored secret was given for one provider: it is never sent to another issuer.
+            else if (before.oidc?.issuer !== oidc.issuer) set.oidcClientSecret = null;
+          }
         }
-      }
-      const changed = Object.keys(set) as (keyof Tenant)[];
-      if (changed.length === 0) {
+        const changed = Object.keys(set) as (keyof Tenant)[];
+        if (changed.length === 0) {
+          const [n] = await tx.select({ n: count() }).from(users).where(eq(users.tenantId, id));
+          return tenantView(before, n?.n ?? 0);
+        }
+        const [after] = await tx.update(tenants).set(set).where(eq(tenants.id, id)).returning();
+        await appendAudit(tx, {
+          actor: viewer.email,
+          tenantId: id,
+          action: 'tenant.updated',
+          target: `tenant/${id}`,
+          ip: client.ip,
+          before: Object.fromEntries(changed.map((k) => [k, before[k]])),
+          after: Object.fromEntries(changed.map((k) => [k, after![k]])),
+        });
         const [n] = await tx.select({ n: count() }).from(users).where(eq(users.tenantId, id));
-        return tenantView(before, n?.n ?? 0);
-      }
-      const [after] = await tx.update(tenants).set(set).where(eq(tenants.id, id)).returning();
-      await appendAudit(tx, {
-        actor: viewer.email,
-        tenantId: id,
-        action: 'tenant.updated',
-        target: `tenant/${id}`,
-        ip: client.ip,
-        before: Object.fromEntries(changed.map((k) => [k, before[k]])),
-        after: Object.fromEntries(changed.map((k) => [k, after![k]])),
-      });
-      const [n] = await tx.select({ n: count() }).from(users).where(eq(users.tenantId, id));
-      return tenantView(after!, n?.n ?? 0);
-    });
+        return tenantView(after!, n?.n ?? 0);
+      }),
+    );
+  }
+
+  /** Deletes the tenant and its people; the audit log keeps what they did. */
+  async remove(viewer: Viewer, id: string, client: Client, extra: Record<string, unknown> = {}): Promise<void> {
+    requirePlatformAdmin(viewer);
+    await this.afterCommit(
+      this.db.transaction(async (tx) => {
+        const [before] = await tx.delete(tenants).where(eq(tenants.id, id)).returning();
+        if (!before) throw new NotFound(`no tenant "${id}"`);
+        await appendAudit(tx, {
+          actor: viewer.email,
+          tenantId: id,
+          action: 'tenant.deleted',
+          target: `tenant/${id}`,
+          ip: client.ip,
+          before: { displayName: before.displayName, workspace: before.workspace, ...extra },
+        });
+      }),
+    );
   }
 
   async users(viewer: Viewer, tenantId: string | null): Promise<UserView[]> {
@@ -281,13 +394,46 @@ export class Tenants {
       });
       return row!;
     });
+    this.indexed = undefined;
+    this.generation++;
     return { user: userView(user), oneTimePassword };
   }
 
+  /**
+   * Every tenant's id, name, workspace, creation time, sign-in settings and
+   * number of people, for the overview (which sorts and filters them by
+   * their workspaces' health in memory).
+   * Read at most every 5 s: this console's own changes are seen at once,
+   * another replica's within 5 s.
+   */
+  async index(): Promise<TenantIndex> {
+    if (this.indexed && Date.now() - this.indexed.at < 5_000) return this.indexed.index;
+    const generation = this.generation;
+    const [list, counts] = await Promise.all([
+      this.db
+        .select({
+          id: tenants.id,
+          displayName: tenants.displayName,
+          workspace: tenants.workspace,
+          createdAt: tenants.createdAt,
+          oidc: sql<boolean>`${tenants.oidc} is not null`,
+          saml: sql<boolean>`${tenants.saml} is not null`,
+          totpRequired: tenants.totpRequired,
+        })
+        .from(tenants),
+      this.db.select({ tenantId: users.tenantId, n: count() }).from(users).groupBy(users.tenantId),
+    ]);
+    const people = new Map(counts.map((c) => [c.tenantId, c.n]));
+    const rows = list.map((r) => ({ ...r, users: people.get(r.id) ?? 0 }));
+    const index = { rows, workspaces: new Set(rows.map((r) => r.workspace)) };
+    if (generation === this.generation) this.indexed = { at: Date.now(), index };
+    return index;
+  }
+
   /** Every tenant's workspace name: the rest of the cluster's Workspaces have no tenant yet. */
-  async workspaceNames(viewer: Viewer): Promise<Set<string>> {
+  async workspaceNames(viewer: Viewer): Promise<ReadonlySet<string>> {
     requirePlatformAdmin(viewer);
-    return new Set((await this.db.select({ w: tenants.workspace }).from(tenants)).map((r) => r.w));
+    return (await this.index()).workspaces;
   }
 
   /** E-mail addresses by user id, for showing audit entries; ids of deleted users are absent. */

@@ -42,7 +42,7 @@ export async function chartAccounts(
   const file = path.join(dir, 'chart-rbac.json');
   await writeFile(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: rbac }));
   await run(kubectl, ['create', 'namespace', CHART_NAMESPACE], { env }).catch(() => undefined);
-  await run(kubectl, ['apply', '--server-side', '--field-manager=holdfast-tests', '-n', CHART_NAMESPACE, '-f', file], {
+  await run(kubectl, ['apply', '--server-side', '--field-manager=holdfast-tests', '-f', file], {
     env,
   });
 

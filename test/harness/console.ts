@@ -18,7 +18,7 @@ import { startMetricsServer, type MetricsServer } from '../../console/metrics.js
 import { openDatabase, type OpenedDb } from '../../console/db/client.js';
 import { SecretBox } from '../../console/secret-box.js';
 import { DEFAULT_SETTINGS, type ConsoleServices, type ConsoleSettings } from '../../console/services.js';
-import type { WorkspaceStatuses } from '../../console/workspaces.js';
+import type { WorkspaceApi } from '../../console/workspaces.js';
 import { freePort, startPostgres, type TestPostgres } from './postgres.js';
 
 export type ConsoleDatabase = 'pglite' | 'postgres';
@@ -27,7 +27,7 @@ export interface StartConsoleOptions {
   database: ConsoleDatabase;
   remix?: { build: ServerBuild; clientDir: string };
   settings?: Partial<ConsoleSettings>;
-  workspaces?: WorkspaceStatuses;
+  workspaces?: WorkspaceApi;
   /** HOLDFAST_TRUSTED_PROXIES: the peers whose X-Forwarded-For is believed. */
   trustedProxies?: string[];
   /** On PostgreSQL, connect as a role of its own that owns the database and is no superuser, as an installation should. */
@@ -143,7 +143,7 @@ export async function startConsole(opts: StartConsoleOptions): Promise<TestConso
       database,
       settings,
       secrets: SecretBox.parse(opts.secretsKey ?? SecretBox.generateKey()),
-      log: pino({ level: 'silent' }),
+      log: pino({ level: process.env.HOLDFAST_TEST_CONSOLE_LOG ?? 'silent' }),
       workspaces: opts.workspaces,
       ...(opts.remix ? { remix: opts.remix } : {}),
       ...(opts.trustedProxies ? { trustProxy: opts.trustedProxies } : {}),

@@ -3,7 +3,10 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { pino } from 'pino';
 import { inject } from 'vitest';
+import { WorkspaceApi } from '../../console/workspaces.js';
+import { CHART_NAMESPACE } from './chart-accounts.js';
 import { uniqueName } from './names.js';
 
 export function adminConfig(): k8s.KubeConfig {
@@ -16,6 +19,18 @@ export function adminConfig(): k8s.KubeConfig {
 export function consoleConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(inject('consoleKubeconfig'));
+  return kc;
+}
+
+/** The console's view of the cluster as the chart's console Pod `holdfast-console-0` in `namespace` has it. */
+export function chartConsoleWorkspaces(namespace = CHART_NAMESPACE): WorkspaceApi {
+  return new WorkspaceApi(consoleConfig(), pino({ level: 'silent' }), { namespace, name: 'holdfast-console-0' });
+}
+
+/** The operator's own account as the chart makes it. */
+export function operatorConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(inject('operatorKubeconfig'));
   return kc;
 }
 

@@ -14,7 +14,7 @@ import { APPLY_PATCH } from '../../kube/apply.js';
 import { Rest, collectionPath, pathOf, type KubeObject } from '../../kube/rest.js';
 import { LOCAL_PROVISIONER } from '../../hack/local-volumes.js';
 import type { TestPostgres } from './postgres.js';
-import { sharedServerObjects } from './workspaces.js';
+import { sharedServerObjects } from './shared-server.js';
 
 const run = promisify(execFile);
 const script = path.resolve(import.meta.dirname, '../../hack/control-plane.sh');

@@ -7,8 +7,10 @@ import { LOCAL_PROVISIONER } from '../../hack/local-volumes.js';
 import { adminConfig, eventually } from './kube.js';
 import { uniqueName } from './names.js';
 import { CHART_NAMESPACE } from './chart-accounts.js';
-import { toBase64 } from '../../kube/secret-data.js';
 import type { TestPostgres } from './postgres.js';
+import { sharedServerObjects } from './shared-server.js';
+
+export { sharedServerObjects };
 
 export const TEST_LABEL = 'holdfast.io/test';
 // The node schedules by requests: 2 cores hold the run's ~60 database pods only at 10m each.
@@ -104,6 +106,26 @@ export class Workspaces {
     );
   }
 
+  /**
+   * A Backup as a backup job records it (created with the taken-by
+   * annotation, so the operator starts no Job), then its status.
+   */
+  async recordBackup(workspace: string, name: string, status: Record<string, unknown>): Promise<void> {
+    const namespace = `ws-${workspace}`;
+    await this.rest.request('POST', collectionPath('Backup', namespace), {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'Backup',
+        metadata: { name, namespace, annotations: { 'holdfast.io/taken-by': 'test' } },
+        spec: { workspace, reason: 'Scheduled' },
+      },
+    });
+    await this.rest.request('PATCH', `${objectPath('Backup', name, namespace)}/status`, {
+      body: { status },
+      contentType: MERGE,
+    });
+  }
+
   async waitGone(name: string, timeoutMs = 60_000): Promise<void> {
     await eventually(`${name} to be deleted`, async () => ((await this.find(name)) ? undefined : true), timeoutMs);
   }
@@ -155,34 +177,4 @@ export class Workspaces {
     });
     return name;
   }
-}
-
-/**
- * The Secrets and the SharedDatabaseServer that point Holdfast at the
- * harness PostgreSQL `pg`: admin and CA Secrets `<name>-admin` and
- * `<name>-ca` in `namespace` (the operator's), the server `name`.
- */
-export function sharedServerObjects(pg: TestPostgres, name: string, namespace: string): KubeObject[] {
-  const secret = (suffix: string, data: Record<string, string>): KubeObject => ({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: `${name}-${suffix}`, namespace },
-    data,
-  });
-  return [
-    secret('admin', { username: toBase64(pg.user), password: toBase64(pg.password) }),
-    secret('ca', { 'ca.crt': toBase64(pg.ca) }),
-    {
-      apiVersion: API_VERSION,
-      kind: 'SharedDatabaseServer',
-      metadata: { name },
-      // The harness certificate names localhost.
-      spec: {
-        host: 'localhost',
-        port: pg.port,
-        caSecretRef: { name: `${name}-ca`, namespace },
-        adminSecretRef: { name: `${name}-admin`, namespace },
-      },
-    },
-  ];
 }

@@ -7,14 +7,12 @@ import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
-import { pino } from 'pino';
-import { MERGE_PATCH, objectPath } from '../../kube/rest.js';
-import { WorkspaceStatuses } from '../../console/workspaces.js';
+import { MERGE_PATCH, collectionPath, objectPath } from '../../kube/rest.js';
 import { SCREENSHOTS, builtApp, launchBrowser } from '../harness/browser.js';
-import { adminConfig, consoleConfig } from '../harness/kube.js';
+import { adminConfig, chartConsoleWorkspaces } from '../harness/kube.js';
 import { CHART_NAMESPACE } from '../harness/chart-accounts.js';
 import { ensureNamespace, installCrds } from '../harness/operator.js';
-import { Workspaces } from '../harness/workspaces.js';
+import { TEST_LABEL, Workspaces } from '../harness/workspaces.js';
 import { startConsole, stopConsolePostgres, strongPassword, type TestConsole } from '../harness/console.js';
 import { startOidcProvider, type TestOidcProvider } from '../harness/oidc-provider.js';
 import { freePort } from '../harness/postgres.js';
@@ -23,6 +21,8 @@ import { startSamlIdp, type TestSamlIdp } from '../harness/saml-idp.js';
 const CONSOLE_NAMESPACE = CHART_NAMESPACE;
 
 describe('the console in a browser', () => {
+  /** Labels the Workspaces this console creates (no operator here provisions them), for removing them after. */
+  const w = new Workspaces();
   let c: TestConsole;
   let browser: Browser;
   let oidc: TestOidcProvider;
@@ -48,17 +48,23 @@ describe('the console in a browser', () => {
     c = await startConsole({
       database: 'pglite',
       remix: await builtApp(),
-      workspaces: new WorkspaceStatuses(consoleConfig(), pino({ level: 'silent' }), {
-        namespace: CONSOLE_NAMESPACE,
-        name: 'holdfast-console-0',
-      }),
-      settings: { alertWebhook: `http://127.0.0.1:${hookPort}/alerts`, signInsPerMinute: 1000 },
+      workspaces: chartConsoleWorkspaces(CONSOLE_NAMESPACE),
+      settings: {
+        alertWebhook: `http://127.0.0.1:${hookPort}/alerts`,
+        signInsPerMinute: 1000,
+        workspaceLabels: { [TEST_LABEL]: w.run },
+      },
     });
     browser = await launchBrowser();
     await mkdir(SCREENSHOTS, { recursive: true });
   });
 
   afterAll(async () => {
+    // The Workspaces the console created for this file's tenants.
+    const ours = await w.rest.get<{ items: { metadata: { name: string } }[] }>(collectionPath('Workspace'), {
+      labelSelector: w.selector,
+    });
+    for (const ws of ours.items) await w.delete(ws.metadata.name);
     await browser?.close();
     await oidc?.stop();
     await saml?.stop();
@@ -128,7 +134,6 @@ describe('the console in a browser', () => {
 
   it('shows Workspaces from the cluster: one without a tenant becomes a tenant with its status', async () => {
     await installCrds();
-    const w = new Workspaces();
     const name = await w.create('console');
     // What the operator reports once everything is provisioned.
     await w.rest.request('PATCH', `${objectPath('Workspace', name)}/status`, {
@@ -164,7 +169,7 @@ describe('the console in a browser', () => {
     expect(await row.locator('.badge').textContent()).toBe('Ready');
     await row.getByRole('button', { name: /Create tenant/ }).click();
     await page.waitForURL(url(`/tenants/${name}`));
-    expect(await page.locator('.page-head .badge').textContent()).toBe('Ready');
+    expect(await page.getByTestId('workspace-phase').textContent()).toBe('Ready');
     await page.goto(url('/'));
     const tenantRow = page.locator('tbody tr', { hasText: name }).first();
     expect(await tenantRow.locator('.badge').textContent()).toBe('Ready');
@@ -191,10 +196,11 @@ describe('the console in a browser', () => {
     await page.getByLabel('Id', { exact: true }).fill('Bad Id');
     await page.getByLabel('Name', { exact: true }).fill('Bad');
     await page.getByRole('button', { name: 'Create tenant', exact: true }).click();
-    await page.getByRole('alert').waitFor();
-    expect(await page.getByRole('alert').textContent()).toMatch(/^id: use lower case letters/);
+    await page.locator('.notice.error').waitFor();
+    expect(await page.locator('.notice.error').textContent()).toMatch(/^id: use lower case letters/);
+    expect(await page.locator('[id="f-id-error"]').textContent()).toMatch(/^use lower case letters/);
 
-    const names = () => page.locator('tbody tr td:first-child').allTextContents();
+    const names = () => page.locator('tbody tr td:first-child a').allTextContents();
     await page.goto(url('/'));
     const ours = async () => (await names()).filter((n) => ['Acme Corp', 'Globex', 'Initech'].includes(n));
     expect(await ours()).toEqual(['Acme Corp', 'Globex', 'Initech']);
@@ -215,8 +221,15 @@ describe('the console in a browser', () => {
     expect(otp).toMatch(/^\S{20}$/);
     alice = { ...alice, password: otp! };
     await page.getByLabel('Require a TOTP code at every password sign-in').check();
+    await page.getByLabel('Minimum length').fill('7');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    expect(await page.locator('#f-passwordPolicy\\.minLength-error').textContent()).toBe(
+      'minLength must be at least 8',
+    );
+    await page.getByLabel('Minimum length').fill('14');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByText('Settings saved.').waitFor();
+    expect(await page.getByLabel('Minimum length').inputValue()).toBe('14');
     await shot(page, 'tenant');
   });
 
@@ -224,6 +237,7 @@ describe('the console in a browser', () => {
     const page = await newPage();
     await passwordSignIn(page, alice.email, alice.password);
     await page.waitForURL(url('/login/new-password'));
+    await page.getByText('At least 14 characters with a digit').waitFor();
     alice.password = strongPassword();
     await page.getByLabel('New password', { exact: true }).fill(alice.password);
     await page.getByLabel('New password again').fill(alice.password);
@@ -243,7 +257,7 @@ describe('the console in a browser', () => {
     await page.getByRole('link', { name: 'Continue to the console' }).click();
     await page.waitForURL(url('/'));
     // A tenant admin sees their own tenant only.
-    expect(await page.locator('tbody tr td:first-child').allTextContents()).toEqual(['Acme Corp']);
+    expect(await page.locator('tbody tr td:first-child a').allTextContents()).toEqual(['Acme Corp']);
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(url('/login'));

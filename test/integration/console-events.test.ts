@@ -4,11 +4,9 @@
 // but `default`. The console writes as the chart's console account, which may
 // create Events in its own namespace only.
 import * as k8s from '@kubernetes/client-node';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { WorkspaceStatuses } from '../../console/workspaces.js';
 import { CHART_NAMESPACE } from '../harness/chart-accounts.js';
-import { adminConfig, consoleConfig, eventually } from '../harness/kube.js';
+import { adminConfig, chartConsoleWorkspaces, eventually } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 
 describe('console Events', () => {
@@ -16,10 +14,7 @@ describe('console Events', () => {
 
   it("are written in the console's namespace about its Pod and the Workspace, and not in default", async () => {
     const workspace = uniqueName('acme');
-    const statuses = new WorkspaceStatuses(consoleConfig(), pino({ level: 'silent' }), {
-      namespace: ns.name,
-      name: 'holdfast-console-0',
-    });
+    const statuses = chartConsoleWorkspaces(ns.name);
     await statuses.warn(workspace, 'AccountLocked', 'console account a@acme.test locked after 5 failed sign-ins');
 
     const events = adminConfig().makeApiClient(k8s.EventsV1Api);
