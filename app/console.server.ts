@@ -10,7 +10,7 @@ export { testConnection } from '../console/tenants/connection-test.js';
 export { TENANT_SORTS, type TenantSort } from '../console/tenants/service.js';
 export { OVERVIEW_SORTS, overview, type OverviewSort } from '../console/tenants/overview.js';
 export { SETTING_FIELDS, settingsFromForm } from '../console/tenants/workspace-settings.js';
-export { settingsOf } from '../console/tenants/workspaces.js';
+export { createdByConsole, settingsOf } from '../console/tenants/workspaces.js';
 export { workspaceStatusView, type WorkspaceEvent, type WorkspaceStatusView } from '../console/workspaces.js';
 
 export async function qrDataUrl(text: string): Promise<string> {

@@ -16,6 +16,7 @@ export function Field(props: {
   onChange?: (value: string) => void;
   /** When one page has several forms with a field of this name. */
   id?: string;
+  disabled?: boolean;
 }) {
   const id = props.id ?? `f-${props.name}`;
   const described = [props.hint ? `${id}-hint` : '', props.error ? `${id}-error` : ''].filter(Boolean).join(' ');
@@ -32,6 +33,7 @@ export function Field(props: {
         inputMode={props.inputMode}
         autoFocus={props.autoFocus}
         pattern={props.pattern}
+        disabled={props.disabled}
         onChange={props.onChange ? (e) => props.onChange!(e.currentTarget.value) : undefined}
         aria-invalid={props.error ? true : undefined}
         aria-describedby={described || undefined}
@@ -97,4 +99,10 @@ export function Notice({ kind, children }: { kind: 'error' | 'ok' | 'info'; chil
 
 export function Csrf({ token }: { token: string }) {
   return <input type="hidden" name="_csrf" value={token} />;
+}
+
+/** A form field's trimmed text, or undefined when it is absent or blank. */
+export function filled(form: FormData, name: string): string | undefined {
+  const v = form.get(name);
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
 }

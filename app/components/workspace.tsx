@@ -147,6 +147,8 @@ export function BackupSettingsForm(props: {
   /** The backup log, for the timeline of what the edited tiers would keep. */
   backups: readonly BackupRow[];
   now: number;
+  /** What deleting the workspace does to its data: platform administrators set it. */
+  deletionLocked: boolean;
 }) {
   const { values, errors, setElsewhere } = props;
   const [schedule, setSchedule] = useState(text(values['spec.backup.schedule']) ?? '0 4 * * *');
@@ -161,7 +163,12 @@ export function BackupSettingsForm(props: {
   const keptNext = useMemo(
     () =>
       edited
-        ? keptBy(props.backups, Object.fromEntries(TIER_FIELDS.map(([t]) => [t, Number(tiers[t]) || 0])))
+        ? keptBy(
+            props.backups,
+            Object.fromEntries(TIER_FIELDS.map(([t]) => [t, Number(tiers[t]) || 0])),
+            // A backup a Restore needs stays whatever the tiers say, as the operator keeps it.
+            new Set(props.backups.filter((b) => b.keptFor.includes('restore')).map((b) => b.name)),
+          )
         : undefined,
     [edited, tiers, props.backups],
   );
@@ -273,7 +280,12 @@ export function BackupSettingsForm(props: {
             />
             <div className={errors['spec.deletionPolicy'] ? 'field invalid' : 'field'}>
               <label htmlFor="f-deletion">When the workspace is deleted</label>
-              <select id="f-deletion" name="spec.deletionPolicy" defaultValue={text(values['spec.deletionPolicy'])}>
+              <select
+                id="f-deletion"
+                name="spec.deletionPolicy"
+                defaultValue={text(values['spec.deletionPolicy'])}
+                disabled={props.deletionLocked}
+              >
                 <option value="Snapshot">Snapshot</option>
                 <option value="Retain">Retain</option>
                 <option value="Delete">Delete</option>
@@ -282,7 +294,8 @@ export function BackupSettingsForm(props: {
               <small>
                 {hint(
                   'spec.deletionPolicy',
-                  'Snapshot: a final backup, then the data goes; Retain: the data stays; Delete: the data goes',
+                  'Snapshot: a final backup, then the data goes; Retain: the data stays; Delete: the data goes' +
+                    (props.deletionLocked ? ' (set by a platform administrator)' : ''),
                 )}
               </small>
             </div>
@@ -290,8 +303,12 @@ export function BackupSettingsForm(props: {
               label="Keep the final backup"
               name="spec.retention.afterDeletion"
               defaultValue={text(values['spec.retention.afterDeletion'])}
-              hint={hint('spec.retention.afterDeletion', 'e.g. 8760h (a year)')}
+              hint={hint(
+                'spec.retention.afterDeletion',
+                'e.g. 8760h (a year)' + (props.deletionLocked ? '; set by a platform administrator' : ''),
+              )}
               error={errors['spec.retention.afterDeletion']}
+              disabled={props.deletionLocked}
             />
           </div>
           <div className="check">
@@ -313,10 +330,11 @@ export function LifecyclePanel(props: {
   tenantId: string;
   /** undefined: there is no Workspace to suspend. */
   suspended: boolean | undefined;
-  deletionPolicy: string | undefined;
+  /** The tenant's Workspace, when there is one: what deleting the tenant does to it. */
+  workspace: { name: string; deletionPolicy: string; createdHere: boolean } | undefined;
   confirmError: string | undefined;
 }) {
-  const { csrf, suspended, deletionPolicy } = props;
+  const { csrf, suspended, workspace } = props;
   return (
     <section className="panel danger" aria-labelledby="lifecycle">
       <h2 id="lifecycle">Suspend or delete</h2>
@@ -335,19 +353,9 @@ export function LifecyclePanel(props: {
       ) : null}
       <Form method="post">
         <Csrf token={csrf} />
+        <input type="hidden" name="deletionPolicy" value={workspace?.deletionPolicy ?? ''} />
         <p className="muted small">
-          Deleting the tenant deletes its people and its Workspace
-          {deletionPolicy ? (
-            <>
-              , whose deletion policy is <strong>{deletionPolicy}</strong>
-              {deletionPolicy === 'Delete'
-                ? ': its data is deleted with it'
-                : deletionPolicy === 'Snapshot'
-                  ? ': a final backup is taken and kept, then the data is deleted'
-                  : ': its data is kept'}
-            </>
-          ) : null}
-          . The audit log keeps everything they did.
+          <DeletionConsequence workspace={workspace} /> The audit log keeps everything they did.
         </p>
         <Field
           label={`Type ${props.tenantId} to confirm`}
@@ -360,5 +368,31 @@ export function LifecyclePanel(props: {
         </button>
       </Form>
     </section>
+  );
+}
+
+function DeletionConsequence(props: {
+  workspace: { name: string; deletionPolicy: string; createdHere: boolean } | undefined;
+}) {
+  const ws = props.workspace;
+  if (!ws) return <>Deleting the tenant deletes its people.</>;
+  if (!ws.createdHere)
+    return (
+      <>
+        Deleting the tenant deletes its people. Its Workspace <code>{ws.name}</code> was made outside the console and
+        stays on the cluster with its data; delete it with kubectl if it should go.
+      </>
+    );
+  const policy = ws.deletionPolicy || 'Snapshot';
+  return (
+    <>
+      Deleting the tenant deletes its people and its Workspace <code>{ws.name}</code>, whose deletion policy is{' '}
+      <strong>{policy}</strong>
+      {policy === 'Delete'
+        ? ': its data is deleted with it.'
+        : policy === 'Snapshot'
+          ? ': a final backup is taken and kept, then the data is deleted.'
+          : ': its data is kept.'}
+    </>
   );
 }

@@ -2,13 +2,14 @@ import { redirect, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFu
 import { Form, Link, useActionData, useLoaderData } from '@remix-run/react';
 import {
   canWriteTenant,
+  createdByConsole,
   settingsFromForm,
   settingsOf,
   testConnection,
   workspaceStatusView,
   type WorkspaceEvent,
 } from '../console.server';
-import { Csrf, Field, Notice } from '../components/forms';
+import { Csrf, Field, Notice, filled } from '../components/forms';
 import { Badge, when } from '../components/table';
 import { BackupSettingsForm, LifecyclePanel, WorkspaceStatusPanel, useLiveWorkspace } from '../components/workspace';
 import {
@@ -71,7 +72,8 @@ export async function loader({ context, request, params }: LoaderFunctionArgs) {
             string | number | boolean | string[] | { name: string }[] | undefined
           >,
           setElsewhere: settings.setElsewhere as Record<string, string>,
-          deletionPolicy: settings.workspace.spec.deletionPolicy,
+          deletionPolicy: settings.workspace.spec.deletionPolicy ?? '',
+          createdHere: createdByConsole(settings.workspace),
         }
       : null,
     events,
@@ -92,11 +94,6 @@ export async function loader({ context, request, params }: LoaderFunctionArgs) {
       oidcRedirect: `${base}/auth/oidc/callback`,
     },
   };
-}
-
-function text(form: FormData, name: string): string | undefined {
-  const v = field(form, name).trim();
-  return v === '' ? undefined : v;
 }
 
 export async function action({ context, request, params }: ActionFunctionArgs) {
@@ -139,7 +136,11 @@ export async function action({ context, request, params }: ActionFunctionArgs) {
       };
     }
     case 'delete': {
-      const r = await attempt(() => workspaces.remove(viewer, id, field(form, 'confirm'), context.client));
+      const r = await attempt(() =>
+        workspaces.remove(viewer, id, field(form, 'confirm'), context.client, {
+          seenPolicy: field(form, 'deletionPolicy'),
+        }),
+      );
       if (!r.ok) return { error: r.error, fields: r.fields };
       throw redirect('/');
     }
@@ -149,7 +150,7 @@ export async function action({ context, request, params }: ActionFunctionArgs) {
           viewer,
           id,
           {
-            displayName: text(form, 'displayName'),
+            displayName: filled(form, 'displayName'),
             totpRequired: form.get('totpRequired') === 'on',
             passwordPolicy: passwordPolicyFromForm(form),
           },
@@ -194,9 +195,9 @@ export async function action({ context, request, params }: ActionFunctionArgs) {
           viewer,
           id,
           {
-            email: text(form, 'email') ?? '',
-            name: text(form, 'name'),
-            role: (text(form, 'role') ?? 'auditor') as 'auditor',
+            email: filled(form, 'email') ?? '',
+            name: filled(form, 'name'),
+            role: (filled(form, 'role') ?? 'auditor') as 'auditor',
           },
           context.client,
         ),
@@ -273,6 +274,7 @@ export default function TenantPage() {
           <BackupSettingsForm
             csrf={csrf}
             disabled={disabled}
+            deletionLocked={!platformAdmin}
             values={workspace.values}
             setElsewhere={workspace.setElsewhere}
             errors={errors}
@@ -420,7 +422,11 @@ export default function TenantPage() {
           csrf={csrf}
           tenantId={tenant.id}
           suspended={workspace ? live.status.suspended : undefined}
-          deletionPolicy={workspace?.deletionPolicy}
+          workspace={
+            workspace
+              ? { name: tenant.workspace, deletionPolicy: workspace.deletionPolicy, createdHere: workspace.createdHere }
+              : undefined
+          }
           confirmError={errors['confirm']}
         />
       ) : null}

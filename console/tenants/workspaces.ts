@@ -41,6 +41,15 @@ export class Unavailable extends Error {
   readonly statusCode = 503;
 }
 
+/** The cluster's API, or what to check when the console has none. */
+export function reachable(api: WorkspaceApi | undefined): WorkspaceApi {
+  if (!api)
+    throw new Unavailable(
+      'the console cannot reach the Kubernetes API; check its service account and the cluster network policy',
+    );
+  return api;
+}
+
 export const NewWorkspace = z.object({
   databaseMode: z.enum(['Dedicated', 'Shared']).default('Dedicated'),
   serverRef: z.string().max(253).optional(),
@@ -57,10 +66,14 @@ export interface WorkspaceSettings {
   setElsewhere: Partial<Record<SettingPath, string>>;
 }
 
+/** Settings that decide what becomes of the data, which only a platform administrator changes. */
+const PLATFORM_ONLY: SettingPath[] = ['spec.suspend', 'spec.deletionPolicy', 'spec.retention.afterDeletion'];
+
 export function refusal(err: unknown, what: string): never {
   if (err instanceof ApiError && err.code === 403)
     throw new Forbidden(
-      `${what}: the console's service account may not do this (${err.message}); check the chart's RBAC`,
+      `${what}: the console's service account may not do this (${err.message}); ` +
+        "a platform administrator must allow it in the chart's RBAC",
     );
   if (
     err instanceof ApiError &&
@@ -101,11 +114,7 @@ export class TenantWorkspaces {
   ) {}
 
   private cluster(): WorkspaceApi {
-    if (!this.api)
-      throw new Unavailable(
-        'the console cannot reach the Kubernetes API; check its service account and the cluster network policy',
-      );
-    return this.api;
+    return reachable(this.api);
   }
 
   /**
@@ -204,13 +213,17 @@ export class TenantWorkspaces {
     opts: { force?: boolean } = {},
   ): Promise<{ changed: SettingPath[]; workspace: Workspace }> {
     requireTenant(viewer, tenantId, true);
-    if ('spec.suspend' in values && viewer.role !== 'platform-admin')
-      throw new Forbidden('only a platform administrator can suspend or resume a workspace');
     const tenant = await this.tenants.get(viewer, tenantId);
     const api = this.cluster();
     const ws = await api.get(tenant.workspace);
     if (!ws) throw new WorkspaceRefused(`Workspace ${tenant.workspace} does not exist`, {}, 404);
     const plan = planApply(ws, values);
+    const reserved = plan.changed.filter((path) => PLATFORM_ONLY.includes(path));
+    if (reserved.length > 0 && viewer.role !== 'platform-admin')
+      throw new Forbidden(
+        `only a platform administrator can change ${reserved.join(', ')}: ` +
+          'it decides what becomes of the data; ask yours to change it',
+      );
     if (plan.changed.length === 0) return { changed: [], workspace: ws };
     const written = await api
       .apply(plan.config, opts)
@@ -232,11 +245,19 @@ export class TenantWorkspaces {
   }
 
   /**
-   * Deletes the tenant: its Workspace (whose deletionPolicy decides what
-   * becomes of the data), then the tenant and its people. `confirm` must be
-   * the tenant's id.
+   * Deletes the tenant and its people, and its Workspace when the console
+   * created it (whose deletionPolicy decides what becomes of the data). A
+   * Workspace made with kubectl or GitOps and given a tenant later stays.
+   * `confirm` must be the tenant's id; `seenPolicy`, the deletion policy the
+   * person was shown: when it changed since, nothing is deleted.
    */
-  async remove(viewer: Viewer, tenantId: string, confirm: string, client: Client): Promise<void> {
+  async remove(
+    viewer: Viewer,
+    tenantId: string,
+    confirm: string,
+    client: Client,
+    opts: { seenPolicy?: string } = {},
+  ): Promise<{ workspaceKept: boolean }> {
     requirePlatformAdmin(viewer);
     const tenant = await this.tenants.get(viewer, tenantId);
     if (confirm.trim() !== tenantId)
@@ -247,7 +268,16 @@ export class TenantWorkspaces {
       );
     const api = this.cluster();
     const ws = await api.get(tenant.workspace);
-    if (ws) {
+    const policy = ws?.spec.deletionPolicy ?? '';
+    if (ws && opts.seenPolicy !== undefined && opts.seenPolicy !== policy)
+      throw new WorkspaceRefused(
+        `the deletion policy of Workspace ${ws.metadata.name} changed to ${policy || 'its default'} since this page ` +
+          'was loaded; nothing was deleted: read what it now means and confirm again',
+        { confirm: `the deletion policy is now ${policy || 'its default'}` },
+        409,
+      );
+    const ours = createdByConsole(ws);
+    if (ws && ours) {
       await api.remove(ws.metadata.name, ws.metadata.uid!).catch((err: unknown) => {
         if (!isNotFound(err)) refusal(err, `Workspace ${ws.metadata.name} was not deleted`);
       });
@@ -255,8 +285,15 @@ export class TenantWorkspaces {
     await this.tenants.remove(viewer, tenantId, client, {
       workspace: tenant.workspace,
       deletionPolicy: ws?.spec.deletionPolicy ?? null,
+      workspaceKept: Boolean(ws && !ours),
     });
+    return { workspaceKept: Boolean(ws && !ours) };
   }
+}
+
+/** Whether the console made this Workspace with a tenant (rather than being given one made elsewhere). */
+export function createdByConsole(ws: Workspace | undefined): boolean {
+  return ws?.metadata.labels?.[CREATED_BY] === 'holdfast-console';
 }
 
 /** The values the settings form shows, and which of them another manager set last. */

@@ -304,10 +304,44 @@ describe('tenant Workspaces written by the console', () => {
     expect(wrong.fields['confirm']).toBe(`type "${id}" to confirm`);
     expect(await w.find(id)).toBeDefined();
 
-    await c.services.tenantWorkspaces.remove(root, id, id, TEST_CLIENT);
+    // What deleting does to the data is the platform admin's to set, and is confirmed as it was shown.
+    await expect(
+      c.services.tenantWorkspaces.save(adminOf(id), id, { 'spec.deletionPolicy': 'Delete' }, TEST_CLIENT),
+    ).rejects.toMatchObject({ statusCode: 403 });
+    await kubectl(
+      'patch',
+      'workspace',
+      id,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { deletionPolicy: 'Delete' } }),
+    );
+    const changed = await refusal(
+      c.services.tenantWorkspaces.remove(root, id, id, TEST_CLIENT, { seenPolicy: 'Snapshot' }),
+    );
+    expect(changed.statusCode).toBe(409);
+    expect(changed.message).toContain('changed to Delete since this page was loaded; nothing was deleted');
+    expect(await w.find(id)).toBeDefined();
+    expect(await c.services.tenants.exists(id)).toBe(true);
+
+    expect(await c.services.tenantWorkspaces.remove(root, id, id, TEST_CLIENT, { seenPolicy: 'Delete' })).toEqual({
+      workspaceKept: false,
+    });
     await w.waitGone(id);
     expect(await c.services.tenants.exists(id)).toBe(false);
     const entries = await c.services.audit.list(root, { pageSize: 200 });
     expect(entries.items.map((e) => e.action)).toEqual(expect.arrayContaining(['tenant.deleted', 'workspace.updated']));
+  });
+
+  it('leaves a Workspace made with kubectl when the tenant it was given is deleted', async () => {
+    const name = await w.create('gitops-made');
+    made.push(name);
+    await c.services.tenants.create(root, { id: name, displayName: 'Given later', workspace: name }, TEST_CLIENT);
+    const before = await w.get(name);
+    expect(await c.services.tenantWorkspaces.remove(root, name, name, TEST_CLIENT)).toEqual({ workspaceKept: true });
+    expect(await c.services.tenants.exists(name)).toBe(false);
+    const after = await w.get(name);
+    expect(after.metadata.uid).toBe(before.metadata.uid);
+    expect(after.metadata.deletionTimestamp).toBeUndefined();
   });
 });
