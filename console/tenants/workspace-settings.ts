@@ -141,9 +141,29 @@ export interface ApplyPlan {
 export type ApplyConfig = Record<string, unknown> & { metadata: { name: string; labels?: Record<string, string> } };
 
 /**
+ * The items of a list the manager's fieldsV1 names: `k:{"name":"a"}` an item
+ * of a map-type list by its keys, `v:"x"` a value of a set. An item someone
+ * else added is not the console's to send again (it would then co-own it,
+ * and keep it when its owner removes it).
+ */
+function ownedItems(list: unknown[], keys: string[]): unknown[] {
+  const wanted = keys.filter((k) => k.startsWith('k:') || k.startsWith('v:'));
+  return list.filter((item) =>
+    wanted.some((k) => {
+      const named = JSON.parse(k.slice(2)) as unknown;
+      if (k.startsWith('v:')) return same(item, named);
+      if (!item || typeof item !== 'object') return false;
+      return Object.entries(named as Record<string, unknown>).every(([field, v]) =>
+        same((item as Record<string, unknown>)[field], v),
+      );
+    }),
+  );
+}
+
+/**
  * Every field the console's apply owns, at its current value: what the next
  * apply must send again so that the apiserver does not remove it. Walks the
- * manager's fieldsV1; a list of keyed items is copied whole.
+ * manager's fieldsV1; of a list, only the items it names (a whole item each).
  */
 export function ownedConfig(ws: Workspace): ApplyConfig {
   const config: ApplyConfig = { apiVersion: ws.apiVersion, kind: ws.kind, metadata: { name: ws.metadata.name } };
@@ -152,7 +172,9 @@ export function ownedConfig(ws: Workspace): ApplyConfig {
     const keys = Object.keys(fields).filter((k) => k !== '.');
     if (keys.length === 0 || keys.some((k) => k.startsWith('k:') || k.startsWith('v:') || k.startsWith('i:'))) {
       const value = read(ws, path);
-      if (value !== undefined) write(config, path, structuredClone(value));
+      if (value === undefined) return;
+      const keyed = Array.isArray(value) && !keys.some((k) => k.startsWith('i:')) && keys.length > 0;
+      write(config, path, structuredClone(keyed ? ownedItems(value as unknown[], keys) : value));
       return;
     }
     for (const key of keys) {

@@ -137,6 +137,25 @@ describe('planApply', () => {
     expect((plan.config.spec as { backup?: unknown }).backup).toBeUndefined();
   });
 
+  it('sends again only the list items the console set, not one GitOps added beside them', () => {
+    const ws = workspace([
+      consoleApply,
+      {
+        manager: 'argocd-controller',
+        operation: 'Apply',
+        fieldsV1: {
+          'f:spec': { 'f:backup': { 'f:destinations': { 'k:{"name":"vault"}': { '.': {}, 'f:name': {} } } } },
+        },
+      },
+    ]);
+    ws.spec.backup.destinations = [{ name: 'offsite' }, { name: 'vault' }];
+    const plan = planApply(ws, { 'spec.backup.schedule': '0 * * * *' });
+    expect((plan.config.spec as { backup: unknown }).backup).toEqual({
+      destinations: [{ name: 'offsite' }],
+      schedule: '0 * * * *',
+    });
+  });
+
   it('writes nothing when nothing changed', () => {
     expect(
       planApply(workspace([consoleApply]), { 'spec.suspend': false, 'spec.deletionPolicy': 'Snapshot' }).changed,
