@@ -9,7 +9,14 @@ export async function loader({ context, request, params }: LoaderFunctionArgs) {
   const destination = new URL(request.url).searchParams.get('destination') ?? '';
   let opened;
   try {
-    opened = await context.services.artifacts.open(viewer, params.id!, params.backup!, destination, context.client);
+    opened = await context.services.artifacts.open(
+      viewer,
+      params.id!,
+      params.backup!,
+      destination,
+      context.client,
+      request.signal,
+    );
   } catch (err) {
     // Refusals (404, 403, 409) and what keeps the console from the store (503) say what to do.
     const status = (err as { statusCode?: number }).statusCode;

@@ -13,7 +13,7 @@ import type { ConsoleDb } from '../db/client.js';
 import { ApiError } from '../../kube/rest.js';
 import type { WorkspaceApi } from '../workspaces.js';
 import type { Tenants } from './service.js';
-import { Unavailable, WorkspaceRefused } from './workspaces.js';
+import { Unavailable, WorkspaceRefused, reachable } from './workspaces.js';
 
 export interface Artifact {
   body: Readable;
@@ -32,12 +32,22 @@ export class Artifacts {
     private readonly api: WorkspaceApi | undefined,
   ) {}
 
-  /** The stored copy of `backup` at `destination`, for a tenant admin (or platform admin) of the tenant. */
-  async open(viewer: Viewer, tenantId: string, backup: string, destination: string, client: Client): Promise<Artifact> {
+  /**
+   * The stored copy of `backup` at `destination`, for a tenant admin (or
+   * platform admin) of the tenant. `signal` ends the download from the store
+   * when the person goes away.
+   */
+  async open(
+    viewer: Viewer,
+    tenantId: string,
+    backup: string,
+    destination: string,
+    client: Client,
+    signal?: AbortSignal,
+  ): Promise<Artifact> {
     requireTenant(viewer, tenantId, true);
     const tenant = await this.tenants.get(viewer, tenantId);
-    const api = this.api;
-    if (!api) throw new Unavailable('the console cannot reach the Kubernetes API; check its service account');
+    const api = reachable(this.api);
     const ws = await api.cached(tenant.workspace);
     if (!ws) throw new NotFound(`there is no Workspace ${tenant.workspace}`);
     const found = (await api.backupsOf(ws)).find((b) => b.metadata.name === backup);
@@ -61,7 +71,9 @@ export class Artifacts {
       } catch (err) {
         if (err instanceof ApiError && err.code === 403)
           throw new Unavailable(
-            `the console may not read Secret ${ref.namespace}/${ref.name} of BackupDestination ${destination}; list it under console.artifactDownloads.credentialsSecrets in the chart's values to allow downloads`,
+            viewer.role === 'platform-admin'
+              ? `the console may not read Secret ${ref.namespace}/${ref.name} of BackupDestination ${destination}; list it under console.artifactDownloads.credentialsSecrets in the chart's values to allow downloads`
+              : `downloads from ${destination} are not enabled; ask a platform administrator to allow them (console.artifactDownloads in the chart's values)`,
           );
         throw err;
       }
@@ -84,26 +96,38 @@ export class Artifacts {
       ...(ca ? { requestHandler: { httpsAgent: new HttpsAgent({ ca }) } } : {}),
     });
     const key = `${s3.prefix ?? ''}${artifact}`;
+    let body: Readable;
     let object;
     try {
-      object = await store.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+      object = await store.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }), { abortSignal: signal });
+      body = object.Body as Readable;
     } catch (err) {
+      store.destroy();
       if (err instanceof NoSuchKey)
         throw new NotFound(`s3://${s3.bucket}/${key} is not at ${destination} any more (pruned, or removed there)`);
       throw new Unavailable(`${destination} did not give s3://${s3.bucket}/${key}: ${(err as Error).message}`);
     }
-    await this.db.transaction((tx) =>
-      appendAudit(tx, {
-        actor: viewer.email,
-        tenantId,
-        action: 'backup.downloaded',
-        target: `backup/${backup}`,
-        ip: client.ip,
-        after: { destination, object: `s3://${s3.bucket}/${key}` },
-      }),
-    );
+    // The client and its sockets live as long as this one download.
+    body.once('close', () => store.destroy());
+    try {
+      await this.db.transaction((tx) =>
+        appendAudit(tx, {
+          actor: viewer.email,
+          tenantId,
+          action: 'backup.downloaded',
+          target: `backup/${backup}`,
+          ip: client.ip,
+          after: { destination, object: `s3://${s3.bucket}/${key}` },
+        }),
+      );
+    } catch (err) {
+      // No download that the audit log does not record.
+      body.destroy();
+      throw err;
+    }
+    if (signal?.aborted) body.destroy();
     return {
-      body: object.Body as Readable,
+      body,
       ...(object.ContentLength !== undefined ? { size: object.ContentLength } : {}),
       filename: artifact.split('/').pop()!,
     };

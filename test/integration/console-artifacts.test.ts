@@ -171,7 +171,15 @@ describe('backup artifacts downloaded from the console', () => {
     const cookie = await person(tenant, 'tenant-admin');
     const res = await fetch(url(tenant), { headers: { cookie } });
     expect(res.status).toBe(503);
-    expect(await res.text()).toContain(
+    expect(await res.text()).toBe(
+      `downloads from ${destination} are not enabled; ask a platform administrator to allow them (console.artifactDownloads in the chart's values)\n`,
+    );
+    // The platform administrator is told which Secret to list.
+    const asRoot = await c.services.artifacts.open(rootViewer, tenant, backup, destination, TEST_CLIENT).then(
+      () => 'opened',
+      (err: unknown) => String(err),
+    );
+    expect(asRoot).toContain(
       `the console may not read Secret ${dests.credentialsNamespace}/${secretName} of BackupDestination ${destination}; list it under console.artifactDownloads.credentialsSecrets`,
     );
   });
