@@ -4,18 +4,17 @@ import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
-  BACKUP_API,
   BACKUP_KIND,
   type DestinationSpec,
   type BackupResourceSpec,
   type BackupResourceStatus,
 } from '../operator/api/backup.js';
-import { RESTORE_API, RESTORE_KIND, type RestoreSpec, type RestoreStatus } from '../operator/api/restore.js';
+import { RESTORE_KIND, type RestoreSpec, type RestoreStatus } from '../operator/api/restore.js';
 import { NAMESPACE_PREFIX, type Workspace } from '../operator/api/workspace.js';
 import { EventRecorder } from '../kube/events.js';
 import { APPLY_PATCH } from '../kube/apply.js';
 import { Informer } from '../kube/informer.js';
-import { Rest, collectionPath, objectPath, type KubeObject } from '../kube/rest.js';
+import { RESOURCES, Rest, collectionPath, objectPath, type KubeObject } from '../kube/rest.js';
 import { CONSOLE_FIELD_MANAGER, type ApplyConfig } from './tenants/workspace-settings.js';
 
 export const DEFAULT_CONSOLE_NAMESPACE = 'holdfast-system';
@@ -62,12 +61,12 @@ export class WorkspaceApi {
   /** Every Backup and Restore, so that a tenant's pages read none from the apiserver. */
   private readonly backups: Informer<BackupResource>;
   private readonly restores: Informer<RestoreResource>;
-  private backupsSynced: Promise<boolean> | undefined;
+  private readonly backupsWatch: LazyWatch;
   private readonly summaries = new Map<string, WorkspaceSummary>();
   /** What `all()` hands out: a new map after any change, so that a reader can tell by identity. */
   private snapshot: ReadonlyMap<string, WorkspaceSummary> | undefined;
   private readonly listeners = new Map<string, Set<(ws: Workspace | undefined) => void>>();
-  private synced: Promise<boolean> | undefined;
+  private readonly workspaceWatch: LazyWatch;
   private readonly eventCache = new Map<string, { at: number; events: WorkspaceEvent[] }>();
   private choiceCache: { at: number; value: Choices } | undefined;
   private listed: { at: number; items: Map<string, WorkspaceSummary> } | undefined;
@@ -84,6 +83,8 @@ export class WorkspaceApi {
     this.informer = new Informer<Workspace & KubeObject>(kc, { kind: 'Workspace', keepManagedFields: true }, log);
     this.backups = new Informer<BackupResource>(kc, { kind: 'Backup' }, log);
     this.restores = new Informer<RestoreResource>(kc, { kind: 'Restore' }, log);
+    this.workspaceWatch = new LazyWatch(() => this.informer.start());
+    this.backupsWatch = new LazyWatch(() => Promise.all([this.backups.start(), this.restores.start()]));
     this.informer.onChange((ws, kind) => {
       const name = ws.metadata.name;
       if (kind === 'delete') this.summaries.delete(name);
@@ -107,16 +108,12 @@ export class WorkspaceApi {
     }
   }
 
-  /** Starts the watch on first use; false while the first list has not come within 5 s. */
   private watching(): Promise<boolean> {
-    this.synced ??= this.informer.start().then(() => true);
-    return Promise.race([this.synced, new Promise<boolean>((r) => setTimeout(() => r(false), 5_000).unref())]);
+    return this.workspaceWatch.ready();
   }
 
-  /** The Backup and Restore watches, started on first use like the Workspace watch. */
   private watchingBackups(): Promise<boolean> {
-    this.backupsSynced ??= Promise.all([this.backups.start(), this.restores.start()]).then(() => true);
-    return Promise.race([this.backupsSynced, new Promise<boolean>((r) => setTimeout(() => r(false), 5_000).unref())]);
+    return this.backupsWatch.ready();
   }
 
   /**
@@ -128,8 +125,8 @@ export class WorkspaceApi {
   }
 
   async stop(): Promise<void> {
-    if (this.backupsSynced) await Promise.all([this.backups.stop(), this.restores.stop()]);
-    if (this.synced) await this.informer.stop();
+    if (this.backupsWatch.started) await Promise.all([this.backups.stop(), this.restores.stop()]);
+    if (this.workspaceWatch.started) await this.informer.stop();
   }
 
   /** All Workspaces by name, from the watch (or a list at most 5 s old); undefined when the cluster cannot be reached. */
@@ -193,18 +190,8 @@ export class WorkspaceApi {
     return applied;
   }
 
-  /** Creates a Workspace, refusing (409) when one of that name exists: the console never takes one over. */
-  async create(config: ApplyConfig): Promise<Workspace> {
-    const created = await this.rest.request<Workspace>('POST', collectionPath('Workspace'), {
-      body: config,
-      query: { fieldManager: CONSOLE_FIELD_MANAGER },
-    });
-    await this.seenWorkspace(created);
-    return created;
-  }
-
   private async seenWorkspace(written: Workspace): Promise<void> {
-    if (!this.synced) return;
+    if (!this.workspaceWatch.started) return;
     const { name, resourceVersion } = written.metadata;
     await this.seen(() => atLeast(this.informer.get(name)?.metadata.resourceVersion, resourceVersion));
   }
@@ -267,32 +254,37 @@ export class WorkspaceApi {
   }
 
   /** A Backup now: the operator runs its Job from the backup CronJob's template. */
-  async createBackup(ws: Workspace, name: string): Promise<BackupResource> {
-    const created = await this.rest.request<BackupResource>('POST', collectionPath('Backup', namespaceOf(ws)), {
-      body: {
-        apiVersion: BACKUP_API,
-        kind: BACKUP_KIND,
-        metadata: { name, namespace: namespaceOf(ws), labels: this.labelsFor(ws) },
-        spec: { workspace: ws.metadata.name, reason: 'OnDemand' },
-      },
-      query: { fieldManager: CONSOLE_FIELD_MANAGER },
+  createBackup(ws: Workspace, name: string): Promise<BackupResource> {
+    return this.createIn(ws, this.backups, BACKUP_KIND, name, {
+      workspace: ws.metadata.name,
+      reason: 'OnDemand',
     });
-    if (this.backupsSynced) await this.seen(() => this.backups.get(name, namespaceOf(ws)) !== undefined);
-    return created;
   }
 
   /** A Restore of one Backup into the Workspace's database. */
-  async createRestore(ws: Workspace, name: string, backup: string): Promise<RestoreResource> {
-    const created = await this.rest.request<RestoreResource>('POST', collectionPath('Restore', namespaceOf(ws)), {
+  createRestore(ws: Workspace, name: string, backup: string): Promise<RestoreResource> {
+    return this.createIn(ws, this.restores, RESTORE_KIND, name, { workspace: ws.metadata.name, backup });
+  }
+
+  /** Creates a Backup or Restore in the Workspace's namespace, labelled as the console's, and waits for its watch. */
+  private async createIn<T extends KubeObject>(
+    ws: Workspace,
+    watch: Informer<T>,
+    kind: typeof BACKUP_KIND | typeof RESTORE_KIND,
+    name: string,
+    spec: Record<string, unknown>,
+  ): Promise<T> {
+    const namespace = namespaceOf(ws);
+    const created = await this.rest.request<T>('POST', collectionPath(kind, namespace), {
       body: {
-        apiVersion: RESTORE_API,
-        kind: RESTORE_KIND,
-        metadata: { name, namespace: namespaceOf(ws), labels: this.labelsFor(ws) },
-        spec: { workspace: ws.metadata.name, backup },
+        apiVersion: RESOURCES[kind].apiVersion,
+        kind,
+        metadata: { name, namespace, labels: this.labelsFor(ws) },
+        spec,
       },
       query: { fieldManager: CONSOLE_FIELD_MANAGER },
     });
-    if (this.backupsSynced) await this.seen(() => this.restores.get(name, namespaceOf(ws)) !== undefined);
+    if (this.backupsWatch.started) await this.seen(() => watch.get(name, namespace) !== undefined);
     return created;
   }
 
@@ -362,6 +354,36 @@ function atLeast(seen: string | undefined, written: string | undefined): boolean
 
 /** The label on what the console created. */
 export const CREATED_BY = 'holdfast.io/created-by';
+
+/**
+ * A watch started on first use. The first callers wait up to 5 s for its
+ * first list; once that wait is over, callers are told at once whether it is
+ * there, so a watch the apiserver refuses (no CRD, no RBAC) costs a page
+ * nothing but its fallback read.
+ */
+class LazyWatch {
+  private synced = false;
+  private first: Promise<boolean> | undefined;
+  private waited = false;
+
+  constructor(private readonly start: () => Promise<unknown>) {}
+
+  get started(): boolean {
+    return this.first !== undefined;
+  }
+
+  ready(): Promise<boolean> {
+    if (this.synced) return Promise.resolve(true);
+    if (this.first) return this.waited ? Promise.resolve(false) : this.first;
+    const started = this.start().then(
+      () => (this.synced = true),
+      () => false,
+    );
+    const deadline = new Promise<boolean>((r) => setTimeout(() => r(false), 5_000).unref());
+    this.first = Promise.race([started, deadline]).finally(() => (this.waited = true));
+    return this.first;
+  }
+}
 
 /** Where a Workspace's objects live: ws-<name>. */
 export const namespaceOf = (ws: Workspace): string => ws.status?.namespace ?? `${NAMESPACE_PREFIX}${ws.metadata.name}`;

@@ -12,7 +12,7 @@ import type { Workspace } from '../../operator/api/workspace.js';
 import type { RestoreResource, WorkspaceApi } from '../workspaces.js';
 import { backupRows, type BackupRow } from './backup-rows.js';
 import type { Tenants } from './service.js';
-import { Unavailable, WorkspaceRefused, refusal } from './workspaces.js';
+import { WorkspaceRefused, reachable, refusal } from './workspaces.js';
 
 export interface RestoreRow {
   name: string;
@@ -68,10 +68,10 @@ export class TenantBackups {
     fresh = true,
   ): Promise<{ api: WorkspaceApi; ws: Workspace }> {
     const tenant = await this.tenants.get(viewer, tenantId);
-    if (!this.api) throw new Unavailable('the console cannot reach the Kubernetes API; check its service account');
-    const ws = fresh ? await this.api.get(tenant.workspace) : await this.api.cached(tenant.workspace);
+    const api = reachable(this.api);
+    const ws = fresh ? await api.get(tenant.workspace) : await api.cached(tenant.workspace);
     if (!ws) throw new WorkspaceRefused(`there is no Workspace ${tenant.workspace}`, {}, 404);
-    return { api: this.api, ws };
+    return { api, ws };
   }
 
   async log(viewer: Viewer, tenantId: string): Promise<BackupLog> {
@@ -81,8 +81,7 @@ export class TenantBackups {
 
   /** The log of a Workspace the caller has already read, and may see. */
   async logOf(ws: Workspace): Promise<BackupLog> {
-    if (!this.api) throw new Unavailable('the console cannot reach the Kubernetes API; check its service account');
-    const api = this.api;
+    const api = reachable(this.api);
     const [backups, restores] = await Promise.all([api.backupsOf(ws), api.restoresOf(ws)]);
     // A backup a Restore needs is kept whatever the tiers say, as the operator's pruning does.
     const pinned = new Set(
