@@ -1,8 +1,9 @@
 // The live status of a tenant's Workspace as server-sent events: `status`
 // each time the watch sees the Workspace change, `events` when its Events
 // change (read every 5 s), and a comment every 20 s to keep proxies from
-// closing an idle stream. A stream ends after 15 minutes; the browser opens a
-// new one, and with it the session is checked again.
+// closing an idle stream. The session is checked again every 10 s, and the
+// stream ends with it (a sign-out, a disabled account, an idle timeout); it
+// also ends after 15 minutes, and the browser opens a new one.
 import type { LoaderFunctionArgs } from '@remix-run/node';
 import { workspaceStatusView } from '../console.server';
 import { attempt, requireViewer } from '../session.server';
@@ -14,6 +15,8 @@ export async function loader({ context, request, params }: LoaderFunctionArgs) {
   const api = context.services.workspaces;
   if (!api) throw new Response('the console cannot reach the Kubernetes API', { status: 503 });
   const name = found.value.workspace;
+  const { sessions } = context.services;
+  const token = context.session?.token;
   const encoder = new TextEncoder();
   let close = () => {};
   let closed = false;
@@ -55,6 +58,12 @@ export async function loader({ context, request, params }: LoaderFunctionArgs) {
             close();
           }
         }, 20_000),
+        setInterval(() => {
+          void (token ? sessions.isOpen(token) : Promise.resolve(false)).then(
+            (open) => open || close(),
+            () => undefined,
+          );
+        }, 10_000),
       ];
       const lifetime = setTimeout(() => close(), 15 * 60_000);
       close = () => {

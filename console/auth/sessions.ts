@@ -50,6 +50,23 @@ export class SessionStore {
       .prepare('holdfast_session_lookup');
   }
 
+  /** Idle too long, past its lifetime, or its user disabled. */
+  private ended({ sessions: session, users: user }: SessionRow, now: Date): boolean {
+    const idle = now.getTime() - session.lastSeenAt.getTime() > this.timeouts.idleMs;
+    const old = now.getTime() - session.createdAt.getTime() > this.timeouts.absoluteMs;
+    return idle || old || user.disabled;
+  }
+
+  /**
+   * Whether a session is still open, for a long-lived response (a live
+   * stream) that checks again now and then; unlike `resolve`, this is not
+   * activity and does not keep the session from going idle.
+   */
+  async isOpen(token: string, now = new Date()): Promise<boolean> {
+    const [row] = await this.lookup.execute({ idHash: hashToken(token) });
+    return row !== undefined && !this.ended(row, now);
+  }
+
   async create(
     user: User,
     stage: SessionStage,
@@ -98,9 +115,7 @@ export class SessionStore {
     }
     if (!row) return undefined;
     const { sessions: session, users: user } = row;
-    const idle = now.getTime() - session.lastSeenAt.getTime() > this.timeouts.idleMs;
-    const old = now.getTime() - session.createdAt.getTime() > this.timeouts.absoluteMs;
-    if (idle || old || user.disabled) {
+    if (this.ended(row, now)) {
       this.recent.delete(idHash);
       await this.db.delete(sessions).where(eq(sessions.idHash, session.idHash));
       return undefined;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describePreview, previewRetention } from '../../console/tenants/retention-preview.js';
 import { collectionPath, objectPath } from '../../kube/rest.js';
 import { SCREENSHOTS, builtApp, launchBrowser } from '../harness/browser.js';
-import { TEST_CLIENT, startConsole, strongPassword, type TestConsole } from '../harness/console.js';
+import { TEST_CLIENT, firstSignIn, startConsole, strongPassword, type TestConsole } from '../harness/console.js';
 import { chartConsoleWorkspaces, eventually, kubectl } from '../harness/kube.js';
 import { uniqueName } from '../harness/names.js';
 import { installCrds, startOperator, type RunningOperator } from '../harness/operator.js';
@@ -97,6 +97,31 @@ describe('tenant pages in a browser', () => {
   });
 
   const root = { id: 'root', email: 'admin@holdfast.test', name: '', role: 'platform-admin' as const, tenantId: null };
+
+  it('ends the live status stream when its session ends', { timeout: 60_000 }, async () => {
+    const id = uniqueName('stream');
+    await c.services.tenants.create(root, { id, displayName: id, workspace: id }, TEST_CLIENT);
+    const email = `${uniqueName('watcher')}@example.test`;
+    const made = await c.services.tenants.createUser(root, id, { email, role: 'auditor' }, TEST_CLIENT);
+    const token = await firstSignIn(c, email, made.oneTimePassword, strongPassword());
+    const res = await fetch(url(`/tenants/${id}/live`), {
+      headers: { cookie: `${c.app.cookieNames.session}=${token}` },
+    });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let received = '';
+    while (!received.includes('event: status')) {
+      const chunk = await reader.read();
+      if (chunk.done) throw new Error(`the stream ended before its first status: ${received}`);
+      received += decoder.decode(chunk.value);
+    }
+    // Signed out elsewhere: the open stream stops telling (within its 10 s check), and ends.
+    await c.services.sessions.revoke(token);
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+      received += decoder.decode(chunk.value);
+    expect(received).toContain('"exists":false');
+  });
 
   it('changes retention with a preview from the retention planner, and shows refusals next to their fields', async () => {
     const id = uniqueName('keep');
