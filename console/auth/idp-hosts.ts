@@ -4,9 +4,11 @@
 // metadata address on their behalf. Such addresses are refused unless the
 // platform admin allows them: on-premise IdPs often live on private networks,
 // and the tests run their IdP on 127.0.0.1.
+import { lookup as lookupCallback, type LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import type { CustomFetch } from 'openid-client';
+import { Agent } from 'undici';
 import { SsoError } from './sso.js';
 
 export const ALLOWED_HOSTS_SETTING = 'HOLDFAST_SSO_ALLOWED_HOSTS';
@@ -51,9 +53,19 @@ export function isInternalAddress(address: string): boolean {
   return internal.check(a.address, a.family);
 }
 
+/** What an identity provider may send back: discovery documents, keys and token answers are a few KiB. */
+export const MAX_IDP_RESPONSE_BYTES = 1024 * 1024;
+
 export class IdpHostPolicy {
   private readonly names = new Set<string>();
   private readonly networks = new BlockList();
+  /**
+   * Connects only to the addresses the check allows, as they are resolved
+   * for the connection itself: a name that resolved to a public address for
+   * the check and to an internal one a moment later (DNS rebinding) is
+   * refused at connect.
+   */
+  private readonly dispatcher = new Agent({ connect: { lookup: this.connectLookup() } });
 
   /**
    * `entries`: host names (exact, any case), IP addresses and CIDRs whose
@@ -103,6 +115,10 @@ export class IdpHostPolicy {
         );
       }
     }
+    this.refuseInternal(host, addresses);
+  }
+
+  private refuseInternal(host: string, addresses: readonly string[]): void {
     const refused = addresses.filter((address) => {
       const a = normalize(address);
       return internal.check(a.address, a.family) && !this.networks.check(a.address, a.family);
@@ -115,12 +131,62 @@ export class IdpHostPolicy {
     }
   }
 
-  /** A fetch for openid-client that checks every request's destination first. */
+  /** The resolver for the connections themselves: the same rule as `check`, on the addresses connected to. */
+  private connectLookup(): LookupFunction {
+    return (hostname, options, callback) => {
+      lookupCallback(hostname, { ...options, all: true, verbatim: true }, (err, found: LookupAddress[]) => {
+        if (err) return callback(err, '', 4);
+        try {
+          if (!this.names.has(hostname.toLowerCase()))
+            this.refuseInternal(
+              hostname,
+              found.map((a) => a.address),
+            );
+        } catch (refusal) {
+          return callback(refusal as Error, '', 4);
+        }
+        if (options.all) return (callback as unknown as (e: null, all: LookupAddress[]) => void)(null, found);
+        const first = found[0];
+        if (!first) return callback(new Error(`${hostname} has no address`), '', 4);
+        callback(null, first.address, first.family);
+      });
+    };
+  }
+
+  /**
+   * A fetch for openid-client that checks every request's destination first
+   * and again at connect, follows no redirect, and reads at most
+   * MAX_IDP_RESPONSE_BYTES of an answer.
+   */
   fetch(): CustomFetch {
     return async (url, options) => {
       await this.check(new URL(url));
       // Redirects would reach hosts that were never checked.
-      return fetch(url, { ...(options as RequestInit), redirect: 'manual' });
+      const res = await fetch(url, {
+        ...(options as RequestInit),
+        redirect: 'manual',
+        dispatcher: this.dispatcher,
+      } as RequestInit);
+      return capped(res, MAX_IDP_RESPONSE_BYTES);
     };
   }
+}
+
+/** The response with a body that fails once it passes `max` bytes, instead of being read whole. */
+function capped(res: Response, max: number): Response {
+  if (!res.body) return res;
+  let seen = 0;
+  const limit = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      seen += chunk.byteLength;
+      if (seen > max)
+        controller.error(new SsoError(`the identity provider sent more than ${max} bytes; that is not an answer`));
+      else controller.enqueue(chunk);
+    },
+  });
+  return new Response(res.body.pipeThrough(limit), {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
 }

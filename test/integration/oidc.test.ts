@@ -332,6 +332,34 @@ describe('OpenID Connect sign-in', () => {
     ).rejects.toThrow(/could not read the OpenID configuration/);
   });
 
+  it('refuses at connect a name that resolves to an internal address after the check passed (DNS rebinding)', async () => {
+    // As if the name had resolved to a public address for the check a moment before.
+    class CheckedEarlier extends IdpHostPolicy {
+      override async check(): Promise<void> {}
+    }
+    const url = `${idp.issuer.replace('127.0.0.1', 'localhost')}/.well-known/openid-configuration`;
+    const failed = await new CheckedEarlier()
+      .fetch()(url, {
+        method: 'GET',
+        headers: {},
+        body: undefined,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(5_000),
+      })
+      .catch((e: unknown) => e);
+    expect((failed as Error).cause).toBeInstanceOf(SsoError);
+    expect(((failed as Error).cause as Error).message).toMatch(/host localhost resolves to .*a loopback/);
+    // Allowed by name, the same request goes through.
+    const allowed = await new IdpHostPolicy(['localhost']).fetch()(url, {
+      method: 'GET',
+      headers: {},
+      body: undefined,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(5_000),
+    });
+    expect(allowed.status).toBe(200);
+  });
+
   it('explains an issuer that does not match the provider', async () => {
     // Same server, other spelling of the host: the discovery document's
     // issuer then differs from the configured one.
