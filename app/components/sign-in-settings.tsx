@@ -3,7 +3,7 @@
 import { Form } from '@remix-run/react';
 import { DEFAULT_POLICY, POLICY_LIMITS, type PasswordPolicy } from '../../console/auth/policy';
 import type { SsoCheck } from '../../console/auth/sso';
-import { Csrf, Field } from './forms';
+import { Csrf, Field, filled } from './forms';
 import { Badge } from './table';
 
 export function SignInPolicyPanel(props: {
@@ -71,7 +71,7 @@ export function SignInPolicyPanel(props: {
 /** The policy the form asks for; null when it is the default, so the tenant follows later changes of the default. */
 export function passwordPolicyFromForm(form: FormData): PasswordPolicy | null {
   const number = (name: string) => {
-    const v = text(form, `passwordPolicy.${name}`) ?? '';
+    const v = filled(form, `passwordPolicy.${name}`) ?? '';
     return v === '' ? Number.NaN : Number(v);
   };
   const on = (name: string) => form.get(`passwordPolicy.${name}`) === 'on';
@@ -224,28 +224,23 @@ function CheckList({ checks }: { checks: SsoCheck[] }) {
   );
 }
 
-function text(form: FormData, name: string): string | undefined {
-  const v = form.get(name);
-  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
-}
-
 /** The OpenID Connect settings as the form has them. */
 export function oidcFromForm(form: FormData) {
   return {
-    issuer: text(form, 'issuer') ?? '',
-    clientId: text(form, 'clientId') ?? '',
-    ...(text(form, 'clientSecret') ? { clientSecret: text(form, 'clientSecret') } : {}),
-    ...(text(form, 'scopes') ? { scopes: text(form, 'scopes') } : {}),
-    ...(text(form, 'groupsClaim') ? { groupsClaim: text(form, 'groupsClaim') } : {}),
+    issuer: filled(form, 'issuer') ?? '',
+    clientId: filled(form, 'clientId') ?? '',
+    ...(filled(form, 'clientSecret') ? { clientSecret: filled(form, 'clientSecret') } : {}),
+    ...(filled(form, 'scopes') ? { scopes: filled(form, 'scopes') } : {}),
+    ...(filled(form, 'groupsClaim') ? { groupsClaim: filled(form, 'groupsClaim') } : {}),
   };
 }
 
 /** The SAML settings as the form has them. */
 export function samlFromForm(form: FormData) {
   return {
-    entryPoint: text(form, 'entryPoint') ?? '',
-    idpCert: text(form, 'idpCert') ?? '',
-    ...(text(form, 'idpIssuer') ? { idpIssuer: text(form, 'idpIssuer') } : {}),
-    ...(text(form, 'groupsAttribute') ? { groupsAttribute: text(form, 'groupsAttribute') } : {}),
+    entryPoint: filled(form, 'entryPoint') ?? '',
+    idpCert: filled(form, 'idpCert') ?? '',
+    ...(filled(form, 'idpIssuer') ? { idpIssuer: filled(form, 'idpIssuer') } : {}),
+    ...(filled(form, 'groupsAttribute') ? { groupsAttribute: filled(form, 'groupsAttribute') } : {}),
   };
 }
