@@ -28,6 +28,35 @@ export function connect(db: DatabaseTarget, ca: string | undefined) {
   });
 }
 
+/** Connection errors a new pod sees while the network is still being set up for it. */
+const NOT_YET = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'CONNECT_TIMEOUT', 'EAI_AGAIN']);
+
+/**
+ * Until the database answers, for at most `withinMs`. A job's pod may start
+ * before the cluster's network policy lets it through (kube-router and
+ * Calico add a new pod to their allow-lists a few seconds after it starts,
+ * refusing it meanwhile); only such connection errors are retried, anything
+ * else (a wrong password, a refused certificate) fails at once.
+ */
+export async function reachable(
+  sql: postgres.Sql,
+  log?: { warn(obj: object, msg: string): void },
+  withinMs = 90_000,
+): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sql`select 1`;
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (!NOT_YET.has(code) || Date.now() >= deadline) throw err;
+      if (attempt === 1) log?.warn({ err: String(err) }, 'the database does not answer yet; trying again for 90 s');
+      await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 3_000)));
+    }
+  }
+}
+
 /** libpq's environment for pg_dump and pg_restore: nothing of the job's own environment but PATH. */
 export function libpqEnvironment(db: DatabaseTarget): Record<string, string | undefined> {
   return {

@@ -4,7 +4,7 @@
 // marked with the Restore that made it, so that a retry of the same Restore
 // takes it again and nothing else does.
 import { readFile } from 'node:fs/promises';
-import { connect, type DatabaseTarget } from './database.js';
+import { connect, reachable, type DatabaseTarget } from './database.js';
 
 /** The built-in server's superuser (operator/workspace/database/dedicated.ts). */
 export const BUILTIN_SUPERUSER = 'postgres';
@@ -34,6 +34,7 @@ export async function createRestoreDatabase(
   const sql = connect({ ...app, user: BUILTIN_SUPERUSER, password, database: 'postgres' }, ca);
   const mark = restoreMark(restore);
   try {
+    await reachable(sql);
     const [have] = await sql<{ comment: string | null; owner: string }[]>`
       select shobj_description(oid, 'pg_database') as comment, pg_get_userbyid(datdba) as owner
       from pg_database where datname = ${database}`;

@@ -19,6 +19,7 @@ import {
   DIGEST_METHOD,
   libpqEnvironment,
   readDatabaseContents,
+  reachable,
   userTables,
   type DatabaseTarget,
   type TableContents,
@@ -212,6 +213,7 @@ export async function restoreArtifact(job: RestoreJob): Promise<RestoreResult> {
   const ca = job.target.caFile ? await readFile(job.target.caFile, 'utf8') : undefined;
   const sql = connect(job.target, ca);
   try {
+    await reachable(sql, job.log);
     const present = await userTables(sql);
     const [{ n: largeObjects }] = (await sql`select count(*)::int as n from pg_largeobject_metadata`) as unknown as [
       { n: number },
@@ -296,9 +298,9 @@ export async function restoreInPlace(job: InPlaceJob): Promise<RestoreResult> {
   const ca = job.target.caFile ? await readFile(job.target.caFile, 'utf8') : undefined;
   // Closed before the restore ends the role's other sessions, this one among them.
   const before = connect(job.target, ca);
-  const [{ v }] = (await before`select current_setting('server_version_num')::int as v`.finally(() =>
-    before.end({ timeout: 5 }),
-  )) as unknown as [{ v: number }];
+  const [{ v }] = (await reachable(before, job.log)
+    .then(() => before`select current_setting('server_version_num')::int as v`)
+    .finally(() => before.end({ timeout: 5 }))) as unknown as [{ v: number }];
   const bytes = await replace(job, manifest, totalTables, v);
   const sql = connect(job.target, ca);
   try {

@@ -19,7 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { BackupReason, CopyStatus } from '../api/backup.js';
 import { encryptStream } from './age-stream.js';
-import { connect, DIGEST_METHOD, libpqEnvironment, readContents, type DatabaseTarget } from './database.js';
+import { connect, DIGEST_METHOD, libpqEnvironment, reachable, readContents, type DatabaseTarget } from './database.js';
 import { artifactKey, humanSize, MANIFEST_FORMAT, manifestKey, type Manifest } from './artifact.js';
 import type { Destination } from './destinations.js';
 import { distribute } from './fan-out.js';
@@ -117,6 +117,7 @@ export async function runBackup(job: BackupJob): Promise<BackupResult> {
     if (job.destinations.length === 0) throw new Error('the workspace has no backup destination');
     if (job.recipients.length === 0) throw new Error('the backup has no age recipient');
     const toolVersion = await pgDumpVersion(pgDump);
+    await reachable(sql, log);
     const reserved = await sql.reserve();
     try {
       const [{ server_version: serverVersion }] = (await reserved`show server_version`) as unknown as [

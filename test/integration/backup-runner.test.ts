@@ -6,6 +6,7 @@
 // server newer than pg_dump.
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createServer, connect as connectTcp, type AddressInfo } from 'node:net';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,7 +19,7 @@ import { Rest, collectionPath, objectPath } from '../../kube/rest.js';
 import type { BackupResourceStatus } from '../../operator/api/backup.js';
 import { generateIdentity, identityToRecipient } from '../../operator/backup/age-stream.js';
 import { manifestKey } from '../../operator/backup/artifact.js';
-import { DIGEST_METHOD } from '../../operator/backup/database.js';
+import { DIGEST_METHOD, connect, reachable } from '../../operator/backup/database.js';
 import { FolderDestination, type Expected } from '../../operator/backup/destinations.js';
 import { pruneBackups } from '../../operator/backup/prune.js';
 import { KubeBackupRecorder } from '../../operator/backup/record.js';
@@ -137,6 +138,43 @@ describe('holdfast backup', { timeout: 600_000 }, () => {
       .map((e) => path.relative(folder, path.join(e.parentPath, e.name)))
       .sort();
   }
+
+  it('waits for a database the network does not let through yet, and fails at once on a wrong password', async () => {
+    // A port that refuses connections until, 2 s later, a forwarder to the database listens on it.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    let forwarded = 0;
+    const forwarder = createServer((client) => {
+      forwarded++;
+      const upstream = connectTcp(db.port, db.host);
+      client.pipe(upstream).pipe(client);
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    const opening = setTimeout(() => forwarder.listen(port), 2_000);
+    const ca = await readFile(db.caFile!, 'utf8');
+    const warnings: string[] = [];
+    const sql = connect({ ...db, port }, ca);
+    try {
+      await reachable(sql, { warn: (_obj, msg) => warnings.push(msg) });
+      const [{ n }] = (await sql`select count(*)::int as n from customers`) as unknown as [{ n: number }];
+      expect(n).toBeGreaterThan(0);
+    } finally {
+      clearTimeout(opening);
+      await sql.end({ timeout: 5 });
+      forwarder.close();
+    }
+    expect(forwarded).toBeGreaterThan(0);
+    expect(warnings).toEqual(['the database does not answer yet; trying again for 90 s']);
+
+    const wrong = connect({ ...db, password: 'not-the-password' }, ca);
+    await expect(reachable(wrong)).rejects.toMatchObject({ code: '28P01' });
+    await wrong.end({ timeout: 5 });
+  });
 
   it('writes an artifact the age CLI decrypts and pg_restore restores, with the row counts of its manifest', async () => {
     const folder = new FolderDestination('local', path.join(dir, 'local'));
