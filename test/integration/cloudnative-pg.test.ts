@@ -335,7 +335,8 @@ describe('CloudNativePG provider with the real CloudNativePG operator on the nod
     await eventually(
       `WAL segment ${segment} archived`,
       async () => ((await psqlInPod('select last_archived_wal from pg_stat_archiver')) >= segment ? true : undefined),
-      120_000,
+      // barman-cloud-wal-archive is a Python process per segment: slow on a node running the whole suite.
+      240_000,
     );
 
     // The recovery point follows the archive: past the last backup, to the segment just archived.
