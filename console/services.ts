@@ -12,6 +12,7 @@ import type { SecretBox } from './secret-box.js';
 import { Tenants } from './tenants/service.js';
 import { Artifacts } from './tenants/artifacts.js';
 import { TenantBackups } from './tenants/backups.js';
+import { TestLimit } from './tenants/connection-test.js';
 import { TenantWorkspaces } from './tenants/workspaces.js';
 import type { WorkspaceApi } from './workspaces.js';
 
@@ -56,6 +57,8 @@ export class ConsoleServices {
   readonly artifacts: Artifacts;
   readonly audit: AuditLog;
   readonly idpHosts: IdpHostPolicy;
+  /** SSO connection tests: one at a time per tenant, ten a minute. */
+  readonly ssoTests = new TestLimit();
 
   constructor(
     readonly database: OpenedDb,

@@ -109,7 +109,11 @@ export async function action({ context, request, params }: ActionFunctionArgs) {
   ) => {
     const publicUrl = (context.services.settings.publicUrl ?? new URL(request.url).origin).replace(/\/+$/, '');
     const r = await attempt(() =>
-      testConnection(tenants, viewer, id, input, { publicUrl, hosts: context.services.idpHosts }),
+      testConnection(tenants, viewer, id, input, {
+        publicUrl,
+        hosts: context.services.idpHosts,
+        limit: context.services.ssoTests,
+      }),
     );
     if (!r.ok) return { error: r.error };
     return { protocol: 'oidc' in input ? ('oidc' as const) : ('saml' as const), checks: r.value };

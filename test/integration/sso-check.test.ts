@@ -121,21 +121,26 @@ describe('SSO connection test', () => {
     let c: TestConsole;
     let token: string;
 
-    beforeAll(async () => {
-      c = await startConsole({ database: 'pglite', remix: await builtApp() });
-      token = await firstSignIn(c, c.bootstrap.email, c.bootstrap.oneTimePassword, strongPassword());
+    /** A tenant made by the signed-in platform admin. */
+    async function createTenant(id: string): Promise<void> {
       const root = (await c.services.sessions.resolve(token))!.user;
       await c.services.tenants.create(
         { id: root.id, email: root.email, name: root.name, role: 'platform-admin', tenantId: null },
-        { id: 'acme', displayName: 'Acme' },
+        { id, displayName: id },
         TEST_CLIENT,
       );
+    }
+
+    beforeAll(async () => {
+      c = await startConsole({ database: 'pglite', remix: await builtApp() });
+      token = await firstSignIn(c, c.bootstrap.email, c.bootstrap.oneTimePassword, strongPassword());
+      await createTenant('acme');
     });
     afterAll(async () => c?.stop());
 
     /** Posts the OIDC form as the browser does without JavaScript, and returns the page it answers with. */
-    async function post(fields: Record<string, string>): Promise<string> {
-      const res = await fetch(`${c.url}/tenants/acme`, {
+    async function post(fields: Record<string, string>, tenant = 'acme'): Promise<string> {
+      const res = await fetch(`${c.url}/tenants/${tenant}`, {
         method: 'POST',
         headers: { cookie: `${c.app.cookieNames.session}=${token}`, origin: c.url },
         body: new URLSearchParams({ _csrf: c.services.csrf.issue(token), enabled: 'on', ...fields }),
@@ -157,6 +162,18 @@ describe('SSO connection test', () => {
       await post({ intent: 'oidc', issuer: oidc.issuer, clientId, clientSecret });
       // Once saved, the secret field stays empty on the page and the stored secret is used.
       expect(await post({ intent: 'oidc-test', issuer: oidc.issuer, clientId })).toContain('Connection test passed.');
+    });
+
+    it('runs ten tests a minute for a tenant and then says when to try again', async () => {
+      await createTenant('initech');
+      const test = { intent: 'oidc-test', issuer: oidc.issuer, clientId, clientSecret };
+      for (let i = 0; i < 10; i++) expect(await post(test, 'initech')).toContain('Connection test passed.');
+
+      const refused = await post(test, 'initech');
+      expect(refused).toMatch(/Test connection ran 10 times for this tenant in the last minute: try again in \d+ s\./);
+      expect(refused).not.toContain('Connection test passed.');
+      // Another tenant's tests are its own.
+      expect(await post(test, 'acme')).toContain('Connection test passed.');
     });
   });
 });
