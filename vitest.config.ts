@@ -9,7 +9,13 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['kube/**/*.test.ts', 'operator/**/*.test.ts', 'console/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          include: [
+            'kube/**/*.test.ts',
+            'operator/**/*.test.ts',
+            'console/**/*.test.ts',
+            'app/**/*.test.ts',
+            'test/unit/**/*.test.ts',
+          ],
           environment: 'node',
         },
       },

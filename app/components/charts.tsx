@@ -140,6 +140,16 @@ interface Point {
   note?: string;
 }
 
+/**
+ * The top of a value axis: the smallest of 1, 2, 5, 10, 20, 50 … times a
+ * power of `base` that holds v, so that its half is a round label too.
+ */
+export function axisTop(v: number, base = 10): number {
+  let unit = 1;
+  while (unit * base <= v) unit *= base;
+  return ([1, 2, 5, 10, 20, 50, 100, 200, 500].find((m) => m * unit >= v) ?? base) * unit;
+}
+
 /** A small line or bar chart of one series over time, with its axis in the series' unit. */
 export function SeriesChart(props: {
   title: string;
@@ -150,11 +160,13 @@ export function SeriesChart(props: {
   bars?: boolean;
   /** A horizontal line: a goal such as the RPO. */
   goal?: { value: number; label: string };
+  /** 1024 for bytes, so the axis reads 1 KiB, 2 KiB rather than 1000 B, 2.0 KiB. */
+  base?: number;
 }) {
   const H = 140;
   const top = 10;
   const bottom = 22;
-  const max = Math.max(...props.points.map((p) => p.value), props.goal?.value ?? 0, 1) * 1.1;
+  const max = axisTop(Math.max(...props.points.map((p) => p.value), props.goal?.value ?? 0, 1), props.base);
   const x = (t: number) => LEFT + ((W - LEFT - RIGHT) * (t - props.from)) / Math.max(props.to - props.from, 1);
   const y = (v: number) => top + (H - top - bottom) * (1 - v / max);
   const days = Math.round((props.to - props.from) / (24 * HOUR));

@@ -2,6 +2,7 @@ import { type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } f
 import { Form, Link, useActionData, useLoaderData, useRevalidator } from '@remix-run/react';
 import { useEffect } from 'react';
 import { canWriteTenant } from '../console.server';
+import { formatBytes } from '../../console/tenants/retention-preview';
 import { BackupTimeline, SeriesChart, drillPoints, recoveryPoints } from '../components/charts';
 import { Csrf, Field, Notice } from '../components/forms';
 import { Badge, when } from '../components/table';
@@ -62,9 +63,9 @@ function phaseTone(phase: string) {
   return 'idle' as const;
 }
 
-function mib(bytes: number): string {
-  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
-  return `${(bytes / 1024 ** 2).toFixed(bytes < 10 * 1024 ** 2 ? 1 : 0)} MiB`;
+/** "0.5 s", "12 s" */
+function seconds(v: number): string {
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} s`;
 }
 
 export default function BackupLogPage() {
@@ -134,7 +135,8 @@ export default function BackupLogPage() {
               <SeriesChart
                 title="Backup size"
                 points={recent.map((b) => ({ at: Date.parse(b.completedAt!), value: b.size ?? 0 }))}
-                unit={mib}
+                unit={formatBytes}
+                base={1024}
                 from={from}
                 to={now}
                 bars
@@ -142,7 +144,7 @@ export default function BackupLogPage() {
               <SeriesChart
                 title="Backup duration (seconds)"
                 points={recent.map((b) => ({ at: Date.parse(b.completedAt!), value: b.durationSeconds ?? 0 }))}
-                unit={(v) => `${v.toFixed(0)} s`}
+                unit={seconds}
                 from={from}
                 to={now}
                 bars
@@ -150,7 +152,7 @@ export default function BackupLogPage() {
               <SeriesChart
                 title={`Restore drills of the last 90 days: duration (seconds), green passed, red failed (${drills.filter((d) => d.tone === 'failed').length} failed of ${drills.length})`}
                 points={drills}
-                unit={(v) => `${v.toFixed(0)} s`}
+                unit={seconds}
                 from={now - 90 * DAY}
                 to={now}
                 bars
@@ -180,7 +182,7 @@ export default function BackupLogPage() {
                         <td>
                           <code>{r.backup}</code>
                         </td>
-                        <td>
+                        <td className="wrap">
                           <Badge tone={phaseTone(r.phase)}>{r.phase}</Badge>
                           {r.message ? <small className="muted"> {r.message}</small> : null}
                         </td>
@@ -246,9 +248,9 @@ export default function BackupLogPage() {
                           {b.phase === 'Failed' && b.message ? <small className="problems"> {b.message}</small> : null}
                         </td>
                         <td>{b.reason}</td>
-                        <td className="num">{b.sizeText ?? (b.size !== undefined ? mib(b.size) : '—')}</td>
+                        <td className="num">{b.sizeText ?? (b.size !== undefined ? formatBytes(b.size) : '—')}</td>
                         <td className="num">{b.durationSeconds !== undefined ? `${b.durationSeconds} s` : '—'}</td>
-                        <td>
+                        <td className="words">
                           {b.keptFor.length ? b.keptFor.join(', ') : b.phase === 'Succeeded' ? 'pruned next' : '—'}
                         </td>
                         <td>
@@ -256,7 +258,7 @@ export default function BackupLogPage() {
                             {b.verified === 'never' ? 'not yet' : b.verified}
                           </Badge>
                         </td>
-                        <td>
+                        <td className="words">
                           {b.copies.length
                             ? b.copies.map((c, i) => (
                                 <span key={c.destination}>
