@@ -363,12 +363,18 @@ describe('scheduled backups on the real node', { timeout: 600_000 }, () => {
       await eventually('the RestoreTestFailed Event', async () =>
         (await w.events(name)).find((e) => e.reason === 'RestoreTestFailed' && e.type === 'Warning'),
       );
-      const job = await eventually('the drill Job failed', async () => {
-        const j = await w.rest.get<KubeObject & { status?: { failed?: number } }>(
-          objectPath('Job', 'drill-changed', ns),
-        );
-        return (j.status?.failed ?? 0) > 0 ? j : undefined;
-      });
+      // The kubelet reports the pod failed and the Job controller counts it: seconds when idle, more
+      // than 30 s on a busy 2-core node.
+      const job = await eventually(
+        'the drill Job failed',
+        async () => {
+          const j = await w.rest.get<KubeObject & { status?: { failed?: number } }>(
+            objectPath('Job', 'drill-changed', ns),
+          );
+          return (j.status?.failed ?? 0) > 0 ? j : undefined;
+        },
+        120_000,
+      );
       expect(job.status?.failed).toBe(1);
     } finally {
       for (const c of copies) await flip(c);

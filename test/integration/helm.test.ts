@@ -310,19 +310,27 @@ describe('the Helm chart', { timeout: 600_000 }, () => {
         '--timeout',
         '5m',
       );
-      const operatorPods = await eventually('only pods of the new image', async () => {
-        const list = await w.rest.get<{ items: (KubeObject & { spec: { containers: { image: string }[] } })[] }>(
-          collectionPath('Pod', ns),
-        );
-        const ops = list.items.filter((p) => p.metadata.labels?.['app.kubernetes.io/component'] === 'operator');
-        return ops.length === 2 && ops.every((p) => p.spec.containers[0]!.image === 'localhost/holdfast:dev-next')
-          ? ops
-          : undefined;
-      });
+      // Old pods stop within their grace period; on a busy node the kubelet reports it late.
+      const operatorPods = await eventually(
+        'only pods of the new image',
+        async () => {
+          const list = await w.rest.get<{ items: (KubeObject & { spec: { containers: { image: string }[] } })[] }>(
+            collectionPath('Pod', ns),
+          );
+          const ops = list.items.filter((p) => p.metadata.labels?.['app.kubernetes.io/component'] === 'operator');
+          return ops.length === 2 && ops.every((p) => p.spec.containers[0]!.image === 'localhost/holdfast:dev-next')
+            ? ops
+            : undefined;
+        },
+        90_000,
+      );
       // The new leader is one of the new pods, as sampled: a hand-over faster than one sample
       // must still be among the samples, or the count of holders below would miss it.
-      await eventually('the Lease held by a new pod', async () =>
-        samples.some((x) => operatorPods.some((p) => x.holder.startsWith(p.metadata.name))) ? true : undefined,
+      await eventually(
+        'the Lease held by a new pod',
+        async () =>
+          samples.some((x) => operatorPods.some((p) => x.holder.startsWith(p.metadata.name))) ? true : undefined,
+        90_000,
       );
       watching = false;
       await watch;
